@@ -1,0 +1,260 @@
+//! SMTP addresses: parsing the addr-spec a client sends, and the normalised form used as a
+//! directory key.
+//!
+//! Matching is case-insensitive on the domain always and, by default, on the local part too
+//! (SPEC section 2), so an [`Address`] keeps both the normalised key and the text as given.
+
+use std::fmt;
+
+/// The longest address accepted, in bytes (SPEC section 4; RFC 3696 errata).
+pub const MAX_ADDRESS_BYTES: usize = 320;
+const MAX_LOCAL_BYTES: usize = 64;
+const MAX_DOMAIN_BYTES: usize = 255;
+const MAX_LABEL_BYTES: usize = 63;
+
+/// A well-formed address, normalised for lookups.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address {
+    /// `local@domain` with the domain lower-cased, and the local part lower-cased unless
+    /// local parts are case-sensitive.
+    key: Box<str>,
+    at: usize,
+}
+
+/// Why an address is malformed; the text goes to clients as `InvalidRecipientData.detail`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("address is empty")]
+    Empty,
+    #[error("address is longer than {MAX_ADDRESS_BYTES} bytes")]
+    TooLong,
+    #[error("missing '@'")]
+    MissingAt,
+    #[error("local part (before '@') is empty")]
+    EmptyLocal,
+    #[error("local part is longer than {MAX_LOCAL_BYTES} bytes")]
+    LocalTooLong,
+    #[error("local part has a character not allowed in an address: {0:?}")]
+    BadLocalChar(char),
+    #[error("local part has an empty dot-separated segment")]
+    BadDots,
+    #[error("domain is empty")]
+    EmptyDomain,
+    #[error("domain is longer than {MAX_DOMAIN_BYTES} bytes")]
+    DomainTooLong,
+    #[error("domain has an invalid label {0:?}")]
+    BadDomainLabel(String),
+    #[error("domain needs at least one dot")]
+    DomainWithoutDot,
+}
+
+impl Address {
+    /// Parses an addr-spec (`local@domain`), ignoring surrounding whitespace.
+    ///
+    /// Accepts dot-atom local parts with UTF-8 (RFC 6531) and quoted local parts; domains of
+    /// letters (any script), digits and hyphens. `case_sensitive_local` keeps the local part's
+    /// case in the key.
+    ///
+    /// # Errors
+    /// An [`AddressError`] saying what is wrong.
+    pub fn parse(raw: &str, case_sensitive_local: bool) -> Result<Self, AddressError> {
+        let s = raw.trim();
+        if s.is_empty() {
+            return Err(AddressError::Empty);
+        }
+        if s.len() > MAX_ADDRESS_BYTES {
+            return Err(AddressError::TooLong);
+        }
+        let at = s.rfind('@').ok_or(AddressError::MissingAt)?;
+        let (local, domain) = (&s[..at], &s[at + 1..]);
+        check_local(local)?;
+        check_domain(domain)?;
+        let mut key = String::with_capacity(s.len());
+        if case_sensitive_local {
+            key.push_str(local);
+        } else {
+            key.extend(local.chars().flat_map(char::to_lowercase));
+        }
+        let at = key.len();
+        key.push('@');
+        key.extend(domain.chars().flat_map(char::to_lowercase));
+        Ok(Self {
+            key: key.into_boxed_str(),
+            at,
+        })
+    }
+
+    /// The normalised `local@domain`.
+    pub fn as_str(&self) -> &str {
+        &self.key
+    }
+
+    /// The normalised local part.
+    pub fn local(&self) -> &str {
+        &self.key[..self.at]
+    }
+
+    /// The lower-cased domain.
+    pub fn domain(&self) -> &str {
+        &self.key[self.at + 1..]
+    }
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({})", self.key)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.key)
+    }
+}
+
+fn check_local(local: &str) -> Result<(), AddressError> {
+    if local.is_empty() {
+        return Err(AddressError::EmptyLocal);
+    }
+    if local.len() > MAX_LOCAL_BYTES {
+        return Err(AddressError::LocalTooLong);
+    }
+    if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
+        // Quoted string: printable characters, with `\` escaping `"` and `\`.
+        let inner = &local[1..local.len() - 1];
+        let mut escaped = false;
+        for c in inner.chars() {
+            if c.is_control() {
+                return Err(AddressError::BadLocalChar(c));
+            }
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                return Err(AddressError::BadLocalChar(c));
+            }
+        }
+        return if escaped {
+            Err(AddressError::BadLocalChar('\\'))
+        } else {
+            Ok(())
+        };
+    }
+    for segment in local.split('.') {
+        if segment.is_empty() {
+            return Err(AddressError::BadDots);
+        }
+        if let Some(c) = segment.chars().find(|&c| !is_atext(c)) {
+            return Err(AddressError::BadLocalChar(c));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 5322 `atext`, extended with non-ASCII characters (RFC 6531) other than controls and
+/// white space.
+fn is_atext(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+}
+
+fn check_domain(domain: &str) -> Result<(), AddressError> {
+    if domain.is_empty() {
+        return Err(AddressError::EmptyDomain);
+    }
+    if domain.len() > MAX_DOMAIN_BYTES {
+        return Err(AddressError::DomainTooLong);
+    }
+    if !domain.contains('.') {
+        return Err(AddressError::DomainWithoutDot);
+    }
+    for label in domain.split('.') {
+        let ok = !label.is_empty()
+            && label.len() <= MAX_LABEL_BYTES
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-');
+        if !ok {
+            return Err(AddressError::BadDomainLabel(
+                label.chars().take(64).collect(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `domain` is `rule` or, when `include_subdomains`, ends in `.rule` (a dot
+/// boundary, never a plain suffix).
+pub fn domain_matches(domain: &str, rule: &str, include_subdomains: bool) -> bool {
+    domain == rule
+        || (include_subdomains
+            && domain.len() > rule.len()
+            && domain.ends_with(rule)
+            && domain.as_bytes()[domain.len() - rule.len() - 1] == b'.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Address, AddressError> {
+        Address::parse(s, false)
+    }
+
+    #[test]
+    fn normalises_case_and_whitespace() {
+        let a = p("  Taro.Yamada@Contoso.COM ").unwrap();
+        assert_eq!(a.as_str(), "taro.yamada@contoso.com");
+        assert_eq!(a.local(), "taro.yamada");
+        assert_eq!(a.domain(), "contoso.com");
+        let cs = Address::parse("Taro@Contoso.COM", true).unwrap();
+        assert_eq!(cs.as_str(), "Taro@contoso.com");
+    }
+
+    #[test]
+    fn accepts_utf8_and_quoted_local_parts() {
+        assert_eq!(p("山田@例え.jp").unwrap().domain(), "例え.jp");
+        assert!(p("\"john doe\"@contoso.com").is_ok());
+        assert!(p("a+tag@contoso.com").is_ok());
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        assert_eq!(p(""), Err(AddressError::Empty));
+        assert_eq!(p("   "), Err(AddressError::Empty));
+        assert_eq!(p("nobody"), Err(AddressError::MissingAt));
+        assert_eq!(p("@contoso.com"), Err(AddressError::EmptyLocal));
+        assert_eq!(p("a@"), Err(AddressError::EmptyDomain));
+        assert_eq!(p("a..b@contoso.com"), Err(AddressError::BadDots));
+        assert_eq!(p("a b@contoso.com"), Err(AddressError::BadLocalChar(' ')));
+        assert_eq!(p("a@localhost"), Err(AddressError::DomainWithoutDot));
+        assert!(matches!(
+            p("a@-x.com"),
+            Err(AddressError::BadDomainLabel(_))
+        ));
+        assert!(matches!(
+            p("*)(objectClass=*@x.com"),
+            Err(AddressError::BadLocalChar('('))
+        ));
+        assert!(matches!(
+            p("a\0b@x.com"),
+            Err(AddressError::BadLocalChar('\0'))
+        ));
+        assert_eq!(
+            p(&format!("{}@x.com", "a".repeat(65))),
+            Err(AddressError::LocalTooLong)
+        );
+        let long = format!("a@{}.com", "b.".repeat(170));
+        assert_eq!(p(&long), Err(AddressError::TooLong));
+    }
+
+    #[test]
+    fn domain_rules_match_on_dot_boundary() {
+        assert!(domain_matches("contoso.com", "contoso.com", false));
+        assert!(!domain_matches("sub.contoso.com", "contoso.com", false));
+        assert!(domain_matches("sub.contoso.com", "contoso.com", true));
+        assert!(!domain_matches("badcontoso.com", "contoso.com", true));
+    }
+}

@@ -1,0 +1,135 @@
+//! The `mailtips tips` client: sends one draft to a running server and prints its tips for a
+//! person to read, so an administrator can check a draft by hand.
+
+use std::fmt::Write as _;
+
+use crate::config::ByteSize;
+use crate::pb;
+
+/// A draft described on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct DraftArgs {
+    pub from: String,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    /// e.g. "30MB"; empty for unknown.
+    pub size: Option<String>,
+    /// Original To and Cc when the draft is a reply-all.
+    pub reply_all_to: Vec<String>,
+    pub reply_all_cc: Vec<String>,
+    pub reply_all: bool,
+    pub locale: String,
+}
+
+/// Builds the request for `args`.
+///
+/// # Errors
+/// A message when the size does not parse.
+pub fn request(args: &DraftArgs) -> Result<pb::GetMailTipsRequest, String> {
+    let mut recipients = Vec::new();
+    for (list, field) in [
+        (&args.to, pb::RecipientField::To),
+        (&args.cc, pb::RecipientField::Cc),
+        (&args.bcc, pb::RecipientField::Bcc),
+    ] {
+        for a in list
+            .iter()
+            .flat_map(|a| a.split([',', ';']))
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            recipients.push(pb::Recipient {
+                address: a.to_owned(),
+                field: field as i32,
+            });
+        }
+    }
+    let size = match &args.size {
+        Some(s) => ByteSize::parse(s)?.0,
+        None => 0,
+    };
+    let reply_all = (args.reply_all
+        || !args.reply_all_to.is_empty()
+        || !args.reply_all_cc.is_empty())
+    .then(|| pb::ReplyAllContext {
+        original_to: args.reply_all_to.clone(),
+        original_cc: args.reply_all_cc.clone(),
+    });
+    Ok(pb::GetMailTipsRequest {
+        sender: args.from.clone(),
+        recipients,
+        message_size_bytes: size,
+        reply_all,
+        tip_kinds: Vec::new(),
+        locale: args.locale.clone(),
+    })
+}
+
+fn kind_name(k: i32) -> &'static str {
+    pb::TipKind::try_from(k)
+        .map_or("UNKNOWN", |k| k.as_str_name())
+        .trim_start_matches("TIP_KIND_")
+}
+
+fn field_name(f: i32) -> &'static str {
+    match pb::RecipientField::try_from(f) {
+        Ok(pb::RecipientField::To) => "To",
+        Ok(pb::RecipientField::Cc) => "Cc",
+        Ok(pb::RecipientField::Bcc) => "Bcc",
+        _ => "?",
+    }
+}
+
+/// Renders a response for a terminal.
+pub fn render(req: &pb::GetMailTipsRequest, resp: &pb::GetMailTipsResponse) -> String {
+    let mut s = String::new();
+    let tip_lines = |s: &mut String, tips: &[pb::MailTip]| {
+        for t in tips {
+            let text = t.text.replace('\n', " ");
+            let _ = writeln!(s, "    {:<28} {text}", kind_name(t.kind));
+        }
+    };
+    for (r, req_r) in resp.recipients.iter().zip(&req.recipients) {
+        let scope = pb::RecipientScope::try_from(r.scope)
+            .map_or("", |s| s.as_str_name())
+            .trim_start_matches("RECIPIENT_SCOPE_")
+            .to_lowercase();
+        let kind = pb::ResolvedKind::try_from(r.resolved_as)
+            .map_or("", |s| s.as_str_name())
+            .trim_start_matches("RESOLVED_KIND_")
+            .to_lowercase();
+        let name = if r.display_name.is_empty() {
+            String::new()
+        } else {
+            format!(" \"{}\"", r.display_name)
+        };
+        let _ = writeln!(
+            s,
+            "{:<4} {}{name}  [{kind}, {scope}]",
+            format!("{}:", field_name(req_r.field)),
+            r.address
+        );
+        if r.tips.is_empty() && r.pending.is_empty() {
+            let _ = writeln!(s, "    (no tips)");
+        }
+        tip_lines(&mut s, &r.tips);
+        if !r.pending.is_empty() {
+            let names: Vec<&str> = r.pending.iter().map(|k| kind_name(*k)).collect();
+            let _ = writeln!(s, "    pending: {}", names.join(", "));
+        }
+    }
+    if !resp.draft_tips.is_empty() {
+        let _ = writeln!(s, "Draft:");
+        tip_lines(&mut s, &resp.draft_tips);
+    }
+    if resp.per_mailbox_tips_skipped {
+        let names: Vec<&str> = resp
+            .skipped_tip_kinds
+            .iter()
+            .map(|k| kind_name(*k))
+            .collect();
+        let _ = writeln!(s, "Too many recipients: skipped {}", names.join(", "));
+    }
+    s
+}

@@ -1,0 +1,568 @@
+//! The TOML configuration file: every organisation setting of SPEC section 7 with its default,
+//! the listener, and the directory backend.
+//!
+//! Unknown keys are refused (`deny_unknown_fields`), durations are written as `"2h"`, sizes as
+//! `"25MB"` or a plain number of bytes, and [`Config::validate`] checks cross-field rules at
+//! start-up. `examples/mailtips.toml` documents every key.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::address::domain_matches;
+use crate::model::{Scope, TipKind, TipSet};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub directory: DirectoryConfig,
+    pub org: OrgConfig,
+    pub tips: TipSwitches,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            directory: DirectoryConfig::default(),
+            org: OrgConfig::default(),
+            tips: TipSwitches::default(),
+        }
+    }
+}
+
+/// Where and how the server listens.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// The address for gRPC, gRPC-web and health, all on one port.
+    pub listen: SocketAddr,
+    /// Origins allowed to call over gRPC-web from a browser; `["*"]` allows any.
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            cors_allowed_origins: vec!["*".to_owned()],
+        }
+    }
+}
+
+/// Which directory backs the service.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryConfig {
+    /// A directory file (docs/directory.md). Relative paths are relative to the config file.
+    /// Absent: the embedded demo organisation.
+    pub file: Option<PathBuf>,
+}
+
+/// Organisation settings (SPEC section 7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OrgConfig {
+    /// Mail tips as a whole.
+    pub mail_tips_enabled: bool,
+    /// EXTERNAL_RECIPIENT tips and external member counts (Exchange ships this off).
+    pub external_recipient_tips: bool,
+    /// Background group metrics (LARGE_AUDIENCE and group external counts need them).
+    pub group_metrics_enabled: bool,
+    /// Mailbox-sourced tips: AUTO_REPLY and MAILBOX_FULL.
+    pub mailbox_tips_enabled: bool,
+    /// Groups with more members than this get LARGE_AUDIENCE.
+    pub large_audience_threshold: u32,
+    /// Drafts with more recipients than this skip mailbox-sourced tips.
+    pub per_mailbox_evaluation_cap: u32,
+    /// Requests with more recipients are refused.
+    pub max_recipients_per_request: NonZeroU32,
+    /// How often an open draft's tips are recomputed.
+    #[serde(with = "humantime_serde")]
+    pub refresh_interval: Duration,
+    /// How often group metrics are recomputed in the background.
+    #[serde(with = "humantime_serde")]
+    pub group_metrics_interval: Duration,
+    /// The organisation's maximum message size; absent = no limit.
+    pub max_message_size: Option<ByteSize>,
+    /// Whether local parts match case-sensitively (default: no, as Exchange).
+    pub case_sensitive_local_part: bool,
+    /// Accepted (internal) domains.
+    pub internal_domains: Vec<DomainRule>,
+    /// Remote domains and whether they are treated as internal.
+    pub remote_domains: Vec<RemoteDomain>,
+}
+
+impl Default for OrgConfig {
+    fn default() -> Self {
+        Self {
+            mail_tips_enabled: true,
+            external_recipient_tips: false,
+            group_metrics_enabled: true,
+            mailbox_tips_enabled: true,
+            large_audience_threshold: 25,
+            per_mailbox_evaluation_cap: 200,
+            max_recipients_per_request: NonZeroU32::new(1000).expect("non-zero"),
+            refresh_interval: Duration::from_secs(2 * 3600),
+            group_metrics_interval: Duration::from_secs(24 * 3600),
+            max_message_size: None,
+            case_sensitive_local_part: false,
+            internal_domains: Vec::new(),
+            remote_domains: Vec::new(),
+        }
+    }
+}
+
+/// A domain, optionally with its subdomains (matched on a dot boundary).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DomainRule {
+    #[serde(deserialize_with = "lowercase")]
+    pub domain: String,
+    #[serde(default)]
+    pub include_subdomains: bool,
+}
+
+/// A remote domain; `internal = true` for hybrid and partner domains.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteDomain {
+    #[serde(deserialize_with = "lowercase")]
+    pub domain: String,
+    #[serde(default)]
+    pub include_subdomains: bool,
+    #[serde(default)]
+    pub internal: bool,
+}
+
+/// Per-kind switches, beyond Exchange: each tip kind on or off on its own (all on by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TipSwitches {
+    pub invalid_internal_recipient: bool,
+    pub mailbox_full: bool,
+    pub auto_reply: bool,
+    pub custom: bool,
+    pub restricted_recipient: bool,
+    pub external_recipient: bool,
+    pub large_audience: bool,
+    pub moderated_recipient: bool,
+    pub reply_all_on_bcc: bool,
+    pub message_too_large: bool,
+}
+
+impl Default for TipSwitches {
+    fn default() -> Self {
+        Self {
+            invalid_internal_recipient: true,
+            mailbox_full: true,
+            auto_reply: true,
+            custom: true,
+            restricted_recipient: true,
+            external_recipient: true,
+            large_audience: true,
+            moderated_recipient: true,
+            reply_all_on_bcc: true,
+            message_too_large: true,
+        }
+    }
+}
+
+impl TipSwitches {
+    fn get(&self, k: TipKind) -> bool {
+        match k {
+            TipKind::InvalidInternalRecipient => self.invalid_internal_recipient,
+            TipKind::MailboxFull => self.mailbox_full,
+            TipKind::AutoReply => self.auto_reply,
+            TipKind::Custom => self.custom,
+            TipKind::RestrictedRecipient => self.restricted_recipient,
+            TipKind::ExternalRecipient => self.external_recipient,
+            TipKind::LargeAudience => self.large_audience,
+            TipKind::ModeratedRecipient => self.moderated_recipient,
+            TipKind::ReplyAllOnBcc => self.reply_all_on_bcc,
+            TipKind::MessageTooLarge => self.message_too_large,
+        }
+    }
+}
+
+/// A size in bytes, written as a number or as `"25MB"`, `"10 MiB"`, `"512KB"` (decimal
+/// KB/MB/GB, binary KiB/MiB/GiB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ByteSize(pub u64);
+
+impl ByteSize {
+    /// Parses `"25MB"`-style text.
+    ///
+    /// # Errors
+    /// A message naming what is wrong.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let (num, unit) = (&s[..split], s[split..].trim());
+        let n: u64 = num
+            .parse()
+            .map_err(|_| format!("{s:?} is not a size (expected e.g. 25MB or 1048576)"))?;
+        let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+            "" | "b" => 1,
+            "kb" => 1_000,
+            "mb" => 1_000_000,
+            "gb" => 1_000_000_000,
+            "tb" => 1_000_000_000_000,
+            "kib" => 1 << 10,
+            "mib" => 1 << 20,
+            "gib" => 1 << 30,
+            "tib" => 1 << 40,
+            _ => {
+                return Err(format!(
+                    "{s:?} has an unknown unit {unit:?} (use B, KB, MB, GB, KiB, MiB, GiB)"
+                ));
+            }
+        };
+        n.checked_mul(mult)
+            .map(ByteSize)
+            .ok_or_else(|| format!("{s:?} is too large"))
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(u64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(n) => Ok(ByteSize(n)),
+            Raw::S(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+fn lowercase<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(String::deserialize(d)?.trim().to_lowercase())
+}
+
+/// Why a configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: &'static str,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads, parses and validates a config file; a relative `directory.file` is resolved
+    /// against the config file's folder.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the key.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::from_toml(&text, path)?;
+        if let Some(file) = &config.directory.file {
+            if file.is_relative() {
+                let base = path.parent().unwrap_or(Path::new("."));
+                config.directory.file = Some(base.join(file));
+            }
+        }
+        Ok(config)
+    }
+
+    /// Parses and validates config text; `path` only names the source in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the key.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
+        config
+            .validate()
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key,
+                message,
+            })?;
+        Ok(config)
+    }
+
+    /// Cross-field rules serde cannot express.
+    ///
+    /// # Errors
+    /// The offending key and why.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let org = &self.org;
+        if org.refresh_interval < Duration::from_secs(60) {
+            return Err(("org.refresh_interval", "must be at least 1m".into()));
+        }
+        if org.group_metrics_interval < Duration::from_secs(60) {
+            return Err(("org.group_metrics_interval", "must be at least 1m".into()));
+        }
+        if org.per_mailbox_evaluation_cap > org.max_recipients_per_request.get() {
+            return Err((
+                "org.per_mailbox_evaluation_cap",
+                format!(
+                    "{} is above org.max_recipients_per_request ({})",
+                    org.per_mailbox_evaluation_cap, org.max_recipients_per_request
+                ),
+            ));
+        }
+        if org.internal_domains.is_empty() {
+            return Err((
+                "org.internal_domains",
+                "list at least one accepted domain, e.g. [{ domain = \"contoso.com\" }]".into(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        let all = org
+            .internal_domains
+            .iter()
+            .map(|d| ("org.internal_domains", &d.domain))
+            .chain(
+                org.remote_domains
+                    .iter()
+                    .map(|d| ("org.remote_domains", &d.domain)),
+            );
+        for (key, domain) in all {
+            let probe = format!("x@{domain}");
+            if crate::address::Address::parse(&probe, false).is_err() {
+                return Err((key, format!("{domain:?} is not a domain name")));
+            }
+            if !seen.insert(domain.clone()) {
+                return Err((key, format!("{domain:?} is listed twice")));
+            }
+        }
+        if !self
+            .server
+            .cors_allowed_origins
+            .iter()
+            .all(|o| o == "*" || o.starts_with("http://") || o.starts_with("https://"))
+        {
+            return Err((
+                "server.cors_allowed_origins",
+                "each origin is \"*\" or starts with http:// or https://".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The domain rules in the shape the rules need.
+    pub fn policy(&self) -> Policy {
+        let org = &self.org;
+        let mut enabled = TipSet::EMPTY;
+        if org.mail_tips_enabled {
+            for k in TipKind::ALL {
+                let on = self.tips.get(k)
+                    && match k {
+                        TipKind::ExternalRecipient => org.external_recipient_tips,
+                        TipKind::LargeAudience => org.group_metrics_enabled,
+                        k if k.is_mailbox_sourced() => org.mailbox_tips_enabled,
+                        _ => true,
+                    };
+                if on {
+                    enabled.insert(k);
+                }
+            }
+        }
+        Policy {
+            enabled,
+            large_audience_threshold: org.large_audience_threshold,
+            per_mailbox_cap: org.per_mailbox_evaluation_cap,
+            max_message_bytes: org.max_message_size.map(|b| b.0),
+            refresh_interval: org.refresh_interval,
+            group_metrics: org.group_metrics_enabled,
+            case_sensitive_local: org.case_sensitive_local_part,
+            internal_domains: org.internal_domains.clone(),
+            remote_domains: org.remote_domains.clone(),
+        }
+    }
+}
+
+/// The organisation's settings compiled for the rules: which kinds are on, limits, domains.
+#[derive(Clone)]
+pub struct Policy {
+    /// Every switch applied: the kinds the organisation shows.
+    pub enabled: TipSet,
+    pub large_audience_threshold: u32,
+    pub per_mailbox_cap: u32,
+    pub max_message_bytes: Option<u64>,
+    pub refresh_interval: Duration,
+    pub group_metrics: bool,
+    pub case_sensitive_local: bool,
+    pub internal_domains: Vec<DomainRule>,
+    pub remote_domains: Vec<RemoteDomain>,
+}
+
+impl fmt::Debug for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Policy")
+            .field("enabled", &self.enabled)
+            .field("internal_domains", &self.internal_domains.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Policy {
+    /// Classifies a (lower-case) domain. Accepted domains win over remote domains; among remote
+    /// domains the most specific rule wins.
+    pub fn scope_of(&self, domain: &str) -> Scope {
+        if self
+            .internal_domains
+            .iter()
+            .any(|r| domain_matches(domain, &r.domain, r.include_subdomains))
+        {
+            return Scope::Internal;
+        }
+        self.remote_domains
+            .iter()
+            .filter(|r| domain_matches(domain, &r.domain, r.include_subdomains))
+            .max_by_key(|r| r.domain.len())
+            .map_or(Scope::External, |r| {
+                if r.internal {
+                    Scope::RemoteInternal
+                } else {
+                    Scope::External
+                }
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(s, Path::new("test.toml"))
+    }
+
+    const MIN: &str = "[org]\ninternal_domains = [{ domain = \"contoso.com\" }]\n";
+
+    #[test]
+    fn defaults_follow_spec() {
+        let c = parse(MIN).unwrap();
+        assert!(c.org.mail_tips_enabled);
+        assert!(!c.org.external_recipient_tips);
+        assert_eq!(c.org.large_audience_threshold, 25);
+        assert_eq!(c.org.per_mailbox_evaluation_cap, 200);
+        assert_eq!(c.org.max_recipients_per_request.get(), 1000);
+        assert_eq!(c.org.refresh_interval, Duration::from_secs(7200));
+        let p = c.policy();
+        assert!(!p.enabled.contains(TipKind::ExternalRecipient));
+        assert!(p.enabled.contains(TipKind::AutoReply));
+    }
+
+    #[test]
+    fn example_config_is_valid() {
+        let text = include_str!("../examples/mailtips.toml");
+        let c = parse(text).unwrap();
+        assert!(c.org.external_recipient_tips);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = parse(&format!("{MIN}large_audience = 3\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `large_audience`"), "{err}");
+        assert!(err.contains("test.toml"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let err = parse(&format!("{MIN}refresh_interval = \"2 parsecs\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("refresh_interval"), "{err}");
+        let err = parse(&format!("{MIN}refresh_interval = \"1s\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("org.refresh_interval: must be at least 1m"),
+            "{err}"
+        );
+        let err = parse(&format!("{MIN}max_message_size = \"10 parsecs\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown unit"), "{err}");
+        let err = parse(&format!("{MIN}max_recipients_per_request = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_recipients_per_request"), "{err}");
+        let err = parse(&format!("{MIN}per_mailbox_evaluation_cap = 5000\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("org.per_mailbox_evaluation_cap"), "{err}");
+        let err = parse("[org]\n").unwrap_err().to_string();
+        assert!(err.contains("org.internal_domains"), "{err}");
+        let err = parse("[org]\ninternal_domains = [{ domain = \"no spaces.com\" }]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a domain name"), "{err}");
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(ByteSize::parse("25MB"), Ok(ByteSize(25_000_000)));
+        assert_eq!(ByteSize::parse("10 MiB"), Ok(ByteSize(10 << 20)));
+        assert_eq!(ByteSize::parse("512"), Ok(ByteSize(512)));
+        assert!(ByteSize::parse("MB").is_err());
+        assert!(ByteSize::parse("99999999999999999999GB").is_err());
+    }
+
+    #[test]
+    fn scopes() {
+        let c = parse(
+            r#"[org]
+internal_domains = [{ domain = "contoso.com", include_subdomains = true }]
+remote_domains = [
+  { domain = "fabrikam.com", internal = true },
+  { domain = "partner.example", include_subdomains = true },
+  { domain = "in.partner.example", internal = true },
+]"#,
+        )
+        .unwrap();
+        let p = c.policy();
+        assert_eq!(p.scope_of("contoso.com"), Scope::Internal);
+        assert_eq!(p.scope_of("jp.contoso.com"), Scope::Internal);
+        assert_eq!(p.scope_of("notcontoso.com"), Scope::External);
+        assert_eq!(p.scope_of("fabrikam.com"), Scope::RemoteInternal);
+        assert_eq!(p.scope_of("x.partner.example"), Scope::External);
+        assert_eq!(p.scope_of("in.partner.example"), Scope::RemoteInternal);
+    }
+
+    #[test]
+    fn switches_combine() {
+        let c = parse(&format!(
+            "{MIN}external_recipient_tips = true\nmailbox_tips_enabled = false\n[tips]\ncustom = false\n"
+        ))
+        .unwrap();
+        let p = c.policy();
+        assert!(p.enabled.contains(TipKind::ExternalRecipient));
+        assert!(!p.enabled.contains(TipKind::AutoReply));
+        assert!(!p.enabled.contains(TipKind::MailboxFull));
+        assert!(!p.enabled.contains(TipKind::Custom));
+        let off = parse(&format!("{MIN}mail_tips_enabled = false\n")).unwrap();
+        assert!(off.policy().enabled.is_empty());
+    }
+}

@@ -1,0 +1,612 @@
+//! The embedded directory: a TOML file (format in `docs/directory.md`) loaded into memory,
+//! validated as a whole, and swapped atomically on reload so requests never see half a file.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use serde::Deserialize;
+
+use super::{Directory, DirectoryError, GroupGraph, Member};
+use crate::address::Address;
+use crate::config::ByteSize;
+use crate::model::{
+    AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, Moderation, Quota,
+    Restrictions,
+};
+
+/// The demo organisation shipped inside the binary.
+pub const DEMO_DIRECTORY: &str = include_str!("../../examples/demo-directory.toml");
+
+/// Why a directory file was refused: the file, the entry and the field are named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryFileError {
+    pub path: String,
+    /// e.g. `mailbox[3] (taro@contoso.com)`.
+    pub entry: Option<String>,
+    /// e.g. `members[2]`.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for DirectoryFileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path)?;
+        if let Some(e) = &self.entry {
+            write!(f, ": {e}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": field `{field}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for DirectoryFileError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    mailbox: Vec<RawEntry>,
+    #[serde(default)]
+    group: Vec<RawEntry>,
+    #[serde(default)]
+    contact: Vec<RawEntry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawEntry {
+    address: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    proxy_addresses: Vec<String>,
+    // Mailboxes.
+    quota: Option<ByteSize>,
+    usage: Option<ByteSize>,
+    quota_enforced: Option<bool>,
+    max_send_size: Option<ByteSize>,
+    auto_reply: Option<RawAutoReply>,
+    // Groups.
+    members: Option<Vec<String>>,
+    // Everyone.
+    max_receive_size: Option<ByteSize>,
+    custom_tip: Option<RawCustomTip>,
+    #[serde(default)]
+    accept_only_from: Vec<String>,
+    #[serde(default)]
+    reject_from: Vec<String>,
+    #[serde(default)]
+    require_authenticated_senders: bool,
+    moderation: Option<RawModeration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAutoReply {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    internal: String,
+    #[serde(default)]
+    external: String,
+    #[serde(default)]
+    external_audience: ExternalAudience,
+    start: Option<toml::value::Datetime>,
+    end: Option<toml::value::Datetime>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCustomTip {
+    #[serde(default)]
+    default: String,
+    #[serde(default)]
+    translations: HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawModeration {
+    #[serde(default = "yes")]
+    enabled: bool,
+    #[serde(default)]
+    moderators: Vec<String>,
+    #[serde(default)]
+    bypass: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// A loaded, validated directory.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    by_address: HashMap<Box<str>, Arc<Entry>>,
+    /// Direct parents: the groups that list an entry as a member.
+    parents: HashMap<EntryId, Vec<EntryId>>,
+    graph: GroupGraph,
+}
+
+impl Snapshot {
+    /// Parses and validates a directory file's text. `source` names the file in errors.
+    ///
+    /// # Errors
+    /// [`DirectoryFileError`] naming the entry and the field.
+    pub fn parse(
+        text: &str,
+        source: &str,
+        case_sensitive_local: bool,
+    ) -> Result<Self, DirectoryFileError> {
+        let err =
+            |entry: Option<String>, field: Option<String>, message: String| DirectoryFileError {
+                path: source.to_owned(),
+                entry,
+                field,
+                message,
+            };
+        let raw: RawFile = toml::from_str(text)
+            .map_err(|e| err(None, None, e.to_string().trim_end().to_owned()))?;
+        let parse_addr = |s: &str| Address::parse(s, case_sensitive_local);
+
+        // Pass 1: every object and its addresses.
+        let all: Vec<(EntryKind, usize, &RawEntry)> = [
+            (EntryKind::Mailbox, &raw.mailbox),
+            (EntryKind::Group, &raw.group),
+            (EntryKind::Contact, &raw.contact),
+        ]
+        .into_iter()
+        .flat_map(|(k, list)| list.iter().enumerate().map(move |(i, r)| (k, i, r)))
+        .collect();
+        let label = |k: EntryKind, i: usize, r: &RawEntry| {
+            let kind = match k {
+                EntryKind::Mailbox => "mailbox",
+                EntryKind::Group => "group",
+                EntryKind::Contact => "contact",
+            };
+            Some(format!("{kind}[{i}] ({})", r.address.trim()))
+        };
+        let mut owner: HashMap<Box<str>, String> = HashMap::new();
+        let mut ids: HashMap<Box<str>, (EntryId, EntryKind)> = HashMap::new();
+        for &(k, i, r) in &all {
+            let at = label(k, i, r);
+            let primary = parse_addr(&r.address)
+                .map_err(|e| err(at.clone(), Some("address".into()), e.to_string()))?;
+            let id: EntryId = Arc::from(primary.as_str());
+            let proxies = r.proxy_addresses.iter().enumerate().map(|(j, p)| {
+                parse_addr(p).map_err(|e| {
+                    err(
+                        at.clone(),
+                        Some(format!("proxy_addresses[{j}]")),
+                        e.to_string(),
+                    )
+                })
+            });
+            for a in std::iter::once(Ok(primary.clone())).chain(proxies) {
+                let a = a?;
+                if let Some(prev) = owner.get(a.as_str()) {
+                    if prev.as_str() != at.as_deref().unwrap_or("") {
+                        return Err(err(
+                            at,
+                            None,
+                            format!("address {} is already used by {prev}", a.as_str()),
+                        ));
+                    }
+                    continue;
+                }
+                owner.insert(a.as_str().into(), at.clone().unwrap_or_default());
+                ids.insert(a.as_str().into(), (id.clone(), k));
+            }
+        }
+        let resolve_list = |at: &Option<String>, field: &str, list: &[String]| {
+            list.iter()
+                .enumerate()
+                .map(|(j, s)| {
+                    let f = Some(format!("{field}[{j}]"));
+                    let a = parse_addr(s).map_err(|e| err(at.clone(), f.clone(), e.to_string()))?;
+                    ids.get(a.as_str())
+                        .map(|(id, _)| id.clone())
+                        .ok_or_else(|| {
+                            err(
+                                at.clone(),
+                                f,
+                                format!("{} is not in this directory", a.as_str()),
+                            )
+                        })
+                })
+                .collect::<Result<Vec<EntryId>, _>>()
+        };
+
+        // Pass 2: build entries and the group graph.
+        let mut snapshot = Snapshot::default();
+        for &(k, i, r) in &all {
+            let at = label(k, i, r);
+            let only = |field: &str, present: bool, allowed: &[EntryKind]| {
+                if present && !allowed.contains(&k) {
+                    Err(err(
+                        at.clone(),
+                        Some(field.into()),
+                        format!("not allowed on a {k:?} entry").to_lowercase(),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
+            use EntryKind::{Group, Mailbox};
+            only("quota", r.quota.is_some(), &[Mailbox])?;
+            only("usage", r.usage.is_some(), &[Mailbox])?;
+            only("quota_enforced", r.quota_enforced.is_some(), &[Mailbox])?;
+            only("max_send_size", r.max_send_size.is_some(), &[Mailbox])?;
+            only("auto_reply", r.auto_reply.is_some(), &[Mailbox])?;
+            only("members", r.members.is_some(), &[Group])?;
+            if k == Group && r.members.is_none() {
+                return Err(err(
+                    at,
+                    Some("members".into()),
+                    "a group needs a members list (it may be empty)".into(),
+                ));
+            }
+            if r.usage.is_some() && r.quota.is_none() {
+                return Err(err(at, Some("usage".into()), "usage needs a quota".into()));
+            }
+
+            let primary = parse_addr(&r.address).expect("checked in pass 1");
+            let id: EntryId = Arc::from(primary.as_str());
+            let mut entry = Entry::new(id, k, primary);
+            entry.display_name = r.name.trim().to_owned();
+            for p in &r.proxy_addresses {
+                let a = parse_addr(p).expect("checked in pass 1");
+                if !entry.addresses.contains(&a) {
+                    entry.addresses.push(a);
+                }
+            }
+            entry.quota = r.quota.map(|q| Quota {
+                prohibit_receive_bytes: q.0,
+                usage_bytes: r.usage.map_or(0, |u| u.0),
+                enforced: r.quota_enforced.unwrap_or(true),
+            });
+            entry.max_send_bytes = r.max_send_size.map(|b| b.0);
+            entry.max_receive_bytes = r.max_receive_size.map(|b| b.0);
+            if let Some(ar) = &r.auto_reply {
+                let time = |field: &str, d: &Option<toml::value::Datetime>| {
+                    d.as_ref()
+                        .map(|d| {
+                            datetime_to_system(d).map_err(|m| {
+                                err(at.clone(), Some(format!("auto_reply.{field}")), m)
+                            })
+                        })
+                        .transpose()
+                };
+                let (start, end) = (time("start", &ar.start)?, time("end", &ar.end)?);
+                if let (Some(s), Some(e)) = (start, end) {
+                    if e <= s {
+                        return Err(err(
+                            at,
+                            Some("auto_reply.end".into()),
+                            "end must be after start".into(),
+                        ));
+                    }
+                }
+                entry.auto_reply = Some(AutoReply {
+                    enabled: ar.enabled,
+                    internal_message: ar.internal.clone(),
+                    external_message: ar.external.clone(),
+                    external_audience: ar.external_audience,
+                    start,
+                    end,
+                });
+            }
+            if let Some(t) = &r.custom_tip {
+                let mut translations = HashMap::new();
+                for (lang, text) in &t.translations {
+                    let l = lang.to_ascii_lowercase();
+                    if l.len() != 2 || !l.bytes().all(|b| b.is_ascii_lowercase()) {
+                        return Err(err(
+                            at,
+                            Some(format!("custom_tip.translations.{lang}")),
+                            "translation keys are two-letter language codes (e.g. ja)".into(),
+                        ));
+                    }
+                    translations.insert(l, text.clone());
+                }
+                entry.custom_tip = Some(CustomTip {
+                    default: t.default.clone(),
+                    translations,
+                });
+            }
+            entry.restrictions = Restrictions {
+                accept_only_from: resolve_list(&at, "accept_only_from", &r.accept_only_from)?,
+                reject_from: resolve_list(&at, "reject_from", &r.reject_from)?,
+                require_authenticated: r.require_authenticated_senders,
+            };
+            if let Some(m) = &r.moderation {
+                let moderators = resolve_list(&at, "moderation.moderators", &m.moderators)?;
+                entry.moderation = Some(Moderation {
+                    enabled: m.enabled,
+                    moderator_addresses: moderators.iter().map(|m| m.to_string()).collect(),
+                    moderators,
+                    bypass: resolve_list(&at, "moderation.bypass", &m.bypass)?,
+                });
+            }
+            if let Some(members) = &r.members {
+                let mut list = Vec::with_capacity(members.len());
+                for (j, m) in members.iter().enumerate() {
+                    let a = parse_addr(m).map_err(|e| {
+                        err(at.clone(), Some(format!("members[{j}]")), e.to_string())
+                    })?;
+                    let member = match ids.get(a.as_str()) {
+                        Some((id, kind)) => {
+                            snapshot
+                                .parents
+                                .entry(id.clone())
+                                .or_default()
+                                .push(entry.id.clone());
+                            Member::Entry(id.clone(), *kind)
+                        }
+                        None => Member::External(a.as_str().into()),
+                    };
+                    if !list.contains(&member) {
+                        list.push(member);
+                    }
+                }
+                snapshot.graph.groups.push((entry.id.clone(), list));
+            }
+            let entry = Arc::new(entry);
+            for a in &entry.addresses {
+                snapshot.by_address.insert(a.as_str().into(), entry.clone());
+            }
+        }
+        Ok(snapshot)
+    }
+
+    /// The number of directory objects.
+    pub fn len(&self) -> usize {
+        let mut ids: HashSet<&EntryId> = HashSet::new();
+        for e in self.by_address.values() {
+            ids.insert(&e.id);
+        }
+        ids.len()
+    }
+
+    /// True when the directory has no objects.
+    pub fn is_empty(&self) -> bool {
+        self.by_address.is_empty()
+    }
+
+    fn member_of(&self, id: &EntryId) -> HashSet<EntryId> {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<&EntryId> = vec![id];
+        while let Some(cur) = stack.pop() {
+            for parent in self.parents.get(cur).into_iter().flatten() {
+                if seen.insert(parent.clone()) {
+                    stack.push(parent);
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Converts a TOML date-time with an offset to a `SystemTime`.
+fn datetime_to_system(d: &toml::value::Datetime) -> Result<SystemTime, String> {
+    let (Some(date), Some(time), Some(offset)) = (d.date, d.time, d.offset) else {
+        return Err(format!(
+            "{d} needs a date, a time and an offset (e.g. 2026-12-01T09:00:00+09:00)"
+        ));
+    };
+    let days = days_from_civil(
+        i64::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    );
+    let offset_minutes = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i64::from(minutes),
+    };
+    let secs = days * 86_400
+        + i64::from(time.hour) * 3600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second.unwrap_or(0))
+        - offset_minutes * 60;
+    u64::try_from(secs)
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map_err(|_| format!("{d} is before 1970"))
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The file-backed directory, reloadable in place.
+pub struct FileDirectory {
+    snapshot: ArcSwap<Snapshot>,
+    /// `None` for the embedded demo.
+    path: Option<PathBuf>,
+    case_sensitive_local: bool,
+}
+
+impl fmt::Debug for FileDirectory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileDirectory")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl FileDirectory {
+    /// Loads `path`.
+    ///
+    /// # Errors
+    /// [`DirectoryFileError`] naming the file, entry and field.
+    pub fn load(path: &Path, case_sensitive_local: bool) -> Result<Self, DirectoryFileError> {
+        let snapshot = read(path, case_sensitive_local)?;
+        Ok(Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            path: Some(path.to_owned()),
+            case_sensitive_local,
+        })
+    }
+
+    /// The embedded demo organisation.
+    pub fn demo(case_sensitive_local: bool) -> Self {
+        let snapshot = Snapshot::parse(
+            DEMO_DIRECTORY,
+            "<embedded demo directory>",
+            case_sensitive_local,
+        )
+        .expect("the embedded demo directory is valid (checked by tests)");
+        Self::from_snapshot(snapshot)
+    }
+
+    /// A directory from an already parsed snapshot (tests and benches).
+    pub fn from_snapshot(snapshot: Snapshot) -> Self {
+        Self {
+            snapshot: ArcSwap::from_pointee(snapshot),
+            path: None,
+            case_sensitive_local: false,
+        }
+    }
+
+    /// Re-reads the file and swaps it in; on error the old directory stays.
+    ///
+    /// # Errors
+    /// [`DirectoryFileError`] when the new file is bad; nothing changes then.
+    pub fn reload(&self) -> Result<usize, DirectoryFileError> {
+        let Some(path) = &self.path else {
+            return Ok(self.snapshot.load().len());
+        };
+        let snapshot = read(path, self.case_sensitive_local)?;
+        let n = snapshot.len();
+        self.snapshot.store(Arc::new(snapshot));
+        Ok(n)
+    }
+
+    /// The current snapshot.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+}
+
+fn read(path: &Path, case_sensitive_local: bool) -> Result<Snapshot, DirectoryFileError> {
+    let text = std::fs::read_to_string(path).map_err(|e| DirectoryFileError {
+        path: path.display().to_string(),
+        entry: None,
+        field: None,
+        message: format!("cannot read: {e}"),
+    })?;
+    Snapshot::parse(&text, &path.display().to_string(), case_sensitive_local)
+}
+
+impl Directory for FileDirectory {
+    async fn lookup(
+        &self,
+        addresses: &[Address],
+    ) -> Result<Vec<Option<Arc<Entry>>>, DirectoryError> {
+        let snap = self.snapshot.load();
+        Ok(addresses
+            .iter()
+            .map(|a| snap.by_address.get(a.as_str()).cloned())
+            .collect())
+    }
+
+    async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
+        Ok(Arc::new(self.snapshot.load().member_of(id)))
+    }
+
+    async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
+        Ok(self.snapshot.load().graph.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Snapshot, DirectoryFileError> {
+        Snapshot::parse(s, "dir.toml", false)
+    }
+
+    #[test]
+    fn demo_directory_loads() {
+        let d = parse(DEMO_DIRECTORY).unwrap();
+        assert!(d.len() > 10);
+    }
+
+    #[test]
+    fn resolves_proxies_and_nesting() {
+        let d = parse(
+            r#"
+[[mailbox]]
+address = "Taro@Contoso.com"
+proxy_addresses = ["t.yamada@contoso.co.jp"]
+[[group]]
+address = "inner@contoso.com"
+members = ["taro@contoso.com", "ext@partner.example"]
+[[group]]
+address = "outer@contoso.com"
+members = ["inner@contoso.com", "outer@contoso.com"]
+"#,
+        )
+        .unwrap();
+        let e = d.by_address.get("t.yamada@contoso.co.jp").unwrap();
+        assert_eq!(&*e.id, "taro@contoso.com");
+        let groups = d.member_of(&e.id);
+        assert_eq!(groups.len(), 2);
+        assert!(groups.contains("outer@contoso.com"));
+    }
+
+    #[test]
+    fn errors_name_file_entry_and_field() {
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\n[[group]]\naddress = \"g@contoso.com\"\nmembers = [\"not an address\"]\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dir.toml: group[0] (g@contoso.com): field `members[0]`: missing '@'"
+        );
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\nmembers = []\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("members"));
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\naccept_only_from = [\"nobody@contoso.com\"]\n").unwrap_err();
+        assert!(e.to_string().contains("accept_only_from[0]"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("nobody@contoso.com is not in this directory"),
+            "{e}"
+        );
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\n[[mailbox]]\naddress = \"b@contoso.com\"\nproxy_addresses = [\"A@contoso.com\"]\n").unwrap_err();
+        assert!(e.to_string().contains("already used by mailbox[0]"), "{e}");
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\nqouta = 5\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `qouta`"), "{e}");
+        assert!(e.to_string().starts_with("dir.toml"), "{e}");
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\nauto_reply = { internal = \"x\", start = 2026-01-02 }\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("auto_reply.start"));
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\ncustom_tip = { translations = { japanese = \"x\" } }\n").unwrap_err();
+        assert!(e.to_string().contains("two-letter"), "{e}");
+    }
+
+    #[test]
+    fn datetimes_honour_offsets() {
+        let d: toml::value::Datetime = "2026-11-25T09:00:00+09:00".parse().unwrap();
+        let z: toml::value::Datetime = "2026-11-25T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            datetime_to_system(&d).unwrap(),
+            datetime_to_system(&z).unwrap()
+        );
+        assert_eq!(
+            datetime_to_system(&"1970-01-02T00:00:00Z".parse().unwrap()).unwrap(),
+            UNIX_EPOCH + Duration::from_secs(86_400)
+        );
+    }
+}

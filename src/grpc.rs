@@ -1,0 +1,529 @@
+//! The gRPC edge: validates requests into domain drafts, turns evaluations into protobuf, and
+//! maps every error to a `tonic::Status` in one place. Nothing below this module knows tonic.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+use crate::address::{Address, MAX_ADDRESS_BYTES};
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::model::{
+    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Lang, Locale, ReplyAll,
+    RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
+};
+use crate::pb;
+use crate::service::MailTips;
+
+/// A request field that failed validation: becomes `INVALID_ARGUMENT` with a BadRequest
+/// detail naming the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldError {
+    fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+impl From<FieldError> for Status {
+    fn from(e: FieldError) -> Self {
+        Status::with_error_details(
+            tonic::Code::InvalidArgument,
+            format!("{}: {}", e.field, e.description),
+            ErrorDetails::with_bad_request_violation(e.field, e.description),
+        )
+    }
+}
+
+/// Limits the edge enforces before anything reaches the directory.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    pub max_recipients: usize,
+    pub case_sensitive_local: bool,
+}
+
+/// Parses a BCP 47-shaped tag: letters, digits and hyphens, at most 35 characters, a primary
+/// subtag of 2–8 letters.
+///
+/// # Errors
+/// A description of what is wrong.
+pub fn parse_locale(tag: &str) -> Result<Locale, String> {
+    if tag.is_empty() {
+        return Ok(Locale::default());
+    }
+    let shaped = tag.len() <= 35
+        && tag
+            .split(['-', '_'])
+            .all(|s| !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let primary = tag
+        .split(['-', '_'])
+        .next()
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if !shaped
+        || !(2..=8).contains(&primary.len())
+        || !primary.bytes().all(|b| b.is_ascii_alphabetic())
+    {
+        return Err(format!(
+            "{:?} is not a BCP 47 language tag (e.g. \"en\", \"ja-JP\")",
+            tag.chars().take(40).collect::<String>()
+        ));
+    }
+    let lang = if primary == "ja" { Lang::Ja } else { Lang::En };
+    Ok(Locale { lang, primary })
+}
+
+/// Validates a request into a [`Draft`].
+///
+/// # Errors
+/// [`FieldError`] naming the first bad field.
+pub fn draft_from_request(
+    req: pb::GetMailTipsRequest,
+    limits: RequestLimits,
+) -> Result<Draft, FieldError> {
+    let sender = Address::parse(&req.sender, limits.case_sensitive_local)
+        .map_err(|e| FieldError::new("sender", e.to_string()))?;
+    if req.recipients.len() > limits.max_recipients {
+        return Err(FieldError::new(
+            "recipients",
+            format!(
+                "{} recipients is more than the maximum of {} per request",
+                req.recipients.len(),
+                limits.max_recipients
+            ),
+        ));
+    }
+    let mut recipients = Vec::with_capacity(req.recipients.len());
+    for (i, r) in req.recipients.into_iter().enumerate() {
+        let field = match pb::RecipientField::try_from(r.field) {
+            Ok(pb::RecipientField::To) => Field::To,
+            Ok(pb::RecipientField::Cc) => Field::Cc,
+            Ok(pb::RecipientField::Bcc) => Field::Bcc,
+            _ => {
+                return Err(FieldError::new(
+                    format!("recipients[{i}].field"),
+                    "must be TO, CC or BCC",
+                ));
+            }
+        };
+        if r.address.len() > 4 * MAX_ADDRESS_BYTES {
+            // Far beyond any address: refuse rather than echo kilobytes back.
+            return Err(FieldError::new(
+                format!("recipients[{i}].address"),
+                format!("longer than {} bytes", 4 * MAX_ADDRESS_BYTES),
+            ));
+        }
+        let address = Address::parse(&r.address, limits.case_sensitive_local);
+        recipients.push(DraftRecipient {
+            raw: r.address,
+            field,
+            address,
+        });
+    }
+    let reply_all = match req.reply_all {
+        None => None,
+        Some(ctx) => {
+            let n = ctx.original_to.len() + ctx.original_cc.len();
+            if n > limits.max_recipients {
+                return Err(FieldError::new(
+                    "reply_all",
+                    format!(
+                        "{n} original recipients is more than the maximum of {}",
+                        limits.max_recipients
+                    ),
+                ));
+            }
+            let mut original = Vec::with_capacity(n);
+            for (name, list) in [
+                ("original_to", &ctx.original_to),
+                ("original_cc", &ctx.original_cc),
+            ] {
+                for (i, a) in list.iter().enumerate() {
+                    if a.len() > MAX_ADDRESS_BYTES {
+                        return Err(FieldError::new(
+                            format!("reply_all.{name}[{i}]"),
+                            format!("longer than {MAX_ADDRESS_BYTES} bytes"),
+                        ));
+                    }
+                    // Addresses that do not parse can never match the sender; they are not an error.
+                    if let Ok(a) = Address::parse(a, limits.case_sensitive_local) {
+                        original.push(a);
+                    }
+                }
+            }
+            Some(ReplyAll { original })
+        }
+    };
+    let wanted = if req.tip_kinds.is_empty() {
+        TipSet::ALL
+    } else {
+        let mut set = TipSet::EMPTY;
+        for (i, k) in req.tip_kinds.iter().enumerate() {
+            let kind = TipKind::from_i32(*k).ok_or_else(|| {
+                FieldError::new(format!("tip_kinds[{i}]"), format!("{k} is not a tip kind"))
+            })?;
+            set.insert(kind);
+        }
+        set
+    };
+    let locale = parse_locale(&req.locale).map_err(|e| FieldError::new("locale", e))?;
+    Ok(Draft {
+        sender,
+        recipients,
+        message_size: req.message_size_bytes,
+        reply_all,
+        wanted,
+        locale,
+    })
+}
+
+fn timestamp(t: SystemTime) -> prost_types::Timestamp {
+    prost_types::Timestamp::from(t)
+}
+
+fn kinds(set: TipSet) -> Vec<i32> {
+    set.iter().map(|k| k as i32).collect()
+}
+
+fn tip_to_pb(t: Tip) -> pb::MailTip {
+    use pb::mail_tip::Data;
+    let data = match t.data {
+        TipData::Invalid { address, reason } => {
+            let (reason, detail) = match reason {
+                InvalidReason::NotFound => (pb::InvalidReason::NotFound, String::new()),
+                InvalidReason::Malformed(e) => (pb::InvalidReason::MalformedAddress, e.to_string()),
+            };
+            Some(Data::InvalidRecipient(pb::InvalidRecipientData {
+                address,
+                reason: reason as i32,
+                detail,
+            }))
+        }
+        TipData::MailboxFull {
+            quota_bytes,
+            usage_bytes,
+        } => Some(Data::MailboxFull(pb::MailboxFullData {
+            quota_bytes,
+            usage_bytes,
+        })),
+        TipData::AutoReply {
+            preview,
+            message,
+            truncated,
+            window_end,
+            external_reply,
+        } => Some(Data::AutoReply(pb::AutoReplyData {
+            preview,
+            message,
+            truncated,
+            window_end: window_end.map(timestamp),
+            external_reply,
+        })),
+        TipData::Custom { language } => Some(Data::Custom(pb::CustomTipData { language })),
+        TipData::Restricted {
+            reason,
+            recipient_external,
+            group_has_external_members,
+        } => {
+            let reason = match reason {
+                RestrictionReason::NotInAcceptList => pb::RestrictionReason::NotInAcceptList,
+                RestrictionReason::InRejectList => pb::RestrictionReason::InRejectList,
+                RestrictionReason::RequiresAuthenticatedSender => {
+                    pb::RestrictionReason::RequiresAuthenticatedSender
+                }
+            };
+            Some(Data::Restricted(pb::RestrictedRecipientData {
+                reason: reason as i32,
+                recipient_external,
+                group_has_external_members,
+            }))
+        }
+        TipData::External {
+            is_group,
+            external_members,
+            total_members,
+        } => Some(Data::External(pb::ExternalRecipientData {
+            is_group,
+            external_member_count: external_members,
+            total_member_count: total_members,
+        })),
+        TipData::LargeAudience { members, threshold } => {
+            Some(Data::LargeAudience(pb::LargeAudienceData {
+                member_count: members,
+                threshold,
+            }))
+        }
+        TipData::Moderated { moderators } => {
+            Some(Data::Moderated(pb::ModeratedRecipientData { moderators }))
+        }
+        TipData::ReplyAllOnBcc => None,
+        TipData::TooLarge {
+            source,
+            limit_bytes,
+            message_bytes,
+        } => {
+            let source = match source {
+                SizeLimitSource::Sender => pb::SizeLimitSource::Sender,
+                SizeLimitSource::Recipient => pb::SizeLimitSource::Recipient,
+                SizeLimitSource::Organization => pb::SizeLimitSource::Organization,
+            };
+            Some(Data::MessageTooLarge(pb::MessageTooLargeData {
+                source: source as i32,
+                limit_bytes,
+                message_size_bytes: message_bytes,
+            }))
+        }
+    };
+    pb::MailTip {
+        kind: t.kind as i32,
+        text: t.text,
+        data,
+    }
+}
+
+/// Converts an evaluation to the wire response.
+pub fn response_from_evaluation(e: Evaluation) -> pb::GetMailTipsResponse {
+    pb::GetMailTipsResponse {
+        recipients: e
+            .recipients
+            .into_iter()
+            .map(|r| pb::RecipientTips {
+                address: r.address,
+                tips: r.tips.into_iter().map(tip_to_pb).collect(),
+                pending: kinds(r.pending),
+                scope: match r.scope {
+                    Scope::Unknown => pb::RecipientScope::Unspecified,
+                    Scope::Internal => pb::RecipientScope::Internal,
+                    Scope::External => pb::RecipientScope::External,
+                    Scope::RemoteInternal => pb::RecipientScope::RemoteInternal,
+                } as i32,
+                resolved_as: match r.resolved {
+                    None => pb::ResolvedKind::Unknown,
+                    Some(EntryKind::Mailbox) => pb::ResolvedKind::Mailbox,
+                    Some(EntryKind::Group) => pb::ResolvedKind::Group,
+                    Some(EntryKind::Contact) => pb::ResolvedKind::Contact,
+                } as i32,
+                display_name: r.display_name,
+            })
+            .collect(),
+        draft_tips: e.draft_tips.into_iter().map(tip_to_pb).collect(),
+        per_mailbox_tips_skipped: !e.skipped.is_empty(),
+        evaluated_at: Some(timestamp(e.evaluated_at)),
+        refresh_after: Some(timestamp(e.refresh_after)),
+        skipped_tip_kinds: kinds(e.skipped),
+        draft_pending: kinds(e.draft_pending),
+    }
+}
+
+/// The `MailTipsService` implementation.
+pub struct GrpcService<D> {
+    tips: Arc<MailTips<D>>,
+    limits: RequestLimits,
+    configuration: pb::ServiceConfiguration,
+}
+
+impl<D: Directory> GrpcService<D> {
+    pub fn new(tips: Arc<MailTips<D>>, config: &Config) -> Self {
+        let policy = tips.policy();
+        let org = &config.org;
+        let configuration = pb::ServiceConfiguration {
+            mail_tips_enabled: org.mail_tips_enabled,
+            enabled_tip_kinds: kinds(policy.enabled),
+            max_recipients_per_request: org.max_recipients_per_request.get(),
+            max_message_size_bytes: org.max_message_size.map_or(0, |b| b.0),
+            large_audience_threshold: org.large_audience_threshold,
+            show_external_recipient_counts: policy.enabled.contains(TipKind::ExternalRecipient),
+            internal_domains: org
+                .internal_domains
+                .iter()
+                .map(|d| pb::DomainRule {
+                    domain: d.domain.clone(),
+                    include_subdomains: d.include_subdomains,
+                })
+                .collect(),
+            remote_domains: org
+                .remote_domains
+                .iter()
+                .map(|d| pb::RemoteDomain {
+                    domain: Some(pb::DomainRule {
+                        domain: d.domain.clone(),
+                        include_subdomains: d.include_subdomains,
+                    }),
+                    internal: d.internal,
+                })
+                .collect(),
+            refresh_interval: prost_types::Duration::try_from(org.refresh_interval).ok(),
+            per_mailbox_evaluation_cap: org.per_mailbox_evaluation_cap,
+            group_metrics_enabled: org.group_metrics_enabled,
+            mailbox_tips_enabled: org.mailbox_tips_enabled,
+        };
+        Self {
+            tips,
+            limits: RequestLimits {
+                max_recipients: org.max_recipients_per_request.get() as usize,
+                case_sensitive_local: org.case_sensitive_local_part,
+            },
+            configuration,
+        }
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::GetMailTipsResponse, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
+    async fn get_mail_tips(
+        &self,
+        request: Request<pb::GetMailTipsRequest>,
+    ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
+        let draft = draft_from_request(request.into_inner(), self.limits)?;
+        let evaluation = self.tips.evaluate(&draft).await;
+        Ok(Response::new(response_from_evaluation(evaluation)))
+    }
+
+    type WatchMailTipsStream = WatchStream;
+
+    async fn watch_mail_tips(
+        &self,
+        request: Request<pb::GetMailTipsRequest>,
+    ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
+        let draft = draft_from_request(request.into_inner(), self.limits)?;
+        let tips = self.tips.clone();
+        let interval = tips.policy().refresh_interval;
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            loop {
+                let evaluation = tips.evaluate(&draft).await;
+                if tx
+                    .send(Ok(response_from_evaluation(evaluation)))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(interval) => {}
+                    () = tx.closed() => return,
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+
+    async fn get_service_configuration(
+        &self,
+        request: Request<pb::GetServiceConfigurationRequest>,
+    ) -> Result<Response<pb::ServiceConfiguration>, Status> {
+        parse_locale(&request.get_ref().locale).map_err(|e| FieldError::new("locale", e))?;
+        Ok(Response::new(self.configuration.clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> RequestLimits {
+        RequestLimits {
+            max_recipients: 3,
+            case_sensitive_local: false,
+        }
+    }
+
+    fn req(recipients: &[&str]) -> pb::GetMailTipsRequest {
+        pb::GetMailTipsRequest {
+            sender: "a@contoso.com".into(),
+            recipients: recipients
+                .iter()
+                .map(|a| pb::Recipient {
+                    address: (*a).into(),
+                    field: pb::RecipientField::To as i32,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        let mut r = req(&["b@contoso.com"]);
+        r.sender = "nope".into();
+        assert_eq!(draft_from_request(r, limits()).unwrap_err().field, "sender");
+        let mut r = req(&["b@contoso.com", "c@contoso.com"]);
+        r.recipients[1].field = 0;
+        assert_eq!(
+            draft_from_request(r, limits()).unwrap_err().field,
+            "recipients[1].field"
+        );
+        let mut r = req(&["b@contoso.com"]);
+        r.recipients[0].field = 99;
+        assert_eq!(
+            draft_from_request(r, limits()).unwrap_err().field,
+            "recipients[0].field"
+        );
+        let r = req(&["a@x.com", "b@x.com", "c@x.com", "d@x.com"]);
+        assert_eq!(
+            draft_from_request(r, limits()).unwrap_err().field,
+            "recipients"
+        );
+        let mut r = req(&[]);
+        r.tip_kinds = vec![3, 0];
+        assert_eq!(
+            draft_from_request(r, limits()).unwrap_err().field,
+            "tip_kinds[1]"
+        );
+        let mut r = req(&[]);
+        r.locale = "日本語".into();
+        assert_eq!(draft_from_request(r, limits()).unwrap_err().field, "locale");
+        let mut r = req(&[]);
+        r.reply_all = Some(pb::ReplyAllContext {
+            original_to: vec!["x".repeat(400)],
+            original_cc: vec![],
+        });
+        assert_eq!(
+            draft_from_request(r, limits()).unwrap_err().field,
+            "reply_all.original_to[0]"
+        );
+    }
+
+    #[test]
+    fn malformed_recipient_is_not_a_request_error() {
+        let d = draft_from_request(req(&["not-an-address", "b@contoso.com"]), limits()).unwrap();
+        assert!(d.recipients[0].address.is_err());
+        assert!(d.recipients[1].address.is_ok());
+    }
+
+    #[test]
+    fn locales() {
+        assert_eq!(parse_locale("").unwrap().lang, Lang::En);
+        assert_eq!(parse_locale("ja-JP").unwrap().lang, Lang::Ja);
+        assert_eq!(parse_locale("JA").unwrap().primary, "ja");
+        assert_eq!(parse_locale("fr-CA").unwrap().lang, Lang::En);
+        assert!(parse_locale("x").is_err());
+        assert!(parse_locale("en--US").is_err());
+        assert!(parse_locale(&"a".repeat(40)).is_err());
+    }
+
+    #[test]
+    fn status_carries_bad_request_detail() {
+        let status: Status = FieldError::new("sender", "missing '@'").into();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+        let details = status.get_error_details();
+        let v = &details.bad_request().unwrap().field_violations[0];
+        assert_eq!(v.field, "sender");
+        assert_eq!(v.description, "missing '@'");
+    }
+}

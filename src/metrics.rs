@@ -1,0 +1,204 @@
+//! Group metrics: total and external member counts of every group with nested groups expanded,
+//! each member counted once and loops survived. Computed in the background (at start-up and on
+//! a schedule) and read by requests in O(1); a request never expands a group.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+
+use crate::directory::{Directory, GroupGraph, Member};
+use crate::model::{EntryId, EntryKind, GroupMetrics};
+
+/// Computes every group's metrics from the group graph. Pure; loops in nesting are cut by the
+/// visited set, and a member reached along several paths is counted once.
+pub fn compute(graph: &GroupGraph) -> HashMap<EntryId, GroupMetrics> {
+    let index: HashMap<&EntryId, &[Member]> = graph
+        .groups
+        .iter()
+        .map(|(id, m)| (id, m.as_slice()))
+        .collect();
+    let mut result = HashMap::with_capacity(graph.groups.len());
+    let mut seen_groups: HashSet<&EntryId> = HashSet::new();
+    let mut seen_members: HashSet<&Member> = HashSet::new();
+    let mut stack: Vec<&EntryId> = Vec::new();
+    for (root, _) in &graph.groups {
+        seen_groups.clear();
+        seen_members.clear();
+        stack.clear();
+        stack.push(root);
+        seen_groups.insert(root);
+        let mut m = GroupMetrics::default();
+        while let Some(g) = stack.pop() {
+            for member in index.get(g).copied().unwrap_or_default() {
+                match member {
+                    Member::Entry(id, EntryKind::Group) => {
+                        if index.contains_key(id) && seen_groups.insert(id) {
+                            stack.push(id);
+                        }
+                    }
+                    other => {
+                        if seen_members.insert(other) {
+                            m.total_members += 1;
+                            if matches!(
+                                other,
+                                Member::External(_) | Member::Entry(_, EntryKind::Contact)
+                            ) {
+                                m.external_members += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        result.insert(root.clone(), m);
+    }
+    result
+}
+
+/// The metrics cache requests read. Empty (`None`) until the first computation finishes.
+#[derive(Debug, Default)]
+pub struct MetricsStore {
+    current: ArcSwapOption<HashMap<EntryId, GroupMetrics>>,
+}
+
+impl MetricsStore {
+    /// A group's metrics, or `None` when not computed (yet).
+    pub fn get(&self, id: &EntryId) -> Option<GroupMetrics> {
+        self.current
+            .load()
+            .as_ref()
+            .and_then(|m| m.get(id).copied())
+    }
+
+    /// True once a computation has finished.
+    pub fn is_ready(&self) -> bool {
+        self.current.load().is_some()
+    }
+
+    /// Replaces the metrics with a new computation.
+    pub fn store(&self, metrics: HashMap<EntryId, GroupMetrics>) {
+        self.current.store(Some(Arc::new(metrics)));
+    }
+
+    /// Reads the group graph from `directory`, computes and stores the metrics.
+    ///
+    /// # Errors
+    /// The directory's error; the previous metrics stay.
+    pub async fn refresh<D: Directory>(
+        &self,
+        directory: &D,
+    ) -> Result<usize, crate::directory::DirectoryError> {
+        let started = Instant::now();
+        let graph = directory.group_graph().await?;
+        // Expanding thousands of groups is CPU work: keep it off the request workers' path.
+        let metrics = tokio::task::spawn_blocking(move || compute(&graph))
+            .await
+            .map_err(|e| {
+                crate::directory::DirectoryError::Unavailable(format!("metrics task failed: {e}"))
+            })?;
+        let n = metrics.len();
+        self.store(metrics);
+        tracing::info!(
+            groups = n,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "group metrics computed"
+        );
+        Ok(n)
+    }
+
+    /// Refreshes now and then every `interval`, until the task is dropped.
+    pub async fn run_schedule<D: Directory>(self: Arc<Self>, directory: D, interval: Duration) {
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = self.refresh(&directory).await {
+                tracing::warn!(error = %e, "group metrics not refreshed; keeping the previous counts");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(s: &str) -> EntryId {
+        Arc::from(s)
+    }
+    fn mbx(s: &str) -> Member {
+        Member::Entry(id(s), EntryKind::Mailbox)
+    }
+    fn grp(s: &str) -> Member {
+        Member::Entry(id(s), EntryKind::Group)
+    }
+
+    #[test]
+    fn nested_counted_once_with_loops_and_externals() {
+        let graph = GroupGraph {
+            groups: vec![
+                (
+                    id("a"),
+                    vec![
+                        mbx("m1"),
+                        mbx("m2"),
+                        grp("b"),
+                        Member::External("x@ext.example".into()),
+                    ],
+                ),
+                (
+                    id("b"),
+                    vec![
+                        mbx("m2"),
+                        mbx("m3"),
+                        grp("a"),
+                        Member::Entry(id("c1"), EntryKind::Contact),
+                    ],
+                ),
+                (id("self"), vec![grp("self"), mbx("m1")]),
+                (id("empty"), vec![]),
+            ],
+        };
+        let m = compute(&graph);
+        assert_eq!(
+            m[&id("a")],
+            GroupMetrics {
+                total_members: 5,
+                external_members: 2
+            }
+        );
+        assert_eq!(
+            m[&id("b")],
+            GroupMetrics {
+                total_members: 5,
+                external_members: 2
+            }
+        );
+        assert_eq!(
+            m[&id("self")],
+            GroupMetrics {
+                total_members: 1,
+                external_members: 0
+            }
+        );
+        assert_eq!(m[&id("empty")], GroupMetrics::default());
+    }
+
+    #[test]
+    fn store_is_empty_until_computed() {
+        let s = MetricsStore::default();
+        assert!(!s.is_ready());
+        assert_eq!(s.get(&id("a")), None);
+        s.store(HashMap::from([(
+            id("a"),
+            GroupMetrics {
+                total_members: 3,
+                external_members: 0,
+            },
+        )]));
+        assert!(s.is_ready());
+        assert_eq!(s.get(&id("a")).unwrap().total_members, 3);
+    }
+}

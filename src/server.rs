@@ -1,0 +1,107 @@
+//! Assembles and runs the server: the mail tips service, `grpc.health.v1`, server reflection
+//! (v1 and v1alpha), and gRPC-web with CORS, all on one port; plus the background group
+//! metrics job. `main` and the tests both call [`run`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use http::header::HeaderName;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::grpc::GrpcService;
+use crate::metrics::MetricsStore;
+use crate::pb;
+use crate::service::MailTips;
+
+/// The encoded descriptor set of `mailtips.proto`, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mailtips_descriptor");
+
+/// Why the server stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("reflection set-up failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// The headers a browser must be allowed to send and to read for gRPC-web.
+const REQUEST_HEADERS: [&str; 5] = [
+    "content-type",
+    "x-grpc-web",
+    "x-user-agent",
+    "grpc-timeout",
+    "authorization",
+];
+const EXPOSED_HEADERS: [&str; 3] = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+
+fn cors(config: &Config) -> CorsLayer {
+    let origins = &config.server.cors_allowed_origins;
+    let allow_origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
+    };
+    CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(REQUEST_HEADERS.map(HeaderName::from_static))
+        .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))
+        .max_age(std::time::Duration::from_secs(24 * 3600))
+}
+
+/// Serves until `shutdown` resolves. Starts the group metrics job (at once, then every
+/// `org.group_metrics_interval`) when group metrics are on.
+///
+/// # Errors
+/// [`ServerError`] when the listener fails.
+pub async fn run<D: Directory + Clone>(
+    listener: TcpListener,
+    config: Config,
+    directory: D,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let metrics = Arc::new(MetricsStore::default());
+    let metrics_job = config.org.group_metrics_enabled.then(|| {
+        tokio::spawn(
+            metrics
+                .clone()
+                .run_schedule(directory.clone(), config.org.group_metrics_interval),
+        )
+    });
+    let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
+    let service =
+        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, &config));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::mail_tips_service_server::MailTipsServiceServer<GrpcService<D>>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving gRPC, gRPC-web and health");
+    let result = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(cors(&config))
+        .layer(tonic_web::GrpcWebLayer::new())
+        .add_service(service)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    if let Some(job) = metrics_job {
+        job.abort();
+    }
+    Ok(result?)
+}

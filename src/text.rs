@@ -1,0 +1,347 @@
+//! Text handling for tips: HTML auto-replies to plain text, cutting by characters, and the
+//! human texts of every tip kind in English and Japanese.
+
+use std::fmt::Write as _;
+
+use crate::model::{Lang, RestrictionReason, SizeLimitSource};
+
+/// Auto-reply preview and custom tip length, in characters.
+pub const PREVIEW_CHARS: usize = 175;
+/// The longest text field of a response, in characters.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// Cuts `s` to at most `max` Unicode scalar values; returns the cut text and whether anything
+/// was cut. Never splits a character.
+pub fn cut_chars(s: &str, max: usize) -> (&str, bool) {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => (&s[..i], true),
+        None => (s, false),
+    }
+}
+
+/// Whether `s` looks like HTML: it holds a tag such as `<p>`, `</div>`, `<br/>` or `<!--`.
+pub fn looks_like_html(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.windows(2)
+        .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
+        && s.contains('>')
+}
+
+/// Turns an HTML fragment into plain text: drops tags, comments, `<script>` and `<style>`
+/// content; turns block ends and `<br>` into line breaks; decodes character references; and
+/// collapses runs of white space. Plain text (no tags) only has its white space tidied.
+pub fn html_to_text(html: &str) -> String {
+    if !looks_like_html(html) {
+        return collapse_ws(html);
+    }
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(lt) = rest.find('<') {
+        decode_entities_into(&rest[..lt], &mut out);
+        rest = &rest[lt..];
+        if let Some(after) = rest.strip_prefix("<!--") {
+            rest = after.find("-->").map_or("", |i| &after[i + 3..]);
+            continue;
+        }
+        let Some(gt) = rest.find('>') else {
+            // A stray '<' with no tag end: keep it as text.
+            decode_entities_into(rest, &mut out);
+            rest = "";
+            break;
+        };
+        let tag = &rest[1..gt];
+        rest = &rest[gt + 1..];
+        let name: String = tag
+            .trim_start_matches('/')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if !tag.starts_with('/') && (name == "script" || name == "style") {
+            let close = format!("</{name}");
+            let lower = rest.to_ascii_lowercase();
+            rest = lower.find(&close).map_or("", |i| {
+                let after = &rest[i..];
+                after.find('>').map_or("", |j| &after[j + 1..])
+            });
+            continue;
+        }
+        match name.as_str() {
+            "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+            | "blockquote" | "table" | "ul" | "ol" => out.push('\n'),
+            "td" | "th" => out.push(' '),
+            _ => {}
+        }
+    }
+    decode_entities_into(rest, &mut out);
+    collapse_ws(&out)
+}
+
+/// Collapses spaces within lines, drops blank lines at the ends and keeps at most one empty
+/// line between paragraphs.
+fn collapse_ws(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut blank_run = 0;
+    for line in s.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.is_empty() {
+            blank_run += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank_run > 0 { "\n\n" } else { "\n" });
+        }
+        blank_run = 0;
+        for (i, w) in words.iter().enumerate() {
+            if i > 0 {
+                out.push(' ');
+            }
+            out.push_str(w);
+        }
+    }
+    out
+}
+
+fn decode_entities_into(s: &str, out: &mut String) {
+    let mut rest = s;
+    while let Some(amp) = rest.find('&') {
+        out.push_str(&rest[..amp]);
+        rest = &rest[amp..];
+        let end = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .map(|i| i + 1);
+        let decoded = end
+            .filter(|&e| rest.as_bytes().get(e) == Some(&b';'))
+            .and_then(|e| decode_entity(&rest[1..e]).map(|c| (c, e + 1)));
+        match decoded {
+            Some((c, len)) => {
+                out.push(c);
+                rest = &rest[len..];
+            }
+            None => {
+                out.push('&');
+                rest = &rest[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
+fn decode_entity(name: &str) -> Option<char> {
+    if let Some(num) = name.strip_prefix('#') {
+        let n = match num.strip_prefix(['x', 'X']) {
+            Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+            None => num.parse().ok()?,
+        };
+        return char::from_u32(n).filter(|c| *c != '\0');
+    }
+    Some(match name {
+        "amp" => '&',
+        "lt" => '<',
+        "gt" => '>',
+        "quot" => '"',
+        "apos" => '\'',
+        "nbsp" => ' ',
+        "copy" => '©',
+        "reg" => '®',
+        "hellip" => '…',
+        "mdash" => '—',
+        "ndash" => '–',
+        "rsquo" => '’',
+        "lsquo" => '‘',
+        "rdquo" => '”',
+        "ldquo" => '“',
+        "yen" => '¥',
+        "euro" => '€',
+        _ => return None,
+    })
+}
+
+/// Formats a byte count for people: "25 MB", "1.5 GB" (decimal units, as mail clients show).
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else if value < 10.0 && value.fract() >= 0.05 {
+        format!("{value:.1} {}", UNITS[unit])
+    } else {
+        format!("{value:.0} {}", UNITS[unit])
+    }
+}
+
+/// The human texts of every tip, per language. `who` is the recipient's display name or
+/// address.
+pub struct Texts;
+
+impl Texts {
+    pub fn invalid(lang: Lang, who: &str, malformed: bool) -> String {
+        match (lang, malformed) {
+            (Lang::En, false) => format!(
+                "{who} could not be found in the organisation's directory. The message may not be delivered."
+            ),
+            (Lang::Ja, false) => format!(
+                "{who} は組織のディレクトリに見つかりません。メッセージは配信されない可能性があります。"
+            ),
+            (Lang::En, true) => format!("{who} is not a valid email address."),
+            (Lang::Ja, true) => format!("{who} は有効なメール アドレスではありません。"),
+        }
+    }
+
+    pub fn mailbox_full(lang: Lang, who: &str) -> String {
+        match lang {
+            Lang::En => format!("{who}'s mailbox is full. The message will not be delivered."),
+            Lang::Ja => {
+                format!("{who} のメールボックスがいっぱいです。メッセージは配信されません。")
+            }
+        }
+    }
+
+    pub fn auto_reply(lang: Lang, who: &str, preview: &str) -> String {
+        match lang {
+            Lang::En => format!("{who} has automatic replies on: {preview}"),
+            Lang::Ja => format!("{who} は自動応答を設定しています: {preview}"),
+        }
+    }
+
+    pub fn restricted(lang: Lang, who: &str, reason: RestrictionReason) -> String {
+        match (lang, reason) {
+            (Lang::En, RestrictionReason::RequiresAuthenticatedSender) => format!(
+                "{who} accepts messages only from senders inside the organisation. Your message will not be delivered."
+            ),
+            (Lang::Ja, RestrictionReason::RequiresAuthenticatedSender) => format!(
+                "{who} は組織内の送信者からのメッセージのみ受け付けます。メッセージは配信されません。"
+            ),
+            (Lang::En, _) => format!(
+                "You don't have permission to send to {who}. Your message will not be delivered."
+            ),
+            (Lang::Ja, _) => {
+                format!("{who} に送信する権限がありません。メッセージは配信されません。")
+            }
+        }
+    }
+
+    pub fn external(lang: Lang, who: &str) -> String {
+        match lang {
+            Lang::En => format!("{who} is outside your organisation."),
+            Lang::Ja => format!("{who} は組織外の受信者です。"),
+        }
+    }
+
+    pub fn external_group(lang: Lang, who: &str, external: u32, total: u32) -> String {
+        match lang {
+            Lang::En => format!(
+                "{who} contains {external} recipient(s) outside your organisation (of {total})."
+            ),
+            Lang::Ja => {
+                format!("{who} には組織外の受信者が {external} 人含まれています ({total} 人中)。")
+            }
+        }
+    }
+
+    pub fn large_audience(lang: Lang, who: &str, members: u32) -> String {
+        match lang {
+            Lang::En => format!(
+                "{who} has {members} members. Are you sure you want to send to this many people?"
+            ),
+            Lang::Ja => format!(
+                "{who} には {members} 人のメンバーがいます。多数の受信者に送信しようとしています。"
+            ),
+        }
+    }
+
+    pub fn moderated(lang: Lang, who: &str) -> String {
+        match lang {
+            Lang::En => format!(
+                "{who} is moderated. Your message may be delayed until a moderator approves it."
+            ),
+            Lang::Ja => format!(
+                "{who} はモデレートされています。モデレーターが承認するまでメッセージの配信が遅れる場合があります。"
+            ),
+        }
+    }
+
+    pub fn reply_all_on_bcc(lang: Lang) -> String {
+        match lang {
+            Lang::En => "You were a Bcc recipient of the original message. Replying to all will reveal that you received it.".to_owned(),
+            Lang::Ja => "元のメッセージの BCC 受信者でした。全員に返信すると、受信したことが他の受信者に知られます。".to_owned(),
+        }
+    }
+
+    pub fn too_large(lang: Lang, source: SizeLimitSource, who: &str, limit: u64) -> String {
+        let limit = human_size(limit);
+        let mut s = String::new();
+        let _ = match (lang, source) {
+            (Lang::En, SizeLimitSource::Sender) => {
+                write!(s, "This message is larger than you may send ({limit}).")
+            }
+            (Lang::Ja, SizeLimitSource::Sender) => write!(
+                s,
+                "このメッセージは送信できるサイズ ({limit}) を超えています。"
+            ),
+            (Lang::En, SizeLimitSource::Recipient) => write!(
+                s,
+                "This message is larger than {who} can receive ({limit})."
+            ),
+            (Lang::Ja, SizeLimitSource::Recipient) => write!(
+                s,
+                "このメッセージは {who} が受信できるサイズ ({limit}) を超えています。"
+            ),
+            (Lang::En, SizeLimitSource::Organization) => write!(
+                s,
+                "This message is larger than your organisation allows ({limit})."
+            ),
+            (Lang::Ja, SizeLimitSource::Organization) => write!(
+                s,
+                "このメッセージは組織で許可されているサイズ ({limit}) を超えています。"
+            ),
+        };
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_by_characters_not_bytes() {
+        let s = "日本語のテキスト";
+        assert_eq!(cut_chars(s, 3), ("日本語", true));
+        assert_eq!(cut_chars(s, 8), (s, false));
+        assert_eq!(cut_chars(s, 100), (s, false));
+        let emoji = "👍🏽ok";
+        assert_eq!(cut_chars(emoji, 1), ("👍", true));
+    }
+
+    #[test]
+    fn html_becomes_text() {
+        let html = "<html><head><style>p{color:red}</style></head><body><p>I&#39;m out&nbsp;of office.</p><p>Back on <b>Monday</b> &amp; reachable at &lt;phone&gt;.</p><!-- hidden --><script>alert(1)</script>Bye</body></html>";
+        assert_eq!(
+            html_to_text(html),
+            "I'm out of office.\nBack on Monday & reachable at <phone>.\nBye"
+        );
+        assert_eq!(html_to_text("a < b and c > d"), "a < b and c > d");
+        assert_eq!(
+            html_to_text("<p>x &bogus; &#0; &#x41;</p>"),
+            "x &bogus; &#0; A"
+        );
+        assert_eq!(html_to_text("<p>unterminated <b"), "unterminated <b");
+        assert_eq!(
+            html_to_text("  line one  \n\n\n  line   two "),
+            "line one\n\nline two"
+        );
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(human_size(512), "512 bytes");
+        assert_eq!(human_size(25_000_000), "25 MB");
+        assert_eq!(human_size(1_500_000_000), "1.5 GB");
+    }
+}
