@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test of the project, installing what the tests need when it is missing.
+# This is the README's test command; .ci/run calls exactly this script.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages the tests use (real slapd, real Chromium). Installed only when missing.
+need_pkgs=()
+# (each tier adds its packages here)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "== installing ${need_pkgs[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo test (unit, gRPC integration, doc)"
+cargo test --locked --all-targets
+cargo test --locked --doc
+
+echo "== all tests passed"
