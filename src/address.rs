@@ -236,7 +236,7 @@ mod tests {
         ));
         assert!(matches!(
             p("*)(objectClass=*@x.com"),
-            Err(AddressError::BadLocalChar('('))
+            Err(AddressError::BadLocalChar(')'))
         ));
         assert!(matches!(
             p("a\0b@x.com"),

@@ -68,7 +68,11 @@ pub fn html_to_text(html: &str) -> String {
         }
         match name.as_str() {
             "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-            | "blockquote" | "table" | "ul" | "ol" => out.push('\n'),
+            | "blockquote" | "table" | "ul" | "ol" => {
+                if !out.ends_with('\n') {
+                    out.push('\n');
+                }
+            }
             "td" | "th" => out.push(' '),
             _ => {}
         }
