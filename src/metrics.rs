@@ -108,12 +108,25 @@ impl MetricsStore {
         Ok(n)
     }
 
-    /// Refreshes now and then every `interval`, until the task is dropped.
+    /// Refreshes now, then every `interval` and whenever the directory reports a change,
+    /// until the task is dropped.
     pub async fn run_schedule<D: Directory>(self: Arc<Self>, directory: D, interval: Duration) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut changes = directory.changes();
         loop {
-            ticker.tick().await;
+            let changed = async {
+                let Some(rx) = changes.as_mut() else {
+                    return std::future::pending().await;
+                };
+                if rx.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = ticker.tick() => {}
+                () = changed => tracing::info!("directory changed; recomputing group metrics"),
+            }
             if let Err(e) = self.refresh(&directory).await {
                 tracing::warn!(error = %e, "group metrics not refreshed; keeping the previous counts");
             }

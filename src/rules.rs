@@ -565,8 +565,15 @@ mod tests {
         let mut c = Config::default();
         c.org.external_recipient_tips = true;
         c.org.max_message_size = Some(crate::config::ByteSize(25_000_000));
-        c.org.internal_domains = vec![DomainRule { domain: "contoso.com".into(), include_subdomains: true }];
-        c.org.remote_domains = vec![RemoteDomain { domain: "fabrikam.com".into(), include_subdomains: false, internal: true }];
+        c.org.internal_domains = vec![DomainRule {
+            domain: "contoso.com".into(),
+            include_subdomains: true,
+        }];
+        c.org.remote_domains = vec![RemoteDomain {
+            domain: "fabrikam.com".into(),
+            include_subdomains: false,
+            internal: true,
+        }];
         c.policy()
     }
 
@@ -585,7 +592,11 @@ mod tests {
             sender: addr(sender),
             recipients: recipients
                 .iter()
-                .map(|r| DraftRecipient { raw: (*r).to_owned(), field: Field::To, address: Address::parse(r, false) })
+                .map(|r| DraftRecipient {
+                    raw: (*r).to_owned(),
+                    field: Field::To,
+                    address: Address::parse(r, false),
+                })
                 .collect(),
             message_size: 0,
             reply_all: None,
@@ -595,22 +606,35 @@ mod tests {
     }
 
     fn found(e: Entry) -> RecipientFacts {
-        RecipientFacts { resolution: Resolution::Found(Arc::new(e)), metrics: None }
+        RecipientFacts {
+            resolution: Resolution::Found(Arc::new(e)),
+            metrics: None,
+        }
     }
 
     fn group(e: Entry, total: u32, external: u32) -> RecipientFacts {
         RecipientFacts {
             resolution: Resolution::Found(Arc::new(e)),
-            metrics: Some(GroupMetrics { total_members: total, external_members: external }),
+            metrics: Some(GroupMetrics {
+                total_members: total,
+                external_members: external,
+            }),
         }
     }
 
     fn not_found() -> RecipientFacts {
-        RecipientFacts { resolution: Resolution::NotFound, metrics: None }
+        RecipientFacts {
+            resolution: Resolution::NotFound,
+            metrics: None,
+        }
     }
 
     fn sender_entry(a: &str) -> SenderFacts {
-        SenderFacts { entry: Some(Arc::new(entry(a, EntryKind::Mailbox))), lookup_failed: false, groups: Some(Arc::default()) }
+        SenderFacts {
+            entry: Some(Arc::new(entry(a, EntryKind::Mailbox))),
+            lookup_failed: false,
+            groups: Some(Arc::default()),
+        }
     }
 
     fn eval1(d: &Draft, s: &SenderFacts, f: RecipientFacts) -> RecipientResult {
@@ -626,8 +650,22 @@ mod tests {
     #[test]
     fn invalid_only_for_internal_domains() {
         let s = sender_entry(ME);
-        let d = draft(ME, &["gone@contoso.com", "x@sub.contoso.com", "y@gmail.example", "z@fabrikam.com"]);
-        let e = evaluate(&policy(), &d, &s, &[not_found(), not_found(), not_found(), not_found()], now());
+        let d = draft(
+            ME,
+            &[
+                "gone@contoso.com",
+                "x@sub.contoso.com",
+                "y@gmail.example",
+                "z@fabrikam.com",
+            ],
+        );
+        let e = evaluate(
+            &policy(),
+            &d,
+            &s,
+            &[not_found(), not_found(), not_found(), not_found()],
+            now(),
+        );
         assert_eq!(kinds(&e.recipients[0]), [TipKind::InvalidInternalRecipient]);
         assert_eq!(kinds(&e.recipients[1]), [TipKind::InvalidInternalRecipient]);
         assert_eq!(kinds(&e.recipients[2]), [TipKind::ExternalRecipient]);
@@ -640,10 +678,25 @@ mod tests {
     #[test]
     fn malformed_address_gets_its_own_tip() {
         let d = draft(ME, &["not an address", "ok@contoso.com"]);
-        let e = evaluate(&policy(), &d, &sender_entry(ME), &[not_found(), found(entry("ok@contoso.com", EntryKind::Mailbox))], now());
+        let e = evaluate(
+            &policy(),
+            &d,
+            &sender_entry(ME),
+            &[
+                not_found(),
+                found(entry("ok@contoso.com", EntryKind::Mailbox)),
+            ],
+            now(),
+        );
         let t = &e.recipients[0].tips[0];
         assert_eq!(t.kind, TipKind::InvalidInternalRecipient);
-        assert!(matches!(&t.data, TipData::Invalid { reason: InvalidReason::Malformed(_), .. }));
+        assert!(matches!(
+            &t.data,
+            TipData::Invalid {
+                reason: InvalidReason::Malformed(_),
+                ..
+            }
+        ));
         assert_eq!(e.recipients[0].scope, Scope::Unknown);
         assert!(e.recipients[1].tips.is_empty());
     }
@@ -652,12 +705,34 @@ mod tests {
     fn mailbox_full_only_when_enforced_and_reached() {
         let d = draft(ME, &["a@contoso.com"]);
         let mut e = entry("a@contoso.com", EntryKind::Mailbox);
-        e.quota = Some(Quota { prohibit_receive_bytes: 100, usage_bytes: 100, enforced: true });
+        e.quota = Some(Quota {
+            prohibit_receive_bytes: 100,
+            usage_bytes: 100,
+            enforced: true,
+        });
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));
-        assert_eq!(r.tips[0].data, TipData::MailboxFull { quota_bytes: 100, usage_bytes: 100 });
-        e.quota = Some(Quota { prohibit_receive_bytes: 100, usage_bytes: 99, enforced: true });
-        assert!(eval1(&d, &sender_entry(ME), found(e.clone())).tips.is_empty());
-        e.quota = Some(Quota { prohibit_receive_bytes: 100, usage_bytes: 500, enforced: false });
+        assert_eq!(
+            r.tips[0].data,
+            TipData::MailboxFull {
+                quota_bytes: 100,
+                usage_bytes: 100
+            }
+        );
+        e.quota = Some(Quota {
+            prohibit_receive_bytes: 100,
+            usage_bytes: 99,
+            enforced: true,
+        });
+        assert!(
+            eval1(&d, &sender_entry(ME), found(e.clone()))
+                .tips
+                .is_empty()
+        );
+        e.quota = Some(Quota {
+            prohibit_receive_bytes: 100,
+            usage_bytes: 500,
+            enforced: false,
+        });
         assert!(eval1(&d, &sender_entry(ME), found(e)).tips.is_empty());
     }
 
@@ -676,9 +751,18 @@ mod tests {
 
     fn auto_data(r: &RecipientResult) -> Option<(String, String, bool, bool)> {
         r.tips.iter().find_map(|t| match &t.data {
-            TipData::AutoReply { preview, message, truncated, external_reply, .. } => {
-                Some((preview.clone(), message.clone(), *truncated, *external_reply))
-            }
+            TipData::AutoReply {
+                preview,
+                message,
+                truncated,
+                external_reply,
+                ..
+            } => Some((
+                preview.clone(),
+                message.clone(),
+                *truncated,
+                *external_reply,
+            )),
             _ => None,
         })
     }
@@ -686,39 +770,77 @@ mod tests {
     #[test]
     fn auto_reply_internal_vs_external_text() {
         let e = away("inside", "outside", ExternalAudience::All);
-        let internal = eval1(&draft(ME, &["away@contoso.com"]), &sender_entry(ME), found(e.clone()));
+        let internal = eval1(
+            &draft(ME, &["away@contoso.com"]),
+            &sender_entry(ME),
+            found(e.clone()),
+        );
         assert_eq!(auto_data(&internal).unwrap().0, "inside");
         // A remote domain marked internal counts as internal.
-        let remote = eval1(&draft("p@fabrikam.com", &["away@contoso.com"]), &SenderFacts::default(), found(e.clone()));
+        let remote = eval1(
+            &draft("p@fabrikam.com", &["away@contoso.com"]),
+            &SenderFacts::default(),
+            found(e.clone()),
+        );
         assert_eq!(auto_data(&remote).unwrap().0, "inside");
-        let external = eval1(&draft("x@gmail.example", &["away@contoso.com"]), &SenderFacts::default(), found(e));
+        let external = eval1(
+            &draft("x@gmail.example", &["away@contoso.com"]),
+            &SenderFacts::default(),
+            found(e),
+        );
         let (preview, _, _, ext) = auto_data(&external).unwrap();
         assert_eq!((preview.as_str(), ext), ("outside", true));
         // Replies only internally: an external sender sees nothing.
         let e = away("inside", "outside", ExternalAudience::None);
-        let none = eval1(&draft("x@gmail.example", &["away@contoso.com"]), &SenderFacts::default(), found(e.clone()));
+        let none = eval1(
+            &draft("x@gmail.example", &["away@contoso.com"]),
+            &SenderFacts::default(),
+            found(e.clone()),
+        );
         assert!(none.tips.is_empty());
         // Known senders only: a contact sees it, an unknown external sender does not.
         let e = away("inside", "outside", ExternalAudience::Known);
-        let unknown = eval1(&draft("x@gmail.example", &["away@contoso.com"]), &SenderFacts::default(), found(e.clone()));
+        let unknown = eval1(
+            &draft("x@gmail.example", &["away@contoso.com"]),
+            &SenderFacts::default(),
+            found(e.clone()),
+        );
         assert!(unknown.tips.is_empty());
-        let contact = SenderFacts { entry: Some(Arc::new(entry("x@gmail.example", EntryKind::Contact))), ..Default::default() };
-        let known = eval1(&draft("x@gmail.example", &["away@contoso.com"]), &contact, found(e));
+        let contact = SenderFacts {
+            entry: Some(Arc::new(entry("x@gmail.example", EntryKind::Contact))),
+            ..Default::default()
+        };
+        let known = eval1(
+            &draft("x@gmail.example", &["away@contoso.com"]),
+            &contact,
+            found(e),
+        );
         assert_eq!(auto_data(&known).unwrap().0, "outside");
     }
 
     #[test]
     fn auto_reply_cut_in_characters_after_html_to_text() {
         let body = format!("<p>{}</p>", "日本".repeat(600));
-        let r = eval1(&draft(ME, &["away@contoso.com"]), &sender_entry(ME), found(away(&body, "", ExternalAudience::None)));
+        let r = eval1(
+            &draft(ME, &["away@contoso.com"]),
+            &sender_entry(ME),
+            found(away(&body, "", ExternalAudience::None)),
+        );
         let (preview, message, truncated, _) = auto_data(&r).unwrap();
         assert_eq!(preview.chars().count(), 175);
         assert_eq!(message.chars().count(), 1000);
         assert!(truncated);
         assert!(!message.contains('<'));
         assert!(r.tips.iter().all(|t| t.text.chars().count() <= 1000));
-        let short = eval1(&draft(ME, &["away@contoso.com"]), &sender_entry(ME), found(away("<b>back</b> soon", "", ExternalAudience::None)));
-        assert_eq!(auto_data(&short).unwrap(), ("back soon".into(), "back soon".into(), false, false));
+        let short = eval1(
+            &draft(ME, &["away@contoso.com"]),
+            &sender_entry(ME),
+            found(away("<b>back</b> soon", "", ExternalAudience::None)),
+        );
+        assert_eq!(
+            auto_data(&short).unwrap(),
+            ("back soon".into(), "back soon".into(), false, false)
+        );
     }
 
     #[test]
@@ -727,12 +849,22 @@ mod tests {
         let d = draft(ME, &["away@contoso.com"]);
         let ar = e.auto_reply.as_mut().unwrap();
         ar.start = Some(now() + Duration::from_secs(60));
-        assert!(eval1(&d, &sender_entry(ME), found(e.clone())).tips.is_empty());
+        assert!(
+            eval1(&d, &sender_entry(ME), found(e.clone()))
+                .tips
+                .is_empty()
+        );
         let ar = e.auto_reply.as_mut().unwrap();
         ar.start = Some(now() - Duration::from_secs(60));
         ar.end = Some(now() + Duration::from_secs(60));
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));
-        assert!(matches!(r.tips[0].data, TipData::AutoReply { window_end: Some(_), .. }));
+        assert!(matches!(
+            r.tips[0].data,
+            TipData::AutoReply {
+                window_end: Some(_),
+                ..
+            }
+        ));
         e.auto_reply.as_mut().unwrap().end = Some(now());
         assert!(eval1(&d, &sender_entry(ME), found(e)).tips.is_empty());
     }
@@ -750,18 +882,39 @@ mod tests {
         d.locale = crate::grpc::parse_locale("ja-JP").unwrap();
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));
         assert_eq!(r.tips[0].text, "日本語のヒント");
-        assert_eq!(r.tips[0].data, TipData::Custom { language: "ja".into() });
+        assert_eq!(
+            r.tips[0].data,
+            TipData::Custom {
+                language: "ja".into()
+            }
+        );
         d.locale = crate::grpc::parse_locale("fr").unwrap();
-        assert_eq!(eval1(&d, &sender_entry(ME), found(e)).tips[0].text.len(), 175);
+        assert_eq!(
+            eval1(&d, &sender_entry(ME), found(e)).tips[0].text.len(),
+            175
+        );
     }
 
     fn restricted_box() -> Entry {
         let mut e = entry("boss@contoso.com", EntryKind::Mailbox);
-        e.restrictions = Restrictions { accept_only_from: vec![Arc::from("vips@contoso.com")], ..Default::default() };
-        e.quota = Some(Quota { prohibit_receive_bytes: 1, usage_bytes: 1, enforced: true });
-        e.custom_tip = Some(CustomTip { default: "hi".into(), ..Default::default() });
+        e.restrictions = Restrictions {
+            accept_only_from: vec![Arc::from("vips@contoso.com")],
+            ..Default::default()
+        };
+        e.quota = Some(Quota {
+            prohibit_receive_bytes: 1,
+            usage_bytes: 1,
+            enforced: true,
+        });
+        e.custom_tip = Some(CustomTip {
+            default: "hi".into(),
+            ..Default::default()
+        });
         e.max_receive_bytes = Some(10);
-        e.moderation = Some(Moderation { enabled: true, ..Default::default() });
+        e.moderation = Some(Moderation {
+            enabled: true,
+            ..Default::default()
+        });
         e.auto_reply = away("x", "", ExternalAudience::None).auto_reply;
         e
     }
@@ -772,14 +925,26 @@ mod tests {
         d.message_size = 100;
         let r = eval1(&d, &sender_entry(ME), found(restricted_box()));
         assert_eq!(kinds(&r), [TipKind::RestrictedRecipient]);
-        assert!(matches!(r.tips[0].data, TipData::Restricted { reason: RestrictionReason::NotInAcceptList, .. }));
+        assert!(matches!(
+            r.tips[0].data,
+            TipData::Restricted {
+                reason: RestrictionReason::NotInAcceptList,
+                ..
+            }
+        ));
         // Through a nested group the sender is accepted, and the other tips come back.
         let mut s = sender_entry(ME);
         s.groups = Some(Arc::new(HashSet::from([Arc::from("vips@contoso.com")])));
         let r = eval1(&d, &s, found(restricted_box()));
         assert_eq!(
             kinds(&r),
-            [TipKind::MailboxFull, TipKind::MessageTooLarge, TipKind::AutoReply, TipKind::ModeratedRecipient, TipKind::Custom]
+            [
+                TipKind::MailboxFull,
+                TipKind::MessageTooLarge,
+                TipKind::AutoReply,
+                TipKind::ModeratedRecipient,
+                TipKind::Custom
+            ]
         );
     }
 
@@ -787,18 +952,44 @@ mod tests {
     fn reject_list_and_authenticated_senders() {
         let mut e = entry("g@contoso.com", EntryKind::Group);
         e.restrictions.reject_from = vec![Arc::from(ME)];
-        let r = eval1(&draft(ME, &["g@contoso.com"]), &sender_entry(ME), group(e, 3, 1));
+        let r = eval1(
+            &draft(ME, &["g@contoso.com"]),
+            &sender_entry(ME),
+            group(e, 3, 1),
+        );
         assert!(matches!(
             r.tips[0].data,
-            TipData::Restricted { reason: RestrictionReason::InRejectList, group_has_external_members: true, .. }
+            TipData::Restricted {
+                reason: RestrictionReason::InRejectList,
+                group_has_external_members: true,
+                ..
+            }
         ));
         let mut e = entry("g@contoso.com", EntryKind::Group);
         e.restrictions.require_authenticated = true;
-        let inside = eval1(&draft(ME, &["g@contoso.com"]), &sender_entry(ME), group(e.clone(), 3, 0));
+        let inside = eval1(
+            &draft(ME, &["g@contoso.com"]),
+            &sender_entry(ME),
+            group(e.clone(), 3, 0),
+        );
         assert!(inside.tips.is_empty());
-        let outside = eval1(&draft("x@gmail.example", &["g@contoso.com"]), &SenderFacts::default(), group(e.clone(), 3, 0));
-        assert!(matches!(outside.tips[0].data, TipData::Restricted { reason: RestrictionReason::RequiresAuthenticatedSender, .. }));
-        let remote = eval1(&draft("p@fabrikam.com", &["g@contoso.com"]), &SenderFacts::default(), group(e, 3, 0));
+        let outside = eval1(
+            &draft("x@gmail.example", &["g@contoso.com"]),
+            &SenderFacts::default(),
+            group(e.clone(), 3, 0),
+        );
+        assert!(matches!(
+            outside.tips[0].data,
+            TipData::Restricted {
+                reason: RestrictionReason::RequiresAuthenticatedSender,
+                ..
+            }
+        ));
+        let remote = eval1(
+            &draft("p@fabrikam.com", &["g@contoso.com"]),
+            &SenderFacts::default(),
+            group(e, 3, 0),
+        );
         assert!(remote.tips.is_empty());
     }
 
@@ -806,7 +997,11 @@ mod tests {
     fn unknown_membership_makes_restriction_pending() {
         let mut s = sender_entry(ME);
         s.groups = None;
-        let r = eval1(&draft(ME, &["boss@contoso.com"]), &s, found(restricted_box()));
+        let r = eval1(
+            &draft(ME, &["boss@contoso.com"]),
+            &s,
+            found(restricted_box()),
+        );
         assert!(r.tips.is_empty());
         assert!(r.pending.contains(TipKind::RestrictedRecipient));
         assert!(r.pending.contains(TipKind::Custom));
@@ -823,8 +1018,21 @@ mod tests {
         });
         let d = draft(ME, &["news@contoso.com"]);
         let r = eval1(&d, &sender_entry(ME), group(e.clone(), 3, 0));
-        assert_eq!(r.tips[0].data, TipData::Moderated { moderators: vec!["mod@contoso.com".into()] });
-        assert!(eval1(&draft("mod@contoso.com", &["news@contoso.com"]), &sender_entry("mod@contoso.com"), group(e.clone(), 3, 0)).tips.is_empty());
+        assert_eq!(
+            r.tips[0].data,
+            TipData::Moderated {
+                moderators: vec!["mod@contoso.com".into()]
+            }
+        );
+        assert!(
+            eval1(
+                &draft("mod@contoso.com", &["news@contoso.com"]),
+                &sender_entry("mod@contoso.com"),
+                group(e.clone(), 3, 0)
+            )
+            .tips
+            .is_empty()
+        );
         let mut s = sender_entry(ME);
         s.groups = Some(Arc::new(HashSet::from([Arc::from("trusted@contoso.com")])));
         assert!(eval1(&d, &s, group(e, 3, 0)).tips.is_empty());
@@ -835,23 +1043,48 @@ mod tests {
         let g = entry("all@contoso.com", EntryKind::Group);
         let d = draft(ME, &["all@contoso.com"]);
         let r = eval1(&d, &sender_entry(ME), group(g.clone(), 26, 2));
-        assert_eq!(kinds(&r), [TipKind::LargeAudience, TipKind::ExternalRecipient]);
-        assert_eq!(r.tips[1].data, TipData::External { is_group: true, external_members: 2, total_members: 26 });
-        assert!(eval1(&d, &sender_entry(ME), group(g.clone(), 25, 0)).tips.is_empty());
+        assert_eq!(
+            kinds(&r),
+            [TipKind::LargeAudience, TipKind::ExternalRecipient]
+        );
+        assert_eq!(
+            r.tips[1].data,
+            TipData::External {
+                is_group: true,
+                external_members: 2,
+                total_members: 26
+            }
+        );
+        assert!(
+            eval1(&d, &sender_entry(ME), group(g.clone(), 25, 0))
+                .tips
+                .is_empty()
+        );
         // No metrics yet: no tip, and the client is told it is pending.
         let r = eval1(&d, &sender_entry(ME), found(g));
         assert!(r.tips.is_empty());
-        assert!(r.pending.contains(TipKind::LargeAudience) && r.pending.contains(TipKind::ExternalRecipient));
+        assert!(
+            r.pending.contains(TipKind::LargeAudience)
+                && r.pending.contains(TipKind::ExternalRecipient)
+        );
         // A group living in a remote domain is not evaluated for externals.
         let remote = entry("team@fabrikam.com", EntryKind::Group);
-        let r = eval1(&draft(ME, &["team@fabrikam.com"]), &sender_entry(ME), group(remote, 5, 5));
+        let r = eval1(
+            &draft(ME, &["team@fabrikam.com"]),
+            &sender_entry(ME),
+            group(remote, 5, 5),
+        );
         assert!(r.tips.is_empty());
     }
 
     #[test]
     fn contacts_are_external() {
         let c = entry("j@partner.example", EntryKind::Contact);
-        let r = eval1(&draft(ME, &["j@partner.example"]), &sender_entry(ME), found(c));
+        let r = eval1(
+            &draft(ME, &["j@partner.example"]),
+            &sender_entry(ME),
+            found(c),
+        );
         assert_eq!(kinds(&r), [TipKind::ExternalRecipient]);
         assert_eq!(r.resolved, Some(EntryKind::Contact));
     }
@@ -862,52 +1095,121 @@ mod tests {
         let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
         let d = draft(ME, &refs);
         let mut full = away("x", "", ExternalAudience::None);
-        full.quota = Some(Quota { prohibit_receive_bytes: 1, usage_bytes: 1, enforced: true });
-        full.custom_tip = Some(CustomTip { default: "still shown".into(), ..Default::default() });
+        full.quota = Some(Quota {
+            prohibit_receive_bytes: 1,
+            usage_bytes: 1,
+            enforced: true,
+        });
+        full.custom_tip = Some(CustomTip {
+            default: "still shown".into(),
+            ..Default::default()
+        });
         let facts: Vec<RecipientFacts> = (0..201).map(|_| found(full.clone())).collect();
         let e = evaluate(&policy(), &d, &sender_entry(ME), &facts, now());
-        assert_eq!(e.skipped.iter().collect::<Vec<_>>(), [TipKind::MailboxFull, TipKind::AutoReply]);
+        assert_eq!(
+            e.skipped.iter().collect::<Vec<_>>(),
+            [TipKind::MailboxFull, TipKind::AutoReply]
+        );
         assert_eq!(kinds(&e.recipients[0]), [TipKind::Custom]);
-        let e = evaluate(&policy(), &draft(ME, &refs[..200]), &sender_entry(ME), &facts[..200], now());
+        let e = evaluate(
+            &policy(),
+            &draft(ME, &refs[..200]),
+            &sender_entry(ME),
+            &facts[..200],
+            now(),
+        );
         assert!(e.skipped.is_empty());
-        assert_eq!(kinds(&e.recipients[0]), [TipKind::MailboxFull, TipKind::AutoReply, TipKind::Custom]);
+        assert_eq!(
+            kinds(&e.recipients[0]),
+            [TipKind::MailboxFull, TipKind::AutoReply, TipKind::Custom]
+        );
     }
 
     #[test]
     fn reply_all_on_bcc_uses_every_proxy_address() {
         let mut me = entry(ME, EntryKind::Mailbox);
         me.addresses.push(addr("alias@contoso.com"));
-        let s = SenderFacts { entry: Some(Arc::new(me)), lookup_failed: false, groups: None };
+        let s = SenderFacts {
+            entry: Some(Arc::new(me)),
+            lookup_failed: false,
+            groups: None,
+        };
         let mut d = draft(ME, &[]);
-        d.reply_all = Some(ReplyAll { original: vec![addr("other@contoso.com")] });
+        d.reply_all = Some(ReplyAll {
+            original: vec![addr("other@contoso.com")],
+        });
         let e = evaluate(&policy(), &d, &s, &[], now());
         assert_eq!(e.draft_tips[0].kind, TipKind::ReplyAllOnBcc);
-        d.reply_all = Some(ReplyAll { original: vec![addr("other@contoso.com"), addr("ALIAS@contoso.com")] });
-        assert!(evaluate(&policy(), &d, &s, &[], now()).draft_tips.is_empty());
+        d.reply_all = Some(ReplyAll {
+            original: vec![addr("other@contoso.com"), addr("ALIAS@contoso.com")],
+        });
+        assert!(
+            evaluate(&policy(), &d, &s, &[], now())
+                .draft_tips
+                .is_empty()
+        );
         d.reply_all = None;
-        assert!(evaluate(&policy(), &d, &s, &[], now()).draft_tips.is_empty());
+        assert!(
+            evaluate(&policy(), &d, &s, &[], now())
+                .draft_tips
+                .is_empty()
+        );
     }
 
     #[test]
     fn three_size_limits() {
         let mut me = entry(ME, EntryKind::Mailbox);
         me.max_send_bytes = Some(20_000_000);
-        let s = SenderFacts { entry: Some(Arc::new(me)), lookup_failed: false, groups: None };
+        let s = SenderFacts {
+            entry: Some(Arc::new(me)),
+            lookup_failed: false,
+            groups: None,
+        };
         let mut small = entry("small@contoso.com", EntryKind::Mailbox);
         small.max_receive_bytes = Some(5_000_000);
         let mut d = draft(ME, &["small@contoso.com"]);
         d.message_size = 30_000_000;
         let e = evaluate(&policy(), &d, &s, &[found(small.clone())], now());
         // The sender's 20 MB bites before the organisation's 25 MB.
-        assert_eq!(e.draft_tips[0].data, TipData::TooLarge { source: SizeLimitSource::Sender, limit_bytes: 20_000_000, message_bytes: 30_000_000 });
-        assert_eq!(e.recipients[0].tips[0].data, TipData::TooLarge { source: SizeLimitSource::Recipient, limit_bytes: 5_000_000, message_bytes: 30_000_000 });
-        let e = evaluate(&policy(), &d, &SenderFacts::default(), &[found(small.clone())], now());
-        assert!(matches!(e.draft_tips[0].data, TipData::TooLarge { source: SizeLimitSource::Organization, .. }));
+        assert_eq!(
+            e.draft_tips[0].data,
+            TipData::TooLarge {
+                source: SizeLimitSource::Sender,
+                limit_bytes: 20_000_000,
+                message_bytes: 30_000_000
+            }
+        );
+        assert_eq!(
+            e.recipients[0].tips[0].data,
+            TipData::TooLarge {
+                source: SizeLimitSource::Recipient,
+                limit_bytes: 5_000_000,
+                message_bytes: 30_000_000
+            }
+        );
+        let e = evaluate(
+            &policy(),
+            &d,
+            &SenderFacts::default(),
+            &[found(small.clone())],
+            now(),
+        );
+        assert!(matches!(
+            e.draft_tips[0].data,
+            TipData::TooLarge {
+                source: SizeLimitSource::Organization,
+                ..
+            }
+        ));
         d.message_size = 4_000_000;
         let e = evaluate(&policy(), &d, &s, &[found(small.clone())], now());
         assert!(e.draft_tips.is_empty() && e.recipients[0].tips.is_empty());
         d.message_size = 0;
-        assert!(evaluate(&policy(), &d, &s, &[found(small)], now()).recipients[0].tips.is_empty());
+        assert!(
+            evaluate(&policy(), &d, &s, &[found(small)], now()).recipients[0]
+                .tips
+                .is_empty()
+        );
     }
 
     #[test]
@@ -915,26 +1217,51 @@ mod tests {
         let mut p = policy();
         p.enabled.remove(TipKind::InvalidInternalRecipient);
         let d = draft(ME, &["gone@contoso.com"]);
-        assert!(evaluate(&p, &d, &sender_entry(ME), &[not_found()], now()).recipients[0].tips.is_empty());
+        assert!(
+            evaluate(&p, &d, &sender_entry(ME), &[not_found()], now()).recipients[0]
+                .tips
+                .is_empty()
+        );
         let mut d = draft(ME, &["gone@contoso.com", "x@gmail.example"]);
         d.wanted = [TipKind::ExternalRecipient].into_iter().collect();
-        let e = evaluate(&policy(), &d, &sender_entry(ME), &[not_found(), not_found()], now());
+        let e = evaluate(
+            &policy(),
+            &d,
+            &sender_entry(ME),
+            &[not_found(), not_found()],
+            now(),
+        );
         assert!(e.recipients[0].tips.is_empty());
         assert_eq!(kinds(&e.recipients[1]), [TipKind::ExternalRecipient]);
     }
 
     #[test]
     fn directory_down_marks_pending_and_keeps_what_the_address_tells() {
-        let s = SenderFacts { entry: None, lookup_failed: true, groups: None };
+        let s = SenderFacts {
+            entry: None,
+            lookup_failed: true,
+            groups: None,
+        };
         let mut d = draft(ME, &["a@contoso.com", "x@gmail.example"]);
         d.reply_all = Some(ReplyAll::default());
-        let down = RecipientFacts { resolution: Resolution::Unavailable, metrics: None };
+        let down = RecipientFacts {
+            resolution: Resolution::Unavailable,
+            metrics: None,
+        };
         let e = evaluate(&policy(), &d, &s, &[down.clone(), down], now());
         assert!(e.recipients[0].tips.is_empty());
-        assert!(e.recipients[0].pending.contains(TipKind::InvalidInternalRecipient));
+        assert!(
+            e.recipients[0]
+                .pending
+                .contains(TipKind::InvalidInternalRecipient)
+        );
         assert!(e.recipients[0].pending.contains(TipKind::AutoReply));
         assert_eq!(kinds(&e.recipients[1]), [TipKind::ExternalRecipient]);
-        assert!(!e.recipients[1].pending.contains(TipKind::InvalidInternalRecipient));
+        assert!(
+            !e.recipients[1]
+                .pending
+                .contains(TipKind::InvalidInternalRecipient)
+        );
         assert!(e.draft_pending.contains(TipKind::ReplyAllOnBcc));
     }
 
@@ -943,12 +1270,19 @@ mod tests {
         let mut d = draft(ME, &["gone@contoso.com"]);
         d.locale = crate::grpc::parse_locale("ja").unwrap();
         let r = eval1(&d, &sender_entry(ME), not_found());
-        assert!(r.tips[0].text.contains("見つかりません"), "{}", r.tips[0].text);
+        assert!(
+            r.tips[0].text.contains("見つかりません"),
+            "{}",
+            r.tips[0].text
+        );
     }
 
     #[test]
     fn refresh_after_is_one_interval_later() {
         let e = evaluate(&policy(), &draft(ME, &[]), &sender_entry(ME), &[], now());
-        assert_eq!(e.refresh_after.duration_since(e.evaluated_at).unwrap(), Duration::from_secs(7200));
+        assert_eq!(
+            e.refresh_after.duration_since(e.evaluated_at).unwrap(),
+            Duration::from_secs(7200)
+        );
     }
 }

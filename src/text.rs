@@ -37,7 +37,7 @@ pub fn html_to_text(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
     let mut rest = html;
     while let Some(lt) = rest.find('<') {
-        decode_entities_into(&rest[..lt], &mut out);
+        push_html_text(&rest[..lt], &mut out);
         rest = &rest[lt..];
         if let Some(after) = rest.strip_prefix("<!--") {
             rest = after.find("-->").map_or("", |i| &after[i + 3..]);
@@ -45,7 +45,7 @@ pub fn html_to_text(html: &str) -> String {
         }
         let Some(gt) = rest.find('>') else {
             // A stray '<' with no tag end: keep it as text.
-            decode_entities_into(rest, &mut out);
+            push_html_text(rest, &mut out);
             rest = "";
             break;
         };
@@ -69,6 +69,7 @@ pub fn html_to_text(html: &str) -> String {
         match name.as_str() {
             "br" | "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
             | "blockquote" | "table" | "ul" | "ol" => {
+                out.truncate(out.trim_end_matches(' ').len());
                 if !out.ends_with('\n') {
                     out.push('\n');
                 }
@@ -77,8 +78,27 @@ pub fn html_to_text(html: &str) -> String {
             _ => {}
         }
     }
-    decode_entities_into(rest, &mut out);
+    push_html_text(rest, &mut out);
     collapse_ws(&out)
+}
+
+/// Appends an HTML text node: white space (line breaks included) collapses to one space, as a
+/// browser renders it; character references are decoded.
+fn push_html_text(text: &str, out: &mut String) {
+    let mut collapsed = String::with_capacity(text.len());
+    for (i, word) in text.split_whitespace().enumerate() {
+        if i > 0 || text.starts_with(char::is_whitespace) {
+            collapsed.push(' ');
+        }
+        collapsed.push_str(word);
+    }
+    if text.ends_with(char::is_whitespace) && !collapsed.ends_with(' ') {
+        collapsed.push(' ');
+    }
+    if out.ends_with([' ', '\n']) {
+        collapsed = collapsed.trim_start().to_owned();
+    }
+    decode_entities_into(&collapsed, out);
 }
 
 /// Collapses spaces within lines, drops blank lines at the ends and keeps at most one empty
@@ -331,6 +351,10 @@ mod tests {
             "I'm out of office.\nBack on Monday & reachable at <phone>.\nBye"
         );
         assert_eq!(html_to_text("a < b and c > d"), "a < b and c > d");
+        assert_eq!(
+            html_to_text("<p>one\ntwo</p>\n\n<p>three</p>"),
+            "one two\nthree"
+        );
         assert_eq!(
             html_to_text("<p>x &bogus; &#0; &#x41;</p>"),
             "x &bogus; &#0; A"

@@ -436,6 +436,8 @@ pub struct FileDirectory {
     /// `None` for the embedded demo.
     path: Option<PathBuf>,
     case_sensitive_local: bool,
+    /// Bumped on every successful reload.
+    generation: tokio::sync::watch::Sender<u64>,
 }
 
 impl fmt::Debug for FileDirectory {
@@ -457,6 +459,7 @@ impl FileDirectory {
             snapshot: ArcSwap::from_pointee(snapshot),
             path: Some(path.to_owned()),
             case_sensitive_local,
+            generation: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -477,6 +480,7 @@ impl FileDirectory {
             snapshot: ArcSwap::from_pointee(snapshot),
             path: None,
             case_sensitive_local: false,
+            generation: tokio::sync::watch::Sender::new(0),
         }
     }
 
@@ -491,6 +495,7 @@ impl FileDirectory {
         let snapshot = read(path, self.case_sensitive_local)?;
         let n = snapshot.len();
         self.snapshot.store(Arc::new(snapshot));
+        self.generation.send_modify(|g| *g += 1);
         Ok(n)
     }
 
@@ -528,6 +533,10 @@ impl Directory for FileDirectory {
 
     async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
         Ok(self.snapshot.load().graph.clone())
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.generation.subscribe())
     }
 }
 

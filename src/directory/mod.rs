@@ -65,6 +65,13 @@ pub trait Directory: Send + Sync + 'static {
     /// # Errors
     /// [`DirectoryError`] when the backend cannot answer.
     fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send;
+
+    /// A signal that ticks whenever the directory's contents were replaced (a file reload), so
+    /// that group metrics follow at once instead of at the next scheduled run. `None` for
+    /// backends that change continuously (LDAP).
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
 }
 
 impl<D: Directory> Directory for Arc<D> {
@@ -82,5 +89,8 @@ impl<D: Directory> Directory for Arc<D> {
     }
     fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send {
         (**self).group_graph()
+    }
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        (**self).changes()
     }
 }

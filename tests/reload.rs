@@ -1,0 +1,218 @@
+//! The `mailtips` binary as an administrator runs it: start-up errors that name the problem,
+//! and SIGHUP reloading the directory file without dropping requests (a bad file keeps the old
+//! directory; group metrics follow a good one).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mailtips::pb;
+use mailtips::pb::mail_tip::Data;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
+    let config = DEMO_CONFIG
+        .replace(
+            "listen = \"127.0.0.1:50051\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace(
+            "# file = \"demo-directory.toml\"",
+            "file = \"directory.toml\"",
+        );
+    let path = dir.join("mailtips.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill {sig} failed");
+}
+
+async fn connect(
+    port: u16,
+) -> pb::mail_tips_service_client::MailTipsServiceClient<tonic::transport::Channel> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match pb::mail_tips_service_client::MailTipsServiceClient::connect(format!(
+            "http://127.0.0.1:{port}"
+        ))
+        .await
+        {
+            Ok(c) => return c,
+            Err(e) if Instant::now() > deadline => panic!("server did not start: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
+#[test]
+fn bad_directory_file_is_refused_at_start_up_naming_entry_and_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(tmp.path(), free_port());
+    std::fs::write(
+        tmp.path().join("directory.toml"),
+        "[[mailbox]]\naddress = \"a@contoso.com\"\n\n[[group]]\naddress = \"g@contoso.com\"\nmembers = [\"a@contoso.com\", \"broken\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mailtips"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("directory.toml: group[0] (g@contoso.com): field `members[1]`: missing '@'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_config_is_refused_naming_the_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[org]\ninternal_domains = [{ domain = \"contoso.com\" }]\nlarge_audience_treshold = 10\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_mailtips"))
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml") && err.contains("unknown field `large_audience_treshold`"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn sighup_reloads_without_dropping_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(tmp.path(), port);
+    let dir_file = tmp.path().join("directory.toml");
+    std::fs::write(&dir_file, DEMO_DIRECTORY).unwrap();
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_mailtips"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut client = connect(port).await;
+    let draft = request(
+        TARO,
+        &[("yuki.ito@contoso.com", To), ("partners@contoso.com", To)],
+    );
+    let external_count = |r: &pb::GetMailTipsResponse| {
+        r.recipients[1].tips.iter().find_map(|t| match &t.data {
+            Some(Data::External(d)) => Some(d.external_member_count),
+            _ => None,
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let before = loop {
+        let r = client
+            .get_mail_tips(draft.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        if external_count(&r).is_some() || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(before.recipients[0].tips.is_empty());
+    assert_eq!(external_count(&before), Some(2));
+
+    // Requests keep flowing during every reload below; none may fail.
+    let load = {
+        let mut c = client.clone();
+        let d = draft.clone();
+        tokio::spawn(async move {
+            let mut n = 0u32;
+            let stop = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < stop {
+                c.get_mail_tips(d.clone())
+                    .await
+                    .expect("no request fails during reload");
+                n += 1;
+            }
+            n
+        })
+    };
+
+    // A bad file: refused, the old directory stays.
+    std::fs::write(&dir_file, "[[mailbox]]\naddress = \"oops\"\n").unwrap();
+    signal(&server.0, "-HUP");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = client
+        .get_mail_tips(draft.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        r.recipients[0].resolved_as,
+        pb::ResolvedKind::Mailbox as i32,
+        "old directory kept"
+    );
+
+    // A good file: Yuki turns automatic replies on, partners@ gains an external member.
+    let changed = DEMO_DIRECTORY
+        .replace(
+            "address = \"yuki.ito@contoso.com\"\nname = \"伊藤 由紀\"\n",
+            "address = \"yuki.ito@contoso.com\"\nname = \"伊藤 由紀\"\nauto_reply = { internal = \"On leave\" }\n",
+        )
+        .replace("\"mei.chen@supplier.example\"]", "\"mei.chen@supplier.example\", \"li.wei@supplier.example\"]");
+    std::fs::write(&dir_file, changed).unwrap();
+    signal(&server.0, "-HUP");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let r = client
+            .get_mail_tips(draft.clone())
+            .await
+            .unwrap()
+            .into_inner();
+        if kinds(&r.recipients[0]) == [pb::TipKind::AutoReply] && external_count(&r) == Some(3) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "reload not seen within 5 s: {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served = load.await.unwrap();
+    assert!(served > 0);
+}
