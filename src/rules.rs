@@ -452,11 +452,11 @@ impl Ctx<'_> {
         if plain.is_empty() {
             return None;
         }
-        let (preview, _) = text::cut_chars(&plain, PREVIEW_CHARS);
+        let (preview, more) = text::cut_chars(&plain, PREVIEW_CHARS);
         let (message, truncated) = text::cut_chars(&plain, MAX_TEXT_CHARS);
         Some(Tip {
             kind: TipKind::AutoReply,
-            text: Texts::auto_reply(self.lang, who, preview),
+            text: Texts::auto_reply(self.lang, who, preview, more),
             data: TipData::AutoReply {
                 preview: preview.to_owned(),
                 message: message.to_owned(),

@@ -226,10 +226,12 @@ impl Texts {
         }
     }
 
-    pub fn auto_reply(lang: Lang, who: &str, preview: &str) -> String {
+    /// `more` adds an ellipsis when the preview was cut from a longer reply.
+    pub fn auto_reply(lang: Lang, who: &str, preview: &str, more: bool) -> String {
+        let ellipsis = if more { "…" } else { "" };
         match lang {
-            Lang::En => format!("{who} has automatic replies on: {preview}"),
-            Lang::Ja => format!("{who} は自動応答を設定しています: {preview}"),
+            Lang::En => format!("{who} has automatic replies on: {preview}{ellipsis}"),
+            Lang::Ja => format!("{who} は自動応答を設定しています: {preview}{ellipsis}"),
         }
     }
 
