@@ -76,9 +76,11 @@ impl<D: Directory> MailTips<D> {
         };
         let resolution = |a: &Address| match &found {
             None => Resolution::Unavailable,
-            Some(found) => match &found[index[a]] {
-                Some(e) => Resolution::Found(e.clone()),
-                None => Resolution::NotFound,
+            Some(found) => match index.get(a).and_then(|&i| found.get(i)) {
+                Some(Some(e)) => Resolution::Found(e.clone()),
+                Some(None) => Resolution::NotFound,
+                // A backend that answered fewer addresses than asked: treat the rest as unknown.
+                None => Resolution::Unavailable,
             },
         };
         let recipients: Vec<RecipientFacts> = draft
