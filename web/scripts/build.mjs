@@ -5,7 +5,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, mkdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, relative } from "node:path";
+import { delimiter, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
 
@@ -60,6 +60,8 @@ function checkGenerated() {
     execFileSync(join(root, "node_modules/.bin/buf"), ["generate", "--template", "buf.gen.yaml", "-o", scratch], {
       cwd: root,
       stdio: "inherit",
+      // buf finds protoc-gen-es on PATH, as under `npm run`.
+      env: { ...process.env, PATH: `${join(root, "node_modules/.bin")}${delimiter}${process.env.PATH ?? ""}` },
     });
     const fresh = filesUnder(join(scratch, "src/gen")).map((p) => relative(scratch, p)).sort();
     const committed = filesUnder(join(root, "src/gen")).map((p) => relative(root, p)).sort();
