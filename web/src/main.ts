@@ -495,6 +495,10 @@ function removeAddress(address: string): void {
       if (c.address === address) fields[name].removeChip(c, false);
     }
   }
+  // Its tip lines go at once; the next answer confirms the rest.
+  for (const li of tipList.querySelectorAll<HTMLLIElement>("li[data-address]")) {
+    if (li.dataset.address === address) li.remove();
+  }
   // Keep the keyboard user in the tips, or send them back to To.
   const next = tipList.querySelector<HTMLButtonElement>("button");
   (next ?? fields.to.input).focus();
