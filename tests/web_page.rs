@@ -164,3 +164,25 @@ async fn web_page_false_turns_the_page_off() {
     assert_ne!(status, "http/1.1 200 ok");
     server.stop().await;
 }
+
+#[test]
+fn web_page_is_on_by_default_and_a_documented_key() {
+    let base = "[org]\ninternal_domains = [{ domain = \"contoso.com\" }]\n";
+    let on = Config::from_toml(base, Path::new("t.toml")).unwrap();
+    assert!(on.server.web_page);
+    let off = Config::from_toml(
+        &format!("[server]\nweb_page = false\n{base}"),
+        Path::new("t.toml"),
+    )
+    .unwrap();
+    assert!(!off.server.web_page);
+    assert!(DEMO_CONFIG.contains("\nweb_page = true\n"));
+    // A misspelt key is refused, not ignored.
+    let err = Config::from_toml(
+        &format!("[server]\nweb_pages = false\n{base}"),
+        Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("web_pages"), "{err}");
+}

@@ -34,6 +34,7 @@ export interface Strings {
   checking: string;
   noTips: string;
   checkedAt: (time: string) => string;
+  tipCount: (n: number) => string;
   live: (every: string) => string;
   liveLost: (seconds: number) => string;
   pending: string;
@@ -91,6 +92,7 @@ const en: Strings = {
   checking: "Checking recipients…",
   noTips: "No mail tips for this draft.",
   checkedAt: (t) => `Checked at ${t}.`,
+  tipCount: (n) => (n === 1 ? "1 mail tip." : `${n} mail tips.`),
   live: (every) => `Kept up to date while the draft is open (every ${every}).`,
   liveLost: (s) => `Live updates paused; reconnecting in ${s} s.`,
   pending: "Some tips could not be checked right now (the directory is slow); they will be checked again.",
@@ -155,6 +157,7 @@ const ja: Strings = {
   checking: "宛先を確認しています…",
   noTips: "この下書きにメール ヒントはありません。",
   checkedAt: (t) => `${t} に確認しました。`,
+  tipCount: (n) => `メール ヒント ${n} 件。`,
   live: (every) => `下書きを開いている間は最新の状態に保ちます (${every} ごと)。`,
   liveLost: (s) => `自動更新が中断しました。${s} 秒後に再接続します。`,
   pending: "一部のヒントは今は確認できませんでした (ディレクトリの応答が遅延しています)。後でもう一度確認します。",

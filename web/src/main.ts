@@ -430,7 +430,7 @@ function render(res: GetMailTipsResponse): void {
     notes.push(t().skipped(res.skippedTipKinds.map((k) => t().badge[TipKind[k]] ?? TipKind[k]).join(", ")));
   }
   const when = res.evaluatedAt ? timestampDate(res.evaluatedAt).toLocaleTimeString(lang) : "";
-  const summary = lines.length === 0 ? t().noTips : t().checkedAt(when);
+  const summary = lines.length === 0 ? t().noTips : `${t().tipCount(lines.length)} ${t().checkedAt(when)}`;
   setStatus([summary, t().live(refreshEvery), ...notes].join(" "));
 }
 
