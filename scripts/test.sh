@@ -24,6 +24,8 @@ if [ ! -d web/node_modules ]; then
   (cd web && npm ci --no-audit --no-fund)
 fi
 (cd web && node scripts/build.mjs --check)
+echo "== web/: unit tests of the page's helpers (node --test)"
+(cd web && node --test tests/draft.test.mjs)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
