@@ -100,7 +100,7 @@ const en: Strings = {
   skipped: (k) => `Too many recipients to check ${k} for each person.`,
   invalidArgument: (f, w) => `The service could not check this draft. ${f}: ${w}`,
   unavailable: (s) =>
-    `The mail tips service can't be reached, so no tips are shown. Your draft is not affected. Trying again in ${s} s.`,
+    `The mail tips service can't be reached, so tips may be missing or out of date. Your draft is not affected. Trying again in ${s} s.`,
   slow: (s) => `The mail tips service is taking too long to answer. Tips may be missing. Trying again in ${s} s.`,
   otherError: (c, m) => `Mail tips are not available right now (${c}${m ? `: ${m}` : ""}).`,
   fieldNames: {
@@ -165,7 +165,7 @@ const ja: Strings = {
   skipped: (k) => `宛先が多すぎるため、${k} は受信者ごとに確認していません。`,
   invalidArgument: (f, w) => `この下書きを確認できませんでした。${f}: ${w}`,
   unavailable: (s) =>
-    `メール ヒント サービスに接続できないため、ヒントは表示されていません。下書きには影響ありません。${s} 秒後に再試行します。`,
+    `メール ヒント サービスに接続できないため、ヒントが欠けているか古い可能性があります。下書きには影響ありません。${s} 秒後に再試行します。`,
   slow: (s) => `メール ヒント サービスの応答に時間がかかっています。ヒントが欠けている可能性があります。${s} 秒後に再試行します。`,
   otherError: (c, m) => `現在メール ヒントを利用できません (${c}${m ? `: ${m}` : ""})。`,
   fieldNames: {

@@ -318,7 +318,7 @@ function liveLost(): void {
   tipsSection.dataset.live = "false";
   const wait = RETRY_SECONDS[Math.min(failures, RETRY_SECONDS.length - 1)];
   failures++;
-  setStatus(t().liveLost(wait), true);
+  setStatus(t().liveLost(wait));
   retryTimer = window.setTimeout(() => void check(true), wait * 1000);
 }
 
@@ -538,8 +538,8 @@ function markStale(): void {
   tipsSection.dataset.live = "false";
 }
 
-function setStatus(text: string, append = false): void {
-  statusEl.textContent = append && statusEl.textContent ? `${statusEl.textContent} ${text}` : text;
+function setStatus(text: string): void {
+  statusEl.textContent = text;
 }
 
 function showError(text: string | undefined, retry = false): void {
