@@ -90,10 +90,10 @@ pub async fn run<D: Directory + Clone>(
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving gRPC, gRPC-web and health");
-    if config.server.web_page {
-        if let Ok(addr) = listener.local_addr() {
-            tracing::info!("compose page at http://{addr}/");
-        }
+    if config.server.web_page
+        && let Ok(addr) = listener.local_addr()
+    {
+        tracing::info!("compose page at http://{addr}/");
     }
     let result = tonic::transport::Server::builder()
         .accept_http1(true)

@@ -136,10 +136,10 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        if self.enabled {
-            if let Some(response) = page_response(req.method(), req.uri().path()) {
-                return Box::pin(std::future::ready(Ok(response)));
-            }
+        if self.enabled
+            && let Some(response) = page_response(req.method(), req.uri().path())
+        {
+            return Box::pin(std::future::ready(Ok(response)));
         }
         Box::pin(self.inner.call(req))
     }
