@@ -106,11 +106,15 @@ fn compose_page_in_real_chromium() {
         std::thread::sleep(Duration::from_millis(100));
     };
 
+    // Graceful shutdown waits for open connections; a browser left behind by a killed run
+    // could hold a WatchMailTips stream open, so give it a bound rather than hang.
     let _ = stop.send(());
-    runtime
-        .block_on(server)
-        .expect("server task")
-        .expect("server ran cleanly");
+    let stopped =
+        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await });
+    runtime.shutdown_background();
+    if let Ok(joined) = stopped {
+        joined.expect("server task").expect("server ran cleanly");
+    }
     match status {
         None => panic!("the browser run took more than {BROWSER_TIMEOUT:?} and was stopped"),
         Some(s) => assert!(
