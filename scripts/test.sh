@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 # System packages the tests use (real slapd, real Chromium). Installed only when missing.
 need_pkgs=()
 # (each tier adds its packages here)
+# The compose page's browser test (tests/browser.rs): Debian's Chromium, and a Japanese font so
+# the screenshots show Japanese text rather than empty boxes.
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium fonts-liberation)
+if ! fc-list :lang=ja 2>/dev/null | grep -q .; then need_pkgs+=(fonts-vlgothic); fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing ${need_pkgs[*]}"
   sudo_cmd=""
@@ -14,6 +18,14 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   $sudo_cmd apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}"
 fi
+
+echo "== web/: npm packages, and the committed bundle is what its sources build"
+if [ ! -d web/node_modules ]; then
+  (cd web && npm ci --no-audit --no-fund)
+fi
+(cd web && node scripts/build.mjs --check)
+echo "== web/: unit tests of the page's helpers (node --test)"
+(cd web && node --test tests/draft.test.mjs)
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

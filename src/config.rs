@@ -45,6 +45,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Origins allowed to call over gRPC-web from a browser; `["*"]` allows any.
     pub cors_allowed_origins: Vec<String>,
+    /// Serve the compose page (`GET /`) on the same port; `false` for deployments that want
+    /// only gRPC and gRPC-web.
+    pub web_page: bool,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cors_allowed_origins: vec!["*".to_owned()],
+            web_page: true,
         }
     }
 }

@@ -7,6 +7,7 @@
 //!
 //! - [`server`]: assembles gRPC, gRPC-web, health and reflection on one port; `run` is what
 //!   `main` and the tests call.
+//! - [`web`]: the compose page (`GET /`), embedded from `web/dist/`, served on the gRPC port.
 //! - [`grpc`]: the transport edge: request validation, protobuf conversion, `Status` mapping.
 //! - [`service`]: the request path: one batch directory lookup per draft, metrics from cache,
 //!   then the rules.
@@ -29,6 +30,7 @@ pub mod rules;
 pub mod server;
 pub mod service;
 pub mod text;
+pub mod web;
 
 /// Generated protobuf types and gRPC stubs for `mailtips.v1`.
 #[allow(clippy::all, missing_docs)]

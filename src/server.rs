@@ -1,6 +1,6 @@
 //! Assembles and runs the server: the mail tips service, `grpc.health.v1`, server reflection
-//! (v1 and v1alpha), and gRPC-web with CORS, all on one port; plus the background group
-//! metrics job. `main` and the tests both call [`run`].
+//! (v1 and v1alpha), gRPC-web with CORS and the compose page ([`crate::web`]), all on one port;
+//! plus the background group metrics job. `main` and the tests both call [`run`].
 
 use std::future::Future;
 use std::sync::Arc;
@@ -90,9 +90,15 @@ pub async fn run<D: Directory + Clone>(
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
     tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving gRPC, gRPC-web and health");
+    if config.server.web_page
+        && let Ok(addr) = listener.local_addr()
+    {
+        tracing::info!("compose page at http://{addr}/");
+    }
     let result = tonic::transport::Server::builder()
         .accept_http1(true)
         .layer(cors(&config))
+        .layer(crate::web::WebPageLayer::new(config.server.web_page))
         .layer(tonic_web::GrpcWebLayer::new())
         .add_service(service)
         .add_service(health_service)
