@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use crate::address::Address;
 use crate::config::Policy;
-use crate::directory::Directory;
+use crate::directory::{Directory, Lookup};
 use crate::metrics::MetricsStore;
 use crate::model::{Draft, Entry, EntryKind, Evaluation, TipKind};
 use crate::rules::{self, RecipientFacts, Resolution, SenderFacts};
@@ -67,19 +67,12 @@ impl<D: Directory> MailTips<D> {
                 batch.len() - 1
             });
         }
-        let found = match self.directory.lookup(&batch).await {
-            Ok(found) => Some(found),
-            Err(e) => {
-                tracing::warn!(error = %e, "directory lookup failed; tips pending");
-                None
-            }
-        };
-        let resolution = |a: &Address| match &found {
-            None => Resolution::Unavailable,
-            Some(found) => match &found[index[a]] {
-                Some(e) => Resolution::Found(e.clone()),
-                None => Resolution::NotFound,
-            },
+        // Per address: a cache may know some of the draft while the backend is down.
+        let found = self.directory.lookup_each(&batch).await;
+        let resolution = |a: &Address| match &found[index[a]] {
+            Lookup::Found(e) => Resolution::Found(e.clone()),
+            Lookup::NotFound => Resolution::NotFound,
+            Lookup::Unknown => Resolution::Unavailable,
         };
         let recipients: Vec<RecipientFacts> = draft
             .recipients
@@ -105,7 +98,7 @@ impl<D: Directory> MailTips<D> {
                 Resolution::Found(e) => Some(e),
                 _ => None,
             },
-            lookup_failed: found.is_none(),
+            lookup_failed: matches!(found[index[&draft.sender]], Lookup::Unknown),
             groups: None,
         };
         // The sender's groups are needed only when some recipient restricts or moderates.
