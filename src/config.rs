@@ -547,7 +547,8 @@ mod tests {
 
     #[test]
     fn ldap_section_is_checked() {
-        let ldap = "[directory.ldap]\nurl = \"ldap://127.0.0.1:389\"\nbase_dn = \"dc=contoso,dc=com\"\n";
+        let ldap =
+            "[directory.ldap]\nurl = \"ldap://127.0.0.1:389\"\nbase_dn = \"dc=contoso,dc=com\"\n";
         let c = parse(&format!("{MIN}{ldap}preset = \"active-directory\"\n")).unwrap();
         assert!(c.directory.ldap.is_some());
         let err = parse(&format!("{MIN}{ldap}attributes = {{ qouta = \"x\" }}\n"))

@@ -108,7 +108,12 @@ impl<D: Directory> CachedDirectory<D> {
     }
 
     /// Like [`CachedDirectory::new`] with an injected clock (tests).
-    pub fn with_clock(backend: D, config: CacheConfig, max_age: Duration, clock: MonoClock) -> Self {
+    pub fn with_clock(
+        backend: D,
+        config: CacheConfig,
+        max_age: Duration,
+        clock: MonoClock,
+    ) -> Self {
         // moka's own expiry (real time) only bounds memory; freshness uses `clock`.
         let entries = moka::sync::Cache::builder()
             .max_capacity(config.max_entries)

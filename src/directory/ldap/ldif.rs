@@ -27,9 +27,7 @@ pub enum LdifError {
 /// Writes one `attr: value` line, base64 when LDIF needs it (RFC 2849).
 fn line(out: &mut String, attr: &str, value: &str) {
     let safe = !value.is_empty()
-        && value
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b))
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
         && !value.starts_with([' ', ':', '<'])
         && !value.ends_with(' ');
     if safe || value.is_empty() {
@@ -110,8 +108,12 @@ pub fn export(snapshot: &Snapshot, preset: Preset, base: &str) -> Result<String,
         .iter()
         .map(|e| (e.id.clone(), dn_for(e.kind, e.primary.as_str(), base)))
         .collect();
-    let members: HashMap<&EntryId, &Vec<Member>> =
-        snapshot.graph().groups.iter().map(|(g, m)| (g, m)).collect();
+    let members: HashMap<&EntryId, &Vec<Member>> = snapshot
+        .graph()
+        .groups
+        .iter()
+        .map(|(g, m)| (g, m))
+        .collect();
     // One-off external members become contacts.
     let mut one_offs: Vec<&str> = Vec::new();
     for list in members.values() {
@@ -314,7 +316,11 @@ mod tests {
         let ad = export(&snap, Preset::ActiveDirectory, "dc=contoso,dc=com").unwrap();
         assert!(ad.contains("proxyAddresses: SMTP:taro.yamada@contoso.com\n"));
         assert!(ad.contains("proxyAddresses: smtp:taro@contoso.com\n"));
-        assert!(ad.contains("dLMemSubmitPerms: cn=executives@contoso.com,ou=groups,dc=contoso,dc=com\n"));
+        assert!(
+            ad.contains(
+                "dLMemSubmitPerms: cn=executives@contoso.com,ou=groups,dc=contoso,dc=com\n"
+            )
+        );
         assert!(ad.contains("msExchRequireAuthToSendTo: TRUE\n"));
         assert!(export(&snap, Preset::Openldap, "cn=x").is_err());
     }

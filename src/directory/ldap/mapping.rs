@@ -236,12 +236,7 @@ impl Mapping {
                 .ok_or_else(|| MappingError::UnknownKey(key.clone()))?;
             *slot = names;
         }
-        for key in [
-            "group_class",
-            "contact_class",
-            "primary_address",
-            "member",
-        ] {
+        for key in ["group_class", "contact_class", "primary_address", "member"] {
             if m.slot(key).is_some_and(|s| s.is_empty()) {
                 return Err(MappingError::Empty(key.to_owned()));
             }
@@ -321,7 +316,12 @@ impl Mapping {
 
     /// Parses one search result into a domain entry; `None` when it has no usable address.
     /// Values that do not parse are skipped with a warning, never a failure.
-    pub fn entry(&self, dn: &str, attrs: &HashMap<String, Vec<String>>, case: bool) -> Option<Entry> {
+    pub fn entry(
+        &self,
+        dn: &str,
+        attrs: &HashMap<String, Vec<String>>,
+        case: bool,
+    ) -> Option<Entry> {
         let attrs: HashMap<String, &Vec<String>> = attrs
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v))
@@ -641,9 +641,16 @@ mod tests {
             ("objectClass", vec!["top", "group"]),
             (
                 "proxyAddresses",
-                vec!["X500:/o=Contoso", "smtp:Alias@Contoso.com", "SMTP:g@contoso.com"],
+                vec![
+                    "X500:/o=Contoso",
+                    "smtp:Alias@Contoso.com",
+                    "SMTP:g@contoso.com",
+                ],
             ),
-            ("msExchSenderHintTranslations", vec!["default:Hi", "JA:やあ"]),
+            (
+                "msExchSenderHintTranslations",
+                vec!["default:Hi", "JA:やあ"],
+            ),
             ("delivContLength", vec!["10240"]),
             ("authOrig", vec!["CN=A,DC=x"]),
             ("dLMemSubmitPerms", vec!["CN=G,DC=x"]),
@@ -667,7 +674,10 @@ mod tests {
     fn generalized_time_round_trips() {
         let t = parse_generalized_time("20261201090000+0900").unwrap();
         assert_eq!(format_generalized_time(t), "20261201000000Z");
-        assert_eq!(parse_generalized_time("20260229000000Z"), parse_generalized_time("20260301000000Z"));
+        assert_eq!(
+            parse_generalized_time("20260229000000Z"),
+            parse_generalized_time("20260301000000Z")
+        );
         assert!(parse_generalized_time("2026").is_none());
         assert!(parse_generalized_time("20261301000000Z").is_none());
     }

@@ -21,7 +21,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ldap3::controls::{Control, ControlType, PagedResults};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, ldap_escape};
+use ldap3::{
+    Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, ldap_escape,
+};
 use tokio::sync::Mutex;
 
 use self::config::{LdapConfig, MetricsSource, Secret, SecretError};
@@ -205,11 +207,9 @@ impl LdapDirectory {
     /// Maps an ldap3 error; a transport error drops the connection so the next call reconnects.
     async fn failed(&self, e: LdapError) -> DirectoryError {
         match e {
-            LdapError::LdapResult { result } => unavailable(format!(
-                "LDAP result {}: {}",
-                result.rc,
-                result.text.trim()
-            )),
+            LdapError::LdapResult { result } => {
+                unavailable(format!("LDAP result {}: {}", result.rc, result.text.trim()))
+            }
             LdapError::Timeout { .. } => {
                 self.inner.conn.lock().await.ldap = None;
                 DirectoryError::Timeout
@@ -239,7 +239,8 @@ impl LdapDirectory {
         }
         let res = tokio::time::timeout(
             timeout + Duration::from_millis(100),
-            ldap.with_timeout(timeout).search(base, scope, filter, attrs.to_vec()),
+            ldap.with_timeout(timeout)
+                .search(base, scope, filter, attrs.to_vec()),
         )
         .await;
         let res = match res {
