@@ -29,6 +29,11 @@ pub struct CacheConfig {
     pub negative_ttl: Duration,
     /// The most addresses (and, separately, senders' group sets) kept.
     pub max_entries: u64,
+    /// The longest a request waits for the backend (connect, bind and search together)
+    /// before it is answered from the cache, the rest pending. Keep it below clients'
+    /// deadlines.
+    #[serde(with = "humantime_serde")]
+    pub backend_timeout: Duration,
 }
 
 impl Default for CacheConfig {
@@ -37,6 +42,7 @@ impl Default for CacheConfig {
             positive_ttl: Duration::from_secs(300),
             negative_ttl: Duration::from_secs(60),
             max_entries: 100_000,
+            backend_timeout: Duration::from_secs(1),
         }
     }
 }
@@ -61,6 +67,12 @@ impl CacheConfig {
                     ),
                 ));
             }
+        }
+        if self.backend_timeout.is_zero() {
+            return Err((
+                "directory.cache.backend_timeout",
+                "must be above zero".into(),
+            ));
         }
         if self.max_entries == 0 {
             return Err(("directory.cache.max_entries", "must be above zero".into()));
@@ -200,7 +212,11 @@ impl<D: Directory> Directory for CachedDirectory<D> {
         if misses.is_empty() {
             return out;
         }
-        match self.inner.backend.lookup(&misses).await {
+        let timeout = self.inner.config.backend_timeout;
+        let answer = tokio::time::timeout(timeout, self.inner.backend.lookup(&misses))
+            .await
+            .unwrap_or(Err(DirectoryError::Timeout));
+        match answer {
             Ok(found) => {
                 let now = (self.inner.clock)();
                 for ((a, i), value) in misses.into_iter().zip(miss_at).zip(found) {
@@ -232,7 +248,11 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                 return Ok(s.value.clone());
             }
         }
-        match self.inner.backend.member_of(id).await {
+        let timeout = self.inner.config.backend_timeout;
+        let answer = tokio::time::timeout(timeout, self.inner.backend.member_of(id))
+            .await
+            .unwrap_or(Err(DirectoryError::Timeout));
+        match answer {
             Ok(groups) => {
                 self.inner.groups.insert(
                     id.clone(),
