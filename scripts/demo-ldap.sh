@@ -26,11 +26,14 @@ bin="${CARGO_TARGET_DIR:-target}/debug/mailtips"
 
 work="$(mktemp -d)"
 slapd_pid=""
+server_pid=""
 cleanup() {
+  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
   [ -n "$slapd_pid" ] && kill "$slapd_pid" 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkdir "$work/db"
 
 extra=""
@@ -83,4 +86,6 @@ bind_password_file = "$work/reader.pw"
 preset = "$preset"
 CONF
 echo "== mailtips serve --config $work/mailtips.toml"
-"$bin" serve --config "$work/mailtips.toml"
+"$bin" serve --config "$work/mailtips.toml" &
+server_pid=$!
+wait "$server_pid"

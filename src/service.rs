@@ -69,10 +69,11 @@ impl<D: Directory> MailTips<D> {
         }
         // Per address: a cache may know some of the draft while the backend is down.
         let found = self.directory.lookup_each(&batch).await;
-        let resolution = |a: &Address| match &found[index[a]] {
-            Lookup::Found(e) => Resolution::Found(e.clone()),
-            Lookup::NotFound => Resolution::NotFound,
-            Lookup::Unknown => Resolution::Unavailable,
+        let resolution = |a: &Address| match index.get(a).and_then(|&i| found.get(i)) {
+            Some(Lookup::Found(e)) => Resolution::Found(e.clone()),
+            Some(Lookup::NotFound) => Resolution::NotFound,
+            // Unknown, or a backend that answered fewer addresses than asked.
+            Some(Lookup::Unknown) | None => Resolution::Unavailable,
         };
         let recipients: Vec<RecipientFacts> = draft
             .recipients
@@ -98,7 +99,10 @@ impl<D: Directory> MailTips<D> {
                 Resolution::Found(e) => Some(e),
                 _ => None,
             },
-            lookup_failed: matches!(found[index[&draft.sender]], Lookup::Unknown),
+            lookup_failed: !matches!(
+                index.get(&draft.sender).and_then(|&i| found.get(i)),
+                Some(Lookup::Found(_) | Lookup::NotFound)
+            ),
             groups: None,
         };
         // The sender's groups are needed only when some recipient restricts or moderates.

@@ -2,6 +2,7 @@
 //!
 //! The main call is a *batch* lookup: a draft's addresses go to the backend at once, so LDAP
 //! can answer a whole draft in one search. Domain types only: no backend types cross it.
+//! Backends: [`file`] (embedded TOML) and [`ldap`]; [`cache`] sits above either.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -81,10 +82,16 @@ pub trait Directory: Send + Sync + 'static {
     fn lookup_each(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
         async move {
             match self.lookup(addresses).await {
-                Ok(found) => found
-                    .into_iter()
-                    .map(|e| e.map_or(Lookup::NotFound, Lookup::Found))
-                    .collect(),
+                Ok(found) => {
+                    let mut each: Vec<Lookup> = found
+                        .into_iter()
+                        .take(addresses.len())
+                        .map(|e| e.map_or(Lookup::NotFound, Lookup::Found))
+                        .collect();
+                    // A backend that answered fewer addresses than asked: the rest is unknown.
+                    each.resize(addresses.len(), Lookup::Unknown);
+                    each
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "directory lookup failed; tips pending");
                     vec![Lookup::Unknown; addresses.len()]
