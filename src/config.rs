@@ -294,10 +294,9 @@ impl Config {
             .ldap
             .as_mut()
             .and_then(|l| l.bind_password_file.as_mut())
+            && file.is_relative()
         {
-            if file.is_relative() {
-                *file = base.join(&*file);
-            }
+            *file = base.join(&*file);
         }
         Ok(config)
     }

@@ -227,11 +227,11 @@ impl<D: Directory> Directory for CachedDirectory<D> {
             Err(e) => {
                 let mut served = 0;
                 for i in miss_at {
-                    if let Some(s) = stale.remove(&i) {
-                        if self.age(s.at) <= self.inner.max_age {
-                            out[i] = s.value.map_or(Lookup::NotFound, Lookup::Found);
-                            served += 1;
-                        }
+                    if let Some(s) = stale.remove(&i)
+                        && self.age(s.at) <= self.inner.max_age
+                    {
+                        out[i] = s.value.map_or(Lookup::NotFound, Lookup::Found);
+                        served += 1;
                     }
                 }
                 tracing::warn!(error = %e, asked = addresses.len(), served_stale = served,
@@ -243,10 +243,10 @@ impl<D: Directory> Directory for CachedDirectory<D> {
 
     async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         let cached = self.inner.groups.get(id);
-        if let Some(s) = &cached {
-            if self.age(s.at) < self.inner.config.positive_ttl {
-                return Ok(s.value.clone());
-            }
+        if let Some(s) = &cached
+            && self.age(s.at) < self.inner.config.positive_ttl
+        {
+            return Ok(s.value.clone());
         }
         let timeout = self.inner.config.backend_timeout;
         let answer = tokio::time::timeout(timeout, self.inner.backend.member_of(id))

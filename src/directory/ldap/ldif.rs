@@ -118,10 +118,11 @@ pub fn export(snapshot: &Snapshot, preset: Preset, base: &str) -> Result<String,
     let mut one_offs: Vec<&str> = Vec::new();
     for list in members.values() {
         for member in list.iter() {
-            if let Member::External(a) = member {
-                if !one_offs.contains(&&**a) && !dns.contains_key(&**a) {
-                    one_offs.push(a);
-                }
+            if let Member::External(a) = member
+                && !one_offs.contains(&&**a)
+                && !dns.contains_key(&**a)
+            {
+                one_offs.push(a);
             }
         }
     }
@@ -262,10 +263,10 @@ fn write_entry(
     };
     dn_list(out, &m.accept_only_from, &e.restrictions.accept_only_from);
     dn_list(out, &m.reject_from, &e.restrictions.reject_from);
-    if e.restrictions.require_authenticated {
-        if let Some(attr) = first(&m.require_authenticated) {
-            line(out, &attr, "TRUE");
-        }
+    if e.restrictions.require_authenticated
+        && let Some(attr) = first(&m.require_authenticated)
+    {
+        line(out, &attr, "TRUE");
     }
     if let Some(mo) = &e.moderation {
         if let Some(attr) = first(&m.moderation_enabled) {

@@ -185,10 +185,10 @@ impl LdapDirectory {
             }
             st.ldap = None;
         }
-        if let Some(t) = st.failed_at {
-            if t.elapsed() < self.inner.config.reconnect_delay {
-                return Err(unavailable("LDAP server unreachable; retrying shortly"));
-            }
+        if let Some(t) = st.failed_at
+            && t.elapsed() < self.inner.config.reconnect_delay
+        {
+            return Err(unavailable("LDAP server unreachable; retrying shortly"));
         }
         match self.connect().await {
             Ok(l) => {
@@ -478,10 +478,10 @@ impl LdapDirectory {
             else {
                 continue;
             };
-            if let Some(mo) = entry.moderation.as_mut() {
-                if mo.enabled {
-                    mo.moderator_addresses = self.moderator_addresses(&mo.moderators).await;
-                }
+            if let Some(mo) = entry.moderation.as_mut()
+                && mo.enabled
+            {
+                mo.moderator_addresses = self.moderator_addresses(&mo.moderators).await;
             }
             let entry = Arc::new(entry);
             for a in &entry.addresses {
