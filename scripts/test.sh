@@ -11,6 +11,7 @@ need_pkgs=()
 # a system slapd that the package's postinst may start (port 389) is not used and not in the way.
 { [ -x /usr/sbin/slapd ] && [ -x /usr/sbin/slapadd ] && command -v ldapsearch >/dev/null; } ||
   need_pkgs+=(slapd ldap-utils)
+command -v openssl >/dev/null || need_pkgs+=(openssl) # test certificates for ldaps/StartTLS
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "== installing ${need_pkgs[*]}"
   sudo_cmd=""

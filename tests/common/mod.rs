@@ -36,6 +36,10 @@ fn repo(path: &str) -> PathBuf {
 pub struct Slapd {
     pub port: u16,
     pub url: String,
+    /// `ldaps://127.0.0.1:PORT` when started with TLS.
+    pub ldaps_url: Option<String>,
+    /// The PEM CA that signed the server certificate, when started with TLS.
+    pub ca_file: Option<PathBuf>,
     dir: TempDir,
     conf: PathBuf,
     child: Option<Child>,
@@ -52,6 +56,16 @@ impl Slapd {
     ///
     /// Panics, failing the test, when slapd is not installed.
     pub fn start(preset: Preset, ldif: &str) -> Slapd {
+        Self::start_with(preset, ldif, false)
+    }
+
+    /// Like [`Slapd::start`], also serving ldaps:// and StartTLS with a certificate for
+    /// 127.0.0.1 signed by a fresh test CA (`ca_file`).
+    pub fn start_tls(preset: Preset, ldif: &str) -> Slapd {
+        Self::start_with(preset, ldif, true)
+    }
+
+    fn start_with(preset: Preset, ldif: &str, tls: bool) -> Slapd {
         for bin in [SLAPD, SLAPADD] {
             assert!(
                 Path::new(bin).exists(),
@@ -71,7 +85,18 @@ impl Slapd {
         if preset == Preset::ActiveDirectory {
             schemas.push(repo("ldap/ad-test.schema").display().to_string());
         }
-        let includes: String = schemas.iter().map(|s| format!("include {s}\n")).collect();
+        let mut includes: String = schemas.iter().map(|s| format!("include {s}\n")).collect();
+        let ca_file = tls.then(|| {
+            let d = dir.path();
+            make_certificates(d);
+            includes.push_str(&format!(
+                "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                d.join("ca.pem").display(),
+                d.join("server.pem").display(),
+                d.join("server.key").display()
+            ));
+            d.join("ca.pem")
+        });
         let conf = dir.path().join("slapd.conf");
         std::fs::write(
             &conf,
@@ -127,9 +152,12 @@ access to * by dn.exact=\"{WRITER_DN}\" write by users read by * none
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
+        let ldaps_port = tls.then(free_port);
         let mut s = Slapd {
             port,
             url: format!("ldap://127.0.0.1:{port}"),
+            ldaps_url: ldaps_port.map(|p| format!("ldaps://127.0.0.1:{p}")),
+            ca_file,
             dir,
             conf,
             child: None,
@@ -142,10 +170,14 @@ access to * by dn.exact=\"{WRITER_DN}\" write by users read by * none
     /// connections.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "slapd already running");
+        let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(u) = &self.ldaps_url {
+            urls.push_str(&format!(" {u}/"));
+        }
         let child = Command::new(SLAPD)
             // -d 0: stay in the foreground so the child's PID is slapd's.
             .args(["-d", "0", "-h"])
-            .arg(format!("ldap://127.0.0.1:{}/", self.port))
+            .arg(urls)
             .arg("-f")
             .arg(&self.conf)
             .stdout(Stdio::null())
@@ -196,6 +228,67 @@ access to * by dn.exact=\"{WRITER_DN}\" write by users read by * none
         );
         toml::from_str(&text).expect("ldap config")
     }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it (EC P-256), with openssl.
+fn make_certificates(d: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl is needed for the TLS tests (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mailtips test CA",
+    ];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&ca);
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
 }
 
 impl Drop for Slapd {

@@ -25,6 +25,10 @@ pub struct LdapConfig {
     /// Accept any server certificate (test set-ups only).
     #[serde(default)]
     pub tls_skip_verify: bool,
+    /// PEM file of the CA(s) that sign the LDAP servers' certificates; absent: the system's
+    /// trust store (which `SSL_CERT_FILE` / `SSL_CERT_DIR` can point elsewhere).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
     /// Where searches start, e.g. `dc=contoso,dc=com`.
     pub base_dn: String,
     /// The DN to bind as; absent = anonymous.
@@ -184,6 +188,12 @@ impl LdapConfig {
             return Err((
                 "directory.ldap.starttls",
                 "StartTLS is for ldap:// URLs; ldaps:// is TLS already".into(),
+            ));
+        }
+        if self.tls_skip_verify && self.tls_ca_file.is_some() {
+            return Err((
+                "directory.ldap.tls_ca_file",
+                "tls_ca_file and tls_skip_verify exclude each other".into(),
             ));
         }
         if self.base_dn.trim().is_empty() {

@@ -39,6 +39,34 @@ pub enum LdapSetupError {
     Secret(#[from] SecretError),
     #[error("directory.ldap.attributes: {0}")]
     Mapping(#[from] MappingError),
+    #[error("directory.ldap.tls_ca_file {path}: {message}")]
+    TlsCa { path: String, message: String },
+}
+
+/// A rustls client configuration trusting only the CA certificates in `path` (PEM).
+fn tls_config(path: &std::path::Path) -> Result<Arc<rustls::ClientConfig>, LdapSetupError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let fail = |message: String| LdapSetupError::TlsCa {
+        path: path.display().to_string(),
+        message,
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path).map_err(|e| fail(e.to_string()))? {
+        let cert = cert.map_err(|e| fail(e.to_string()))?;
+        roots.add(cert).map_err(|e| fail(e.to_string()))?;
+    }
+    if roots.is_empty() {
+        return Err(fail("no certificate in the file".into()));
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| fail(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
 }
 
 /// Operation counters since start-up.
@@ -71,6 +99,8 @@ struct Inner {
     config: LdapConfig,
     mapping: Mapping,
     password: Secret,
+    /// Set when `tls_ca_file` is: trust exactly those CAs.
+    tls: Option<Arc<rustls::ClientConfig>>,
     case_sensitive_local: bool,
     conn: Mutex<ConnState>,
     searches: AtomicU64,
@@ -112,11 +142,13 @@ impl LdapDirectory {
     pub fn new(config: LdapConfig, case_sensitive_local: bool) -> Result<Self, LdapSetupError> {
         let mapping = Mapping::compile(config.preset, &config.attributes)?;
         let password = config.bind_password()?;
+        let tls = config.tls_ca_file.as_deref().map(tls_config).transpose()?;
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
                 mapping,
                 password,
+                tls,
                 case_sensitive_local,
                 conn: Mutex::new(ConnState::default()),
                 searches: AtomicU64::new(0),
@@ -146,10 +178,13 @@ impl LdapDirectory {
 
     async fn connect(&self) -> Result<Ldap, DirectoryError> {
         let c = &self.inner.config;
-        let settings = LdapConnSettings::new()
+        let mut settings = LdapConnSettings::new()
             .set_conn_timeout(c.connect_timeout)
             .set_starttls(c.starttls)
             .set_no_tls_verify(c.tls_skip_verify);
+        if let Some(tls) = &self.inner.tls {
+            settings = settings.set_config(tls.clone());
+        }
         let setup = async {
             let (conn, mut ldap) = LdapConnAsync::with_settings(settings, &c.url)
                 .await
