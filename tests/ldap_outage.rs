@@ -37,8 +37,24 @@ async fn slapd_stopped_then_restarted() {
     assert!(fully_resolved(&warm));
     assert!(has(&warm.recipients[0], TipKind::MailboxFull));
 
+    // TTLs by the injected clock: "not found" expires after negative_ttl, found entries
+    // after positive_ttl; before that nothing goes to LDAP.
+    let probe = draft(sender, &[known[0], "nobody@contoso.com"]);
+    let cache = &config.directory.cache;
+    let searches = |_: ()| ldap.stats().searches;
+    server.tips(probe.clone()).await;
+    let before = searches(());
+    *now.lock().unwrap() += cache.negative_ttl - Duration::from_secs(1);
+    server.tips(probe.clone()).await;
+    assert_eq!(searches(()), before, "all fresh: no search");
+    *now.lock().unwrap() += Duration::from_secs(2);
+    server.tips(probe.clone()).await;
+    assert_eq!(searches(()), before + 1, "the negative answer expired");
+    server.tips(probe.clone()).await;
+    assert_eq!(searches(()), before + 1, "and is fresh again");
+    *now.lock().unwrap() += cache.positive_ttl;
+
     // Past the positive TTL, within the refresh interval: the cache must ask LDAP again.
-    *now.lock().unwrap() += config.directory.cache.positive_ttl + Duration::from_secs(1);
     slapd.stop();
 
     let deadline = Duration::from_secs(2);
@@ -48,7 +64,7 @@ async fn slapd_stopped_then_restarted() {
             known[0],
             known[1],
             "yuki.ito@contoso.com",
-            "nobody@contoso.com",
+            "never-asked@contoso.com",
         ],
     );
     req.message_size_bytes = 1_000;
