@@ -419,7 +419,9 @@ impl LdapDirectory {
             if with_members {
                 let mut members = Vec::new();
                 let mut seen = HashSet::new();
-                for dn in get(g, &m.member) {
+                let mut values = get(g, &m.member);
+                values.extend(self.ranged_values(g, &m.member).await?);
+                for dn in values {
                     let dn = normalize_dn(&dn);
                     if !seen.insert(dn.clone()) {
                         continue;
@@ -436,7 +438,54 @@ impl LdapDirectory {
                 graph.groups.push((id, members));
             }
         }
+        let stats = self.stats();
+        tracing::info!(
+            groups = groups.len(),
+            searches = stats.searches,
+            modifies = stats.modifies,
+            connects = stats.connects,
+            "LDAP group scan done (operation counts since start-up)"
+        );
         Ok((graph, stored))
+    }
+
+    /// Values Active Directory returned in ranges (`member;range=0-1499`, above its
+    /// MaxValRange), with the rest fetched range by range from the entry itself.
+    async fn ranged_values(
+        &self,
+        entry: &SearchEntry,
+        names: &[String],
+    ) -> Result<Vec<String>, DirectoryError> {
+        let mut out = Vec::new();
+        for name in names {
+            let Some((mut next, values)) = entry
+                .attrs
+                .iter()
+                .find_map(|(k, v)| parse_range(k, name).map(|n| (n, v)))
+            else {
+                continue;
+            };
+            out.extend(values.iter().cloned());
+            while let Some(start) = next {
+                let attr = format!("{name};range={start}-*");
+                let (entries, _) = self
+                    .search_once(&entry.dn, Scope::Base, "(objectClass=*)", &[&attr], None)
+                    .await?;
+                next = None;
+                if let Some((n, v)) = entries.first().and_then(|e| {
+                    e.attrs
+                        .iter()
+                        .find_map(|(k, v)| parse_range(k, name).map(|n| (n, v)))
+                }) {
+                    if v.is_empty() {
+                        break;
+                    }
+                    out.extend(v.iter().cloned());
+                    next = n;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The `mailtips metrics` job: computes every group's counts once and writes them to the
@@ -527,6 +576,25 @@ impl LdapDirectory {
     }
 }
 
+/// For an attribute description `name;range=LOW-HIGH` (AD ranged retrieval): `Some(next)`
+/// where `next` is the start of the following range, or `None` inside when this was the last
+/// (`HIGH` is `*`). `None` when `key` is not a range of `name`.
+fn parse_range(key: &str, name: &str) -> Option<Option<u64>> {
+    const RANGE: &str = ";range=";
+    let split = name.len() + RANGE.len();
+    let head = key.get(..split)?;
+    if !head.eq_ignore_ascii_case(&format!("{name}{RANGE}")) {
+        return None;
+    }
+    let rest = &key[split..];
+    let (_, high) = rest.split_once('-')?;
+    if high == "*" {
+        Some(None)
+    } else {
+        high.parse::<u64>().ok().map(|h| Some(h + 1))
+    }
+}
+
 impl Directory for LdapDirectory {
     #[tracing::instrument(skip_all, fields(addresses = addresses.len()))]
     async fn lookup(
@@ -591,5 +659,22 @@ impl Directory for LdapDirectory {
             MetricsSource::Compute => Ok(None),
             MetricsSource::Stored => Ok(Some(self.scan_groups(false).await?.1)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn ad_ranges_parse() {
+        assert_eq!(
+            parse_range("member;range=0-1499", "member"),
+            Some(Some(1500))
+        );
+        assert_eq!(parse_range("Member;Range=1500-*", "member"), Some(None));
+        assert_eq!(parse_range("member", "member"), None);
+        assert_eq!(parse_range("memberOf;range=0-9", "member"), None);
+        assert_eq!(parse_range("member;range=0-x", "member"), None);
     }
 }
