@@ -31,7 +31,7 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
-    /// Check a config file (and its directory file) and exit.
+    /// Check a config file (and its directory file, or that its LDAP directory answers) and exit.
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
@@ -154,7 +154,10 @@ async fn main() -> anyhow::Result<()> {
         Command::CheckConfig { config } => {
             let config = load_config(Some(&config))?;
             if let Some(ldap) = load_ldap(&config)? {
-                println!("ok: LDAP directory {ldap:?} (not contacted)");
+                ldap.check()
+                    .await
+                    .context("while contacting the LDAP directory")?;
+                println!("ok: LDAP directory {ldap:?} answers");
             } else {
                 let directory = load_directory(&config).context("while loading the directory")?;
                 println!("ok: {} directory objects", directory.snapshot().len());

@@ -50,6 +50,52 @@ async fn ldaps_and_starttls_verify_the_server() {
         assert!(!resolves(&dir).await, "an untrusted certificate is refused");
     }
 
+    // `mailtips check-config` contacts the directory: ldaps with the CA from the config file.
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("mailtips.toml");
+    let pw = dir.path().join("pw");
+    std::fs::write(&pw, READER_PASSWORD).unwrap();
+    let write_conf = |ca: &str| {
+        std::fs::write(
+            &conf,
+            format!(
+                "[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n\n\
+                 [directory.ldap]\nurl = \"{}\"\nbase_dn = \"{BASE}\"\nbind_dn = \"{READER_DN}\"\n\
+                 bind_password_file = \"pw\"\n{ca}",
+                slapd.ldaps_url.as_ref().unwrap()
+            ),
+        )
+        .unwrap();
+    };
+    let check = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mailtips"))
+            .args(["check-config", "--config"])
+            .arg(&conf)
+            .env("RUST_LOG", "off")
+            .output()
+            .expect("run mailtips check-config")
+    };
+    write_conf(&format!(
+        "tls_ca_file = \"{}\"\n",
+        slapd.ca_file.as_ref().unwrap().display()
+    ));
+    let out = check();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("answers"));
+    write_conf("");
+    let out = check();
+    assert!(
+        !out.status.success(),
+        "untrusted certificate refused by check-config"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("while contacting the LDAP directory"), "{err}");
+    assert!(!err.contains(READER_PASSWORD));
+
     // A CA file that is not a certificate is a start-up error naming the file.
     let bogus = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bogus.path(), "not a certificate").unwrap();

@@ -171,6 +171,22 @@ impl LdapDirectory {
         }
     }
 
+    /// Connects, binds and reads the base entry: what `mailtips check-config` runs to prove
+    /// the URL, TLS, credentials and base DN work.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] saying what failed.
+    pub async fn check(&self) -> Result<(), DirectoryError> {
+        let base = self.inner.config.base_dn.clone();
+        let (entries, _) = self
+            .search_once(&base, Scope::Base, "(objectClass=*)", &["1.1"], None)
+            .await?;
+        if entries.is_empty() {
+            return Err(unavailable(format!("base DN {base} is not readable")));
+        }
+        Ok(())
+    }
+
     /// The compiled attribute mapping.
     pub fn mapping(&self) -> &Mapping {
         &self.inner.mapping
