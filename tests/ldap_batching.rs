@@ -224,3 +224,40 @@ async fn hostile_addresses_match_nothing_openldap() {
 async fn hostile_addresses_match_nothing_active_directory() {
     hostile_addresses(Preset::ActiveDirectory).await;
 }
+
+/// Many concurrent drafts share the `connections` handles (round-robin, multiplexed) and every
+/// answer is right. Prints the cold-lookup rate (the basis for `connections = 2`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_lookups_share_connections() {
+    let slapd = Slapd::start(Preset::Openldap, &demo_ldif(Preset::Openldap));
+    let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), false).unwrap();
+    let addrs: Vec<Address> = staff(10)
+        .iter()
+        .map(|a| Address::parse(a, false).unwrap())
+        .collect();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..16)
+        .map(|_| {
+            let (d, a) = (ldap.clone(), addrs.clone());
+            tokio::spawn(async move {
+                for _ in 0..50 {
+                    let found = d.lookup(&a).await.expect("lookup");
+                    for (addr, e) in a.iter().zip(found) {
+                        assert!(e.unwrap().addresses.contains(addr));
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let s = ldap.stats();
+    eprintln!(
+        "800 cold ten-address lookups, 16 concurrent, {} connections: {:?}",
+        s.connects,
+        started.elapsed()
+    );
+    assert_eq!(s.searches, 800);
+    assert_eq!(s.connects, 2, "the default two connections, each made once");
+}

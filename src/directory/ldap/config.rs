@@ -50,6 +50,9 @@ pub struct LdapConfig {
     /// from the cache or pending meanwhile).
     #[serde(default = "default_reconnect_delay", with = "humantime_serde")]
     pub reconnect_delay: Duration,
+    /// Connections to the server, each multiplexing many requests, used round-robin.
+    #[serde(default = "default_connections")]
+    pub connections: NonZeroUsize,
     /// Addresses per search: a draft's addresses go out as one OR filter per chunk.
     #[serde(default = "default_chunk")]
     pub addresses_per_search: NonZeroUsize,
@@ -131,6 +134,9 @@ fn default_operation_timeout() -> Duration {
 }
 fn default_reconnect_delay() -> Duration {
     Duration::from_millis(250)
+}
+fn default_connections() -> NonZeroUsize {
+    NonZeroUsize::new(2).expect("non-zero")
 }
 fn default_chunk() -> NonZeroUsize {
     NonZeroUsize::new(250).expect("non-zero")
@@ -218,6 +224,9 @@ impl LdapConfig {
                 "directory.ldap.operation_timeout",
                 "timeouts must be above zero".into(),
             ));
+        }
+        if self.connections.get() > 64 {
+            return Err(("directory.ldap.connections", "at most 64".into()));
         }
         if self.page_size.get() > i32::MAX as usize {
             return Err(("directory.ldap.page_size", "too large".into()));

@@ -4,8 +4,8 @@
 //! - [`mapping`]: attribute presets and overrides, compiled once; LDAP entry to domain entry.
 //! - [`ldif`]: `mailtips export-ldif`, the embedded directory file as LDIF for either preset.
 //!
-//! One multiplexed `ldap3::Ldap` handle serves every request; a dead connection is dropped and
-//! re-made by the next call (at most once per `reconnect_delay`), so the backend recovers by
+//! A few multiplexed `ldap3::Ldap` handles (`connections`, used round-robin) serve every
+//! request; a dead connection is dropped and re-made by the next call (at most once per `reconnect_delay`), so the backend recovers by
 //! itself when the server returns. Every operation has a timeout. A draft's addresses go out
 //! as one OR filter per `addresses_per_search` chunk, every value escaped; group metrics read
 //! the groups with paged results (RFC 2696). Operations are counted ([`LdapStats`]) so tests
@@ -17,7 +17,7 @@ pub mod mapping;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use ldap3::controls::{Control, ControlType, PagedResults};
@@ -102,7 +102,9 @@ struct Inner {
     /// Set when `tls_ca_file` is: trust exactly those CAs.
     tls: Option<Arc<rustls::ClientConfig>>,
     case_sensitive_local: bool,
-    conn: Mutex<ConnState>,
+    /// `connections` handles, used round-robin; each reconnects on its own.
+    conns: Vec<Mutex<ConnState>>,
+    next_conn: AtomicUsize,
     searches: AtomicU64,
     modifies: AtomicU64,
     connects: AtomicU64,
@@ -143,6 +145,9 @@ impl LdapDirectory {
         let mapping = Mapping::compile(config.preset, &config.attributes)?;
         let password = config.bind_password()?;
         let tls = config.tls_ca_file.as_deref().map(tls_config).transpose()?;
+        let conns = (0..config.connections.get())
+            .map(|_| Mutex::new(ConnState::default()))
+            .collect();
         Ok(Self {
             inner: Arc::new(Inner {
                 config,
@@ -150,7 +155,8 @@ impl LdapDirectory {
                 password,
                 tls,
                 case_sensitive_local,
-                conn: Mutex::new(ConnState::default()),
+                conns,
+                next_conn: AtomicUsize::new(0),
                 searches: AtomicU64::new(0),
                 modifies: AtomicU64::new(0),
                 connects: AtomicU64::new(0),
@@ -227,12 +233,14 @@ impl LdapDirectory {
         Ok(ldap)
     }
 
-    /// The shared handle, connecting when there is none or it is closed.
-    async fn handle(&self) -> Result<Ldap, DirectoryError> {
-        let mut st = self.inner.conn.lock().await;
+    /// The next handle (round-robin) and its slot, connecting when there is none or it is
+    /// closed.
+    async fn handle(&self) -> Result<(usize, Ldap), DirectoryError> {
+        let slot = self.inner.next_conn.fetch_add(1, Ordering::Relaxed) % self.inner.conns.len();
+        let mut st = self.inner.conns[slot].lock().await;
         if let Some(l) = st.ldap.as_mut() {
             if !l.is_closed() {
-                return Ok(l.clone());
+                return Ok((slot, l.clone()));
             }
             st.ldap = None;
         }
@@ -245,7 +253,7 @@ impl LdapDirectory {
             Ok(l) => {
                 st.ldap = Some(l.clone());
                 st.failed_at = None;
-                Ok(l)
+                Ok((slot, l))
             }
             Err(e) => {
                 tracing::warn!(error = %e, url = %self.inner.config.url, "LDAP connect failed");
@@ -256,17 +264,21 @@ impl LdapDirectory {
     }
 
     /// Maps an ldap3 error; a transport error drops the connection so the next call reconnects.
-    async fn failed(&self, e: LdapError) -> DirectoryError {
+    async fn drop_conn(&self, slot: usize) {
+        self.inner.conns[slot].lock().await.ldap = None;
+    }
+
+    async fn failed(&self, slot: usize, e: LdapError) -> DirectoryError {
         match e {
             LdapError::LdapResult { result } => {
                 unavailable(format!("LDAP result {}: {}", result.rc, result.text.trim()))
             }
             LdapError::Timeout { .. } => {
-                self.inner.conn.lock().await.ldap = None;
+                self.drop_conn(slot).await;
                 DirectoryError::Timeout
             }
             e => {
-                self.inner.conn.lock().await.ldap = None;
+                self.drop_conn(slot).await;
                 unavailable(e)
             }
         }
@@ -281,7 +293,7 @@ impl LdapDirectory {
         attrs: &[&str],
         page: Option<(i32, Vec<u8>)>,
     ) -> Result<(Vec<SearchEntry>, Option<Vec<u8>>), DirectoryError> {
-        let mut ldap = self.handle().await?;
+        let (slot, mut ldap) = self.handle().await?;
         let timeout = self.inner.config.operation_timeout;
         self.inner.searches.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(base, filter, "LDAP search");
@@ -296,15 +308,15 @@ impl LdapDirectory {
         .await;
         let res = match res {
             Err(_) => {
-                self.inner.conn.lock().await.ldap = None;
+                self.drop_conn(slot).await;
                 return Err(DirectoryError::Timeout);
             }
-            Ok(Err(e)) => return Err(self.failed(e).await),
+            Ok(Err(e)) => return Err(self.failed(slot, e).await),
             Ok(Ok(r)) => r,
         };
         let (entries, result) = match res.success() {
             Ok(r) => r,
-            Err(e) => return Err(self.failed(e).await),
+            Err(e) => return Err(self.failed(slot, e).await),
         };
         let cookie = result.ctrls.iter().find_map(|c| match c {
             Control(Some(ControlType::PagedResults), raw) => {
@@ -541,7 +553,7 @@ impl LdapDirectory {
                     HashSet::from([metrics.external_members.to_string()]),
                 ),
             ];
-            let mut ldap = self.handle().await?;
+            let (slot, mut ldap) = self.handle().await?;
             self.inner.modifies.fetch_add(1, Ordering::Relaxed);
             let res = ldap
                 .with_timeout(self.inner.config.operation_timeout)
@@ -549,7 +561,7 @@ impl LdapDirectory {
                 .await
                 .and_then(|r| r.success());
             if let Err(e) = res {
-                return Err(self.failed(e).await);
+                return Err(self.failed(slot, e).await);
             }
             report.written += 1;
         }
