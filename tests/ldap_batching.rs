@@ -1,11 +1,11 @@
 //! What a draft costs in LDAP operations, and that no address can change a filter's meaning:
 //! through the real gRPC server backed by a real slapd.
 
-mod common;
+mod ldap_support;
 
 use std::time::Duration;
 
-use common::*;
+use ldap_support::*;
 use mailtips::address::Address;
 use mailtips::directory::ldap::config::Preset;
 use mailtips::directory::{CachedDirectory, Directory, LdapDirectory};

@@ -2,13 +2,13 @@
 //! paged searches, the `mailtips metrics` job writing the counts back, and a second server
 //! instance set to `group_metrics = "stored"` reading them.
 
-mod common;
+mod ldap_support;
 
 use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use common::*;
+use ldap_support::*;
 use mailtips::directory::ldap::config::{MetricsSource, Preset};
 use mailtips::directory::{CachedDirectory, Directory, LdapDirectory};
 use mailtips::model::GroupMetrics;

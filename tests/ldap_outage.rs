@@ -2,12 +2,12 @@
 //! the last known entries or `pending` (never an error, never a panic), and the server
 //! recovers by itself once slapd returns.
 
-mod common;
+mod ldap_support;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::*;
+use ldap_support::*;
 use mailtips::directory::ldap::config::Preset;
 use mailtips::directory::{CachedDirectory, LdapDirectory};
 use mailtips::pb::{self, TipKind};

@@ -2,12 +2,12 @@
 //! presets: the demo organisation exported to LDIF must give the same tips as the embedded
 //! file directory it came from.
 
-mod common;
+mod ldap_support;
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use ldap_support::*;
 use mailtips::directory::ldap::config::Preset;
 use mailtips::directory::{CachedDirectory, FileDirectory, LdapDirectory};
 use mailtips::pb::{self, TipKind};

@@ -1,9 +1,9 @@
 //! TLS to a real slapd: ldaps:// and StartTLS, with the server certificate verified against a
 //! configured CA, and refused when it is not trusted.
 
-mod common;
+mod ldap_support;
 
-use common::*;
+use ldap_support::*;
 use mailtips::address::Address;
 use mailtips::directory::Directory;
 use mailtips::directory::LdapDirectory;

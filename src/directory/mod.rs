@@ -100,12 +100,6 @@ pub trait Directory: Send + Sync + 'static {
         }
     }
 
-    /// All groups with their direct members, for the background group metrics job.
-    ///
-    /// # Errors
-    /// [`DirectoryError`] when the backend cannot answer.
-    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send;
-
     /// Group metrics computed elsewhere and stored in the directory (the `mailtips metrics`
     /// job writing back to LDAP), when this backend is set to read them; `None` means
     /// "compute them from [`Directory::group_graph`]".
@@ -118,6 +112,12 @@ pub trait Directory: Send + Sync + 'static {
     {
         async { Ok(None) }
     }
+
+    /// All groups with their direct members, for the background group metrics job.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] when the backend cannot answer.
+    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send;
 }
 
 impl<D: Directory> Directory for Arc<D> {
@@ -136,13 +136,13 @@ impl<D: Directory> Directory for Arc<D> {
     fn lookup_each(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
         (**self).lookup_each(addresses)
     }
-    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send {
-        (**self).group_graph()
-    }
     fn stored_group_metrics(
         &self,
     ) -> impl Future<Output = Result<Option<HashMap<EntryId, GroupMetrics>>, DirectoryError>> + Send
     {
         (**self).stored_group_metrics()
+    }
+    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send {
+        (**self).group_graph()
     }
 }
