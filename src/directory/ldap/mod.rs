@@ -184,8 +184,8 @@ impl LdapDirectory {
     /// [`DirectoryError`] saying what failed.
     pub async fn check(&self) -> Result<(), DirectoryError> {
         let base = self.inner.config.base_dn.clone();
-        let (entries, _) = self
-            .search_once(&base, Scope::Base, "(objectClass=*)", &["1.1"], None)
+        let entries = self
+            .search_once(&base, Scope::Base, "(objectClass=*)", &["1.1"])
             .await?;
         if entries.is_empty() {
             return Err(unavailable(format!("base DN {base} is not readable")));
@@ -284,16 +284,32 @@ impl LdapDirectory {
         }
     }
 
-    /// One search request (one page when `cookie` is given).
+    /// One search request on the next connection.
     async fn search_once(
         &self,
         base: &str,
         scope: Scope,
         filter: &str,
         attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let conn = self.handle().await?;
+        Ok(self
+            .search_on(conn, base, scope, filter, attrs, None)
+            .await?
+            .0)
+    }
+
+    /// One search request on `conn` (one page when `page` is given: a paged search stays on
+    /// one connection, as its cookie belongs to it).
+    async fn search_on(
+        &self,
+        (slot, mut ldap): (usize, Ldap),
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
         page: Option<(i32, Vec<u8>)>,
     ) -> Result<(Vec<SearchEntry>, Option<Vec<u8>>), DirectoryError> {
-        let (slot, mut ldap) = self.handle().await?;
         let timeout = self.inner.config.operation_timeout;
         self.inner.searches.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(base, filter, "LDAP search");
@@ -339,11 +355,19 @@ impl LdapDirectory {
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
         let size = i32::try_from(self.inner.config.page_size.get()).unwrap_or(i32::MAX);
         let base = self.inner.config.base_dn.clone();
+        let conn = self.handle().await?;
         let mut all = Vec::new();
         let mut cookie = Vec::new();
         loop {
             let (entries, next) = self
-                .search_once(&base, Scope::Subtree, filter, attrs, Some((size, cookie)))
+                .search_on(
+                    conn.clone(),
+                    &base,
+                    Scope::Subtree,
+                    filter,
+                    attrs,
+                    Some((size, cookie)),
+                )
                 .await?;
             all.extend(entries);
             match next {
@@ -369,10 +393,10 @@ impl LdapDirectory {
                 .map(String::as_str)
                 .collect();
             match self
-                .search_once(dn, Scope::Base, "(objectClass=*)", &attrs, None)
+                .search_once(dn, Scope::Base, "(objectClass=*)", &attrs)
                 .await
             {
-                Ok((entries, _)) => {
+                Ok(entries) => {
                     let mail = entries.first().and_then(|e| {
                         self.inner
                             .mapping
@@ -496,8 +520,8 @@ impl LdapDirectory {
             out.extend(values.iter().cloned());
             while let Some(start) = next {
                 let attr = format!("{name};range={start}-*");
-                let (entries, _) = self
-                    .search_once(&entry.dn, Scope::Base, "(objectClass=*)", &[&attr], None)
+                let entries = self
+                    .search_once(&entry.dn, Scope::Base, "(objectClass=*)", &[&attr])
                     .await?;
                 next = None;
                 if let Some((n, v)) = entries.first().and_then(|e| {
@@ -582,8 +606,8 @@ impl LdapDirectory {
         filter.push(')');
         let attrs: Vec<&str> = m.lookup_attrs.iter().map(String::as_str).collect();
         let base = self.inner.config.base_dn.clone();
-        let (entries, _) = self
-            .search_once(&base, Scope::Subtree, &filter, &attrs, None)
+        let entries = self
+            .search_once(&base, Scope::Subtree, &filter, &attrs)
             .await?;
         for se in entries {
             let Some(mut entry) = m.entry(&se.dn, &se.attrs, self.inner.case_sensitive_local)
@@ -660,8 +684,8 @@ impl Directory for LdapDirectory {
                     }
                 }
                 filter.push_str("))");
-                let (entries, _) = self
-                    .search_once(&base, Scope::Subtree, &filter, &["1.1"], None)
+                let entries = self
+                    .search_once(&base, Scope::Subtree, &filter, &["1.1"])
                     .await?;
                 for e in entries {
                     let g = normalize_dn(&e.dn);
