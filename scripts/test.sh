@@ -6,6 +6,11 @@ cd "$(dirname "$0")/.."
 
 # System packages the tests use (real slapd, real Chromium). Installed only when missing.
 need_pkgs=()
+# LDAP tier: Debian's OpenLDAP server. The tests start their own slapd on a free loopback port;
+# a system slapd that the package's postinst may start (port 389) is not used and not in the way.
+{ [ -x /usr/sbin/slapd ] && [ -x /usr/sbin/slapadd ] && command -v ldapsearch >/dev/null; } ||
+  need_pkgs+=(slapd ldap-utils)
+command -v openssl >/dev/null || need_pkgs+=(openssl) # test certificates for ldaps/StartTLS
 # (each tier adds its packages here)
 # The compose page's browser test (tests/browser.rs): Debian's Chromium, and a Japanese font so
 # the screenshots show Japanese text rather than empty boxes.

@@ -67,6 +67,10 @@ pub struct DirectoryConfig {
     /// A directory file (docs/directory.md). Relative paths are relative to the config file.
     /// Absent: the embedded demo organisation.
     pub file: Option<PathBuf>,
+    /// An LDAP directory instead of a file (docs/ldap.md).
+    pub ldap: Option<crate::directory::ldap::config::LdapConfig>,
+    /// The cache in front of the LDAP directory.
+    pub cache: crate::directory::cache::CacheConfig,
 }
 
 /// Organisation settings (SPEC section 7).
@@ -283,11 +287,20 @@ impl Config {
             source,
         })?;
         let mut config = Self::from_toml(&text, path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
         if let Some(file) = &config.directory.file {
             if file.is_relative() {
-                let base = path.parent().unwrap_or(Path::new("."));
                 config.directory.file = Some(base.join(file));
             }
+        }
+        if let Some(file) = config
+            .directory
+            .ldap
+            .as_mut()
+            .and_then(|l| l.bind_password_file.as_mut())
+            && file.is_relative()
+        {
+            *file = base.join(&*file);
         }
         Ok(config)
     }
@@ -338,6 +351,16 @@ impl Config {
                 "list at least one accepted domain, e.g. [{ domain = \"contoso.com\" }]".into(),
             ));
         }
+        if let Some(ldap) = &self.directory.ldap {
+            if self.directory.file.is_some() {
+                return Err((
+                    "directory.file",
+                    "set directory.file or [directory.ldap], not both".into(),
+                ));
+            }
+            ldap.validate()?;
+        }
+        self.directory.cache.validate(org.refresh_interval)?;
         let mut seen = std::collections::HashSet::new();
         let all = org
             .internal_domains
@@ -523,6 +546,32 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("not a domain name"), "{err}");
+    }
+
+    #[test]
+    fn ldap_section_is_checked() {
+        let ldap =
+            "[directory.ldap]\nurl = \"ldap://127.0.0.1:389\"\nbase_dn = \"dc=contoso,dc=com\"\n";
+        let c = parse(&format!("{MIN}{ldap}preset = \"active-directory\"\n")).unwrap();
+        assert!(c.directory.ldap.is_some());
+        let err = parse(&format!("{MIN}{ldap}attributes = {{ qouta = \"x\" }}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("directory.ldap.attributes"), "{err}");
+        let err = parse(&format!("{MIN}{ldap}bind_password_env = \"X\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bind_dn"), "{err}");
+        let err = parse(&format!("{MIN}[directory.cache]\npositive_ttl = \"3h\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("directory.cache.positive_ttl"), "{err}");
+        let err = parse(&format!(
+            "{MIN}[directory.ldap]\nurl = \"http://x\"\nbase_dn = \"dc=x\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("directory.ldap.url"), "{err}");
     }
 
     #[test]

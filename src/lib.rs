@@ -13,7 +13,8 @@
 //!   then the rules.
 //! - [`rules`]: the pure tip rules of SPEC section 3, with their exceptions.
 //! - [`metrics`]: background group metrics (nested member counts) and their cache.
-//! - [`directory`]: the narrow `Directory` trait and the embedded file directory.
+//! - [`directory`]: the narrow `Directory` trait, the embedded file directory, the LDAP
+//!   directory (`directory::ldap`), and the cache layer above any backend.
 //! - [`config`]: the TOML configuration and the compiled organisation [`config::Policy`].
 //! - [`model`], [`address`], [`text`]: domain types, address parsing, texts in English and
 //!   Japanese.

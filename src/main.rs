@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use mailtips::cli::{self, DraftArgs};
 use mailtips::config::Config;
-use mailtips::directory::FileDirectory;
+use mailtips::directory::ldap::config::Preset;
+use mailtips::directory::{CachedDirectory, FileDirectory, LdapDirectory};
 use mailtips::pb;
 
 /// Compose-time mail tips over gRPC.
@@ -30,10 +31,28 @@ enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
     },
-    /// Check a config file (and its directory file) and exit.
+    /// Check a config file (and its directory file, or that its LDAP directory answers) and exit.
     CheckConfig {
         #[arg(long, short)]
         config: PathBuf,
+    },
+    /// Compute group metrics once from LDAP and write them back to the group entries (for
+    /// servers with directory.ldap.group_metrics = "stored"); run it on a schedule.
+    Metrics {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print a directory file (default: the embedded demo) as LDIF for slapadd/ldapadd.
+    ExportLdif {
+        /// Attribute names: openldap or active-directory.
+        #[arg(long, default_value = "openldap")]
+        preset: Preset,
+        /// The directory file; absent: the embedded demo organisation.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// The base DN the objects go under.
+        #[arg(long, default_value = "dc=contoso,dc=com")]
+        base_dn: String,
     },
     /// Ask a running server for a draft's tips and print them.
     Tips {
@@ -89,6 +108,18 @@ fn load_directory(config: &Config) -> anyhow::Result<FileDirectory> {
     })
 }
 
+fn load_ldap(config: &Config) -> anyhow::Result<Option<LdapDirectory>> {
+    config
+        .directory
+        .ldap
+        .clone()
+        .map(|l| {
+            LdapDirectory::new(l, config.org.case_sensitive_local_part)
+                .context("while setting up the LDAP directory")
+        })
+        .transpose()
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -103,18 +134,62 @@ async fn main() -> anyhow::Result<()> {
             if let Some(listen) = listen {
                 config.server.listen = listen;
             }
-            let directory =
-                Arc::new(load_directory(&config).context("while loading the directory")?);
             let listener = tokio::net::TcpListener::bind(config.server.listen)
                 .await
                 .with_context(|| format!("while binding {}", config.server.listen))?;
-            spawn_reload_on_sighup(directory.clone())?;
-            mailtips::server::run(listener, config, directory, shutdown_signal()).await?;
+            if let Some(ldap) = load_ldap(&config)? {
+                let cached = CachedDirectory::new(
+                    ldap,
+                    config.directory.cache.clone(),
+                    config.org.refresh_interval,
+                );
+                mailtips::server::run(listener, config, cached, shutdown_signal()).await?;
+            } else {
+                let directory =
+                    Arc::new(load_directory(&config).context("while loading the directory")?);
+                spawn_reload_on_sighup(directory.clone())?;
+                mailtips::server::run(listener, config, directory, shutdown_signal()).await?;
+            }
         }
         Command::CheckConfig { config } => {
             let config = load_config(Some(&config))?;
-            let directory = load_directory(&config).context("while loading the directory")?;
-            println!("ok: {} directory objects", directory.snapshot().len());
+            if let Some(ldap) = load_ldap(&config)? {
+                ldap.check()
+                    .await
+                    .context("while contacting the LDAP directory")?;
+                println!("ok: LDAP directory {ldap:?} answers");
+            } else {
+                let directory = load_directory(&config).context("while loading the directory")?;
+                println!("ok: {} directory objects", directory.snapshot().len());
+            }
+        }
+        Command::Metrics { config } => {
+            let config = load_config(Some(&config))?;
+            let ldap =
+                load_ldap(&config)?.context("the metrics job needs a [directory.ldap] section")?;
+            let report = ldap
+                .write_group_metrics()
+                .await
+                .context("while computing and writing group metrics")?;
+            println!(
+                "ok: {} groups counted, {} updated ({} LDAP searches, {} modifies)",
+                report.groups,
+                report.written,
+                ldap.stats().searches,
+                ldap.stats().modifies
+            );
+        }
+        Command::ExportLdif {
+            preset,
+            directory,
+            base_dn,
+        } => {
+            let snapshot = match &directory {
+                Some(path) => FileDirectory::load(path, false)?.snapshot(),
+                None => FileDirectory::demo(false).snapshot(),
+            };
+            let ldif = mailtips::directory::ldap::ldif::export(&snapshot, preset, &base_dn)?;
+            print!("{ldif}");
         }
         Command::Tips {
             server,

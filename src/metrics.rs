@@ -91,6 +91,12 @@ impl MetricsStore {
         directory: &D,
     ) -> Result<usize, crate::directory::DirectoryError> {
         let started = Instant::now();
+        if let Some(stored) = directory.stored_group_metrics().await? {
+            let n = stored.len();
+            self.store(stored);
+            tracing::info!(groups = n, "group metrics read from the directory");
+            return Ok(n);
+        }
         let graph = directory.group_graph().await?;
         // Expanding thousands of groups is CPU work: keep it off the request workers' path.
         let metrics = tokio::task::spawn_blocking(move || compute(&graph))

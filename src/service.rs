@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use crate::address::Address;
 use crate::config::Policy;
-use crate::directory::Directory;
+use crate::directory::{Directory, Lookup};
 use crate::metrics::MetricsStore;
 use crate::model::{Draft, Entry, EntryKind, Evaluation, TipKind};
 use crate::rules::{self, RecipientFacts, Resolution, SenderFacts};
@@ -67,21 +67,13 @@ impl<D: Directory> MailTips<D> {
                 batch.len() - 1
             });
         }
-        let found = match self.directory.lookup(&batch).await {
-            Ok(found) => Some(found),
-            Err(e) => {
-                tracing::warn!(error = %e, "directory lookup failed; tips pending");
-                None
-            }
-        };
-        let resolution = |a: &Address| match &found {
-            None => Resolution::Unavailable,
-            Some(found) => match index.get(a).and_then(|&i| found.get(i)) {
-                Some(Some(e)) => Resolution::Found(e.clone()),
-                Some(None) => Resolution::NotFound,
-                // A backend that answered fewer addresses than asked: treat the rest as unknown.
-                None => Resolution::Unavailable,
-            },
+        // Per address: a cache may know some of the draft while the backend is down.
+        let found = self.directory.lookup_each(&batch).await;
+        let resolution = |a: &Address| match index.get(a).and_then(|&i| found.get(i)) {
+            Some(Lookup::Found(e)) => Resolution::Found(e.clone()),
+            Some(Lookup::NotFound) => Resolution::NotFound,
+            // Unknown, or a backend that answered fewer addresses than asked.
+            Some(Lookup::Unknown) | None => Resolution::Unavailable,
         };
         let recipients: Vec<RecipientFacts> = draft
             .recipients
@@ -107,7 +99,10 @@ impl<D: Directory> MailTips<D> {
                 Resolution::Found(e) => Some(e),
                 _ => None,
             },
-            lookup_failed: found.is_none(),
+            lookup_failed: !matches!(
+                index.get(&draft.sender).and_then(|&i| found.get(i)),
+                Some(Lookup::Found(_) | Lookup::NotFound)
+            ),
             groups: None,
         };
         // The sender's groups are needed only when some recipient restricts or moderates.

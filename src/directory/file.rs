@@ -379,6 +379,22 @@ impl Snapshot {
         self.by_address.is_empty()
     }
 
+    /// Every object once, ordered by id (for `mailtips export-ldif`).
+    pub fn entries(&self) -> Vec<Arc<Entry>> {
+        let mut by_id: HashMap<&EntryId, &Arc<Entry>> = HashMap::new();
+        for e in self.by_address.values() {
+            by_id.insert(&e.id, e);
+        }
+        let mut all: Vec<Arc<Entry>> = by_id.into_values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// Every group with its direct members.
+    pub fn graph(&self) -> &GroupGraph {
+        &self.graph
+    }
+
     fn member_of(&self, id: &EntryId) -> HashSet<EntryId> {
         let mut seen = HashSet::new();
         let mut stack: Vec<&EntryId> = vec![id];
@@ -420,7 +436,7 @@ fn datetime_to_system(d: &toml::value::Datetime) -> Result<SystemTime, String> {
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
     let era = y.div_euclid(400);
     let yoe = y - era * 400;

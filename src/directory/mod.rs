@@ -2,17 +2,22 @@
 //!
 //! The main call is a *batch* lookup: a draft's addresses go to the backend at once, so LDAP
 //! can answer a whole draft in one search. Domain types only: no backend types cross it.
+//! Backends: [`file`] (embedded TOML) and [`ldap`]; [`cache`] sits above either.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::address::Address;
-use crate::model::{Entry, EntryId, EntryKind};
+use crate::model::{Entry, EntryId, EntryKind, GroupMetrics};
 
+pub mod cache;
 pub mod file;
+pub mod ldap;
 
+pub use cache::CachedDirectory;
 pub use file::{DirectoryFileError, FileDirectory};
+pub use ldap::LdapDirectory;
 
 /// Why a directory call failed. The request path turns it into `pending` tips, never into a
 /// failed request.
@@ -22,6 +27,17 @@ pub enum DirectoryError {
     Unavailable(String),
     #[error("directory timed out")]
     Timeout,
+}
+
+/// One address's answer when a backend can answer for some addresses and not others (a cache
+/// holding some of a draft while LDAP is down).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Found(Arc<Entry>),
+    /// No directory object has this address.
+    NotFound,
+    /// The directory could not answer for this address now: its tips are pending.
+    Unknown,
 }
 
 /// A group's direct member, for group metrics.
@@ -60,6 +76,43 @@ pub trait Directory: Send + Sync + 'static {
         id: &EntryId,
     ) -> impl Future<Output = Result<Arc<HashSet<EntryId>>, DirectoryError>> + Send;
 
+    /// Like [`Directory::lookup`], but answers address by address, so that what is known (a
+    /// cache) is served while the rest is [`Lookup::Unknown`]. The default maps a failed
+    /// `lookup` to `Unknown` for every address.
+    fn lookup_each(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
+        async move {
+            match self.lookup(addresses).await {
+                Ok(found) => {
+                    let mut each: Vec<Lookup> = found
+                        .into_iter()
+                        .take(addresses.len())
+                        .map(|e| e.map_or(Lookup::NotFound, Lookup::Found))
+                        .collect();
+                    // A backend that answered fewer addresses than asked: the rest is unknown.
+                    each.resize(addresses.len(), Lookup::Unknown);
+                    each
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "directory lookup failed; tips pending");
+                    vec![Lookup::Unknown; addresses.len()]
+                }
+            }
+        }
+    }
+
+    /// Group metrics computed elsewhere and stored in the directory (the `mailtips metrics`
+    /// job writing back to LDAP), when this backend is set to read them; `None` means
+    /// "compute them from [`Directory::group_graph`]".
+    ///
+    /// # Errors
+    /// [`DirectoryError`] when the backend cannot answer.
+    fn stored_group_metrics(
+        &self,
+    ) -> impl Future<Output = Result<Option<HashMap<EntryId, GroupMetrics>>, DirectoryError>> + Send
+    {
+        async { Ok(None) }
+    }
+
     /// All groups with their direct members, for the background group metrics job.
     ///
     /// # Errors
@@ -86,6 +139,15 @@ impl<D: Directory> Directory for Arc<D> {
         id: &EntryId,
     ) -> impl Future<Output = Result<Arc<HashSet<EntryId>>, DirectoryError>> + Send {
         (**self).member_of(id)
+    }
+    fn lookup_each(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
+        (**self).lookup_each(addresses)
+    }
+    fn stored_group_metrics(
+        &self,
+    ) -> impl Future<Output = Result<Option<HashMap<EntryId, GroupMetrics>>, DirectoryError>> + Send
+    {
+        (**self).stored_group_metrics()
     }
     fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send {
         (**self).group_graph()

@@ -1,0 +1,684 @@
+//! The attribute mapping: which LDAP attributes hold which directory facts, for the two presets
+//! (`openldap`, `active-directory`) with per-attribute overrides, compiled once at start-up into
+//! the attribute list and filter pieces every search reuses; and the parsing of one LDAP entry
+//! into a domain [`Entry`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ldap3::ldap_escape;
+
+use super::config::{AttributeNames, Preset};
+use crate::address::Address;
+use crate::model::{
+    AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, Moderation, Quota,
+    Restrictions,
+};
+
+/// Why a mapping was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MappingError {
+    #[error("unknown attribute key {0:?} (see docs/ldap.md for the keys)")]
+    UnknownKey(String),
+    #[error("{key}: {name:?} is not an attribute name (letters, digits, '-', or an OID)")]
+    BadName { key: String, name: String },
+    #[error("{0}: needs at least one attribute name")]
+    Empty(String),
+}
+
+/// Every logical attribute with its LDAP names, in the order the names are tried. Lists may
+/// hold several names (AD keeps people and groups of an accept list in two attributes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mapping {
+    pub preset: Preset,
+    /// Object class that makes an entry a group (`groupOfNames`, `group`).
+    pub group_class: Vec<String>,
+    /// Object class that makes an entry a mail contact (`mailtipsContact`, `contact`).
+    pub contact_class: Vec<String>,
+    pub display_name: Vec<String>,
+    pub primary_address: Vec<String>,
+    pub proxy_addresses: Vec<String>,
+    pub quota: Vec<String>,
+    pub usage: Vec<String>,
+    pub quota_enforced: Vec<String>,
+    pub max_send_size: Vec<String>,
+    pub max_receive_size: Vec<String>,
+    pub auto_reply_enabled: Vec<String>,
+    pub auto_reply_internal: Vec<String>,
+    pub auto_reply_external: Vec<String>,
+    pub auto_reply_audience: Vec<String>,
+    pub auto_reply_start: Vec<String>,
+    pub auto_reply_end: Vec<String>,
+    pub custom_tip: Vec<String>,
+    /// Accept-only-from lists: people/contacts in the first name, groups in the second (AD's
+    /// `authOrig` / `dLMemSubmitPerms`); any name is read.
+    pub accept_only_from: Vec<String>,
+    pub reject_from: Vec<String>,
+    pub require_authenticated: Vec<String>,
+    pub moderation_enabled: Vec<String>,
+    pub moderated_by: Vec<String>,
+    pub moderation_bypass: Vec<String>,
+    pub member: Vec<String>,
+    pub member_count: Vec<String>,
+    pub external_member_count: Vec<String>,
+    /// Prefix of SMTP proxy addresses (`smtp:` for AD's `proxyAddresses`, matched
+    /// case-insensitively; `SMTP:` marks the primary). Fixed by the preset.
+    pub proxy_prefix: Option<&'static str>,
+    /// Bytes per unit of quota and size attributes (AD stores KB).
+    pub size_unit: u64,
+    /// Attributes a lookup asks for: computed once.
+    pub lookup_attrs: Vec<String>,
+}
+
+const KEYS: [&str; 26] = [
+    "group_class",
+    "contact_class",
+    "display_name",
+    "primary_address",
+    "proxy_addresses",
+    "quota",
+    "usage",
+    "quota_enforced",
+    "max_send_size",
+    "max_receive_size",
+    "auto_reply_enabled",
+    "auto_reply_internal",
+    "auto_reply_external",
+    "auto_reply_audience",
+    "auto_reply_start",
+    "auto_reply_end",
+    "custom_tip",
+    "accept_only_from",
+    "reject_from",
+    "require_authenticated",
+    "moderation_enabled",
+    "moderated_by",
+    "moderation_bypass",
+    "member",
+    "member_count",
+    "external_member_count",
+];
+
+fn v(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Mapping {
+    /// The preset's names, with no overrides.
+    pub fn preset(preset: Preset) -> Self {
+        let mut m = match preset {
+            Preset::Openldap => Mapping {
+                preset,
+                group_class: v(&["groupOfNames"]),
+                contact_class: v(&["mailtipsContact"]),
+                display_name: v(&["displayName", "cn"]),
+                primary_address: v(&["mail"]),
+                proxy_addresses: v(&["mailtipsProxyAddress"]),
+                quota: v(&["mailtipsProhibitReceiveQuota"]),
+                usage: v(&["mailtipsMailboxUsage"]),
+                quota_enforced: v(&["mailtipsQuotaEnforced"]),
+                max_send_size: v(&["mailtipsMaxSendSize"]),
+                max_receive_size: v(&["mailtipsMaxReceiveSize"]),
+                auto_reply_enabled: v(&["mailtipsAutoReplyEnabled"]),
+                auto_reply_internal: v(&["mailtipsAutoReplyInternal"]),
+                auto_reply_external: v(&["mailtipsAutoReplyExternal"]),
+                auto_reply_audience: v(&["mailtipsAutoReplyAudience"]),
+                auto_reply_start: v(&["mailtipsAutoReplyStart"]),
+                auto_reply_end: v(&["mailtipsAutoReplyEnd"]),
+                custom_tip: v(&["mailtipsCustomTip"]),
+                accept_only_from: v(&["mailtipsAcceptOnlyFrom"]),
+                reject_from: v(&["mailtipsRejectFrom"]),
+                require_authenticated: v(&["mailtipsRequireAuthenticatedSenders"]),
+                moderation_enabled: v(&["mailtipsModerationEnabled"]),
+                moderated_by: v(&["mailtipsModeratedBy"]),
+                moderation_bypass: v(&["mailtipsModerationBypass"]),
+                member: v(&["member"]),
+                member_count: v(&["mailtipsGroupMemberCount"]),
+                external_member_count: v(&["mailtipsGroupExternalMemberCount"]),
+                proxy_prefix: None,
+                size_unit: 1,
+                lookup_attrs: Vec::new(),
+            },
+            Preset::ActiveDirectory => Mapping {
+                preset,
+                group_class: v(&["group"]),
+                contact_class: v(&["contact"]),
+                display_name: v(&["displayName", "cn"]),
+                primary_address: v(&["mail"]),
+                proxy_addresses: v(&["proxyAddresses"]),
+                quota: v(&["mDBOverHardQuotaLimit"]),
+                // Not in AD (usage lives in the mailbox database): a sync job fills it.
+                usage: v(&["mailtipsMailboxUsage"]),
+                quota_enforced: Vec::new(),
+                max_send_size: v(&["submissionContLength"]),
+                max_receive_size: v(&["delivContLength"]),
+                // Not in AD either (automatic replies live in the mailbox).
+                auto_reply_enabled: v(&["mailtipsAutoReplyEnabled"]),
+                auto_reply_internal: v(&["mailtipsAutoReplyInternal"]),
+                auto_reply_external: v(&["mailtipsAutoReplyExternal"]),
+                auto_reply_audience: v(&["mailtipsAutoReplyAudience"]),
+                auto_reply_start: v(&["mailtipsAutoReplyStart"]),
+                auto_reply_end: v(&["mailtipsAutoReplyEnd"]),
+                custom_tip: v(&["msExchSenderHintTranslations"]),
+                accept_only_from: v(&["authOrig", "dLMemSubmitPerms"]),
+                reject_from: v(&["unauthOrig", "dLMemRejectPerms"]),
+                require_authenticated: v(&["msExchRequireAuthToSendTo"]),
+                moderation_enabled: v(&["msExchEnableModeration"]),
+                moderated_by: v(&["msExchModeratedByLink"]),
+                moderation_bypass: v(&["msExchBypassModerationLink"]),
+                member: v(&["member"]),
+                member_count: v(&["msExchGroupMemberCount"]),
+                external_member_count: v(&["msExchGroupExternalMemberCount"]),
+                proxy_prefix: Some("smtp:"),
+                size_unit: 1024,
+                lookup_attrs: Vec::new(),
+            },
+        };
+        m.lookup_attrs = m.compute_lookup_attrs();
+        m
+    }
+
+    fn slot(&mut self, key: &str) -> Option<&mut Vec<String>> {
+        Some(match key {
+            "group_class" => &mut self.group_class,
+            "contact_class" => &mut self.contact_class,
+            "display_name" => &mut self.display_name,
+            "primary_address" => &mut self.primary_address,
+            "proxy_addresses" => &mut self.proxy_addresses,
+            "quota" => &mut self.quota,
+            "usage" => &mut self.usage,
+            "quota_enforced" => &mut self.quota_enforced,
+            "max_send_size" => &mut self.max_send_size,
+            "max_receive_size" => &mut self.max_receive_size,
+            "auto_reply_enabled" => &mut self.auto_reply_enabled,
+            "auto_reply_internal" => &mut self.auto_reply_internal,
+            "auto_reply_external" => &mut self.auto_reply_external,
+            "auto_reply_audience" => &mut self.auto_reply_audience,
+            "auto_reply_start" => &mut self.auto_reply_start,
+            "auto_reply_end" => &mut self.auto_reply_end,
+            "custom_tip" => &mut self.custom_tip,
+            "accept_only_from" => &mut self.accept_only_from,
+            "reject_from" => &mut self.reject_from,
+            "require_authenticated" => &mut self.require_authenticated,
+            "moderation_enabled" => &mut self.moderation_enabled,
+            "moderated_by" => &mut self.moderated_by,
+            "moderation_bypass" => &mut self.moderation_bypass,
+            "member" => &mut self.member,
+            "member_count" => &mut self.member_count,
+            "external_member_count" => &mut self.external_member_count,
+            _ => return None,
+        })
+    }
+
+    /// The preset with `overrides` applied, checked: unknown keys and names that are not
+    /// attribute descriptions are refused.
+    ///
+    /// # Errors
+    /// [`MappingError`] naming the key.
+    pub fn compile(
+        preset: Preset,
+        overrides: &BTreeMap<String, AttributeNames>,
+    ) -> Result<Self, MappingError> {
+        let mut m = Self::preset(preset);
+        for (key, names) in overrides {
+            let names = names.to_vec();
+            for name in &names {
+                if !is_attribute_name(name) {
+                    return Err(MappingError::BadName {
+                        key: key.clone(),
+                        name: name.clone(),
+                    });
+                }
+            }
+            let slot = m
+                .slot(key)
+                .ok_or_else(|| MappingError::UnknownKey(key.clone()))?;
+            *slot = names;
+        }
+        for key in ["group_class", "contact_class", "primary_address", "member"] {
+            if m.slot(key).is_some_and(|s| s.is_empty()) {
+                return Err(MappingError::Empty(key.to_owned()));
+            }
+        }
+        debug_assert!(KEYS.iter().all(|k| m.slot(k).is_some()));
+        m.lookup_attrs = m.compute_lookup_attrs();
+        Ok(m)
+    }
+
+    fn compute_lookup_attrs(&self) -> Vec<String> {
+        let mut attrs = vec!["objectClass".to_owned()];
+        let lists = [
+            &self.display_name,
+            &self.primary_address,
+            &self.proxy_addresses,
+            &self.quota,
+            &self.usage,
+            &self.quota_enforced,
+            &self.max_send_size,
+            &self.max_receive_size,
+            &self.auto_reply_enabled,
+            &self.auto_reply_internal,
+            &self.auto_reply_external,
+            &self.auto_reply_audience,
+            &self.auto_reply_start,
+            &self.auto_reply_end,
+            &self.custom_tip,
+            &self.accept_only_from,
+            &self.reject_from,
+            &self.require_authenticated,
+            &self.moderation_enabled,
+            &self.moderated_by,
+            &self.moderation_bypass,
+        ];
+        for name in lists.into_iter().flatten() {
+            if !attrs.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+                attrs.push(name.clone());
+            }
+        }
+        attrs
+    }
+
+    /// The filter terms matching `address` as a primary or proxy address. The address is
+    /// escaped (RFC 4515) as a whole: local part and domain.
+    pub fn address_terms(&self, address: &str, out: &mut String) {
+        let escaped = ldap_escape(address);
+        for a in &self.primary_address {
+            out.push('(');
+            out.push_str(a);
+            out.push('=');
+            out.push_str(&escaped);
+            out.push(')');
+        }
+        for a in &self.proxy_addresses {
+            out.push('(');
+            out.push_str(a);
+            out.push('=');
+            if let Some(p) = self.proxy_prefix {
+                out.push_str(p);
+            }
+            out.push_str(&escaped);
+            out.push(')');
+        }
+    }
+
+    /// `(|(objectClass=a)(objectClass=b))` for a list of classes.
+    pub fn class_filter(classes: &[String]) -> String {
+        let mut f = String::from("(|");
+        for c in classes {
+            f.push_str("(objectClass=");
+            f.push_str(&ldap_escape(c.as_str()));
+            f.push(')');
+        }
+        f.push(')');
+        f
+    }
+
+    /// Parses one search result into a domain entry; `None` when it has no usable address.
+    /// Values that do not parse are skipped with a warning, never a failure.
+    pub fn entry(
+        &self,
+        dn: &str,
+        attrs: &HashMap<String, Vec<String>>,
+        case: bool,
+    ) -> Option<Entry> {
+        let attrs: HashMap<String, &Vec<String>> = attrs
+            .iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect();
+        let get = |names: &[String]| -> Vec<&str> {
+            names
+                .iter()
+                .filter_map(|n| attrs.get(&n.to_ascii_lowercase()))
+                .flat_map(|v| v.iter().map(String::as_str))
+                .collect()
+        };
+        let first = |names: &[String]| get(names).into_iter().next();
+        let classes = get(&["objectClass".to_owned()]);
+        let is = |list: &[String]| {
+            classes
+                .iter()
+                .any(|c| list.iter().any(|l| l.eq_ignore_ascii_case(c)))
+        };
+        let kind = if is(&self.group_class) {
+            EntryKind::Group
+        } else if is(&self.contact_class) {
+            EntryKind::Contact
+        } else {
+            EntryKind::Mailbox
+        };
+        let warn = |what: &str, value: &str| {
+            tracing::warn!(dn, attribute = what, value, "ignoring an unparsable value");
+        };
+        let mut addresses: Vec<Address> = Vec::new();
+        let mut primary = None;
+        for raw in get(&self.primary_address) {
+            match Address::parse(raw, case) {
+                Ok(a) => {
+                    primary.get_or_insert_with(|| a.clone());
+                    addresses.push(a);
+                }
+                Err(_) => warn("primary_address", raw),
+            }
+        }
+        for raw in get(&self.proxy_addresses) {
+            let value = match self.proxy_prefix {
+                Some(p) => match raw.get(..p.len()) {
+                    Some(head) if head.eq_ignore_ascii_case(p) => {
+                        let rest = &raw[p.len()..];
+                        if head.starts_with("SMTP") && primary.is_none() {
+                            // Exchange marks the primary with upper-case SMTP:.
+                            if let Ok(a) = Address::parse(rest, case) {
+                                primary = Some(a);
+                            }
+                        }
+                        rest
+                    }
+                    // X500:, SIP: and other address types are not SMTP addresses.
+                    _ => continue,
+                },
+                None => raw,
+            };
+            match Address::parse(value, case) {
+                Ok(a) => {
+                    if !addresses.contains(&a) {
+                        addresses.push(a);
+                    }
+                }
+                Err(_) => warn("proxy_addresses", raw),
+            }
+        }
+        let primary = primary.or_else(|| addresses.first().cloned())?;
+        let mut e = Entry::new(normalize_dn(dn), kind, primary);
+        for a in addresses {
+            if !e.addresses.contains(&a) {
+                e.addresses.push(a);
+            }
+        }
+        e.display_name = first(&self.display_name).unwrap_or_default().to_owned();
+        let number = |key: &str, names: &[String]| -> Option<u64> {
+            let raw = first(names)?;
+            match raw.trim().parse::<u64>() {
+                Ok(n) => Some(n),
+                Err(_) => {
+                    warn(key, raw);
+                    None
+                }
+            }
+        };
+        let boolean = |key: &str, names: &[String]| -> Option<bool> {
+            let raw = first(names)?;
+            match raw.trim().to_ascii_uppercase().as_str() {
+                "TRUE" => Some(true),
+                "FALSE" => Some(false),
+                _ => {
+                    warn(key, raw);
+                    None
+                }
+            }
+        };
+        let unit = self.size_unit;
+        let size = |key: &str, names: &[String]| number(key, names).map(|n| n.saturating_mul(unit));
+        if let Some(q) = size("quota", &self.quota) {
+            e.quota = Some(Quota {
+                prohibit_receive_bytes: q,
+                usage_bytes: number("usage", &self.usage).unwrap_or(0),
+                enforced: boolean("quota_enforced", &self.quota_enforced).unwrap_or(true),
+            });
+        }
+        e.max_send_bytes = size("max_send_size", &self.max_send_size);
+        e.max_receive_bytes = size("max_receive_size", &self.max_receive_size);
+        let internal = first(&self.auto_reply_internal);
+        let external = first(&self.auto_reply_external);
+        let enabled = boolean("auto_reply_enabled", &self.auto_reply_enabled);
+        if enabled.is_some() || internal.is_some() || external.is_some() {
+            let time = |key: &str, names: &[String]| {
+                let raw = first(names)?;
+                let t = parse_generalized_time(raw);
+                if t.is_none() {
+                    warn(key, raw);
+                }
+                t
+            };
+            let audience = match first(&self.auto_reply_audience).map(str::to_ascii_lowercase) {
+                Some(a) if a == "all" => ExternalAudience::All,
+                Some(a) if a == "known" => ExternalAudience::Known,
+                _ => ExternalAudience::None,
+            };
+            e.auto_reply = Some(AutoReply {
+                enabled: enabled.unwrap_or(true),
+                internal_message: internal.unwrap_or_default().to_owned(),
+                external_message: external.unwrap_or_default().to_owned(),
+                external_audience: audience,
+                start: time("auto_reply_start", &self.auto_reply_start),
+                end: time("auto_reply_end", &self.auto_reply_end),
+            });
+        }
+        let tips = get(&self.custom_tip);
+        if !tips.is_empty() {
+            e.custom_tip = Some(parse_custom_tip(&tips));
+        }
+        let dns = |names: &[String]| -> Vec<EntryId> {
+            get(names).into_iter().map(normalize_dn).collect()
+        };
+        e.restrictions = Restrictions {
+            accept_only_from: dns(&self.accept_only_from),
+            reject_from: dns(&self.reject_from),
+            require_authenticated: boolean("require_authenticated", &self.require_authenticated)
+                .unwrap_or(false),
+        };
+        let moderators = dns(&self.moderated_by);
+        let moderation_enabled = boolean("moderation_enabled", &self.moderation_enabled);
+        if moderation_enabled.is_some() || !moderators.is_empty() {
+            e.moderation = Some(Moderation {
+                enabled: moderation_enabled.unwrap_or(false),
+                moderators,
+                // Filled by the backend, which resolves the moderators' addresses.
+                moderator_addresses: Vec::new(),
+                bypass: dns(&self.moderation_bypass),
+            });
+        }
+        Some(e)
+    }
+}
+
+/// An entry id for a DN: lower-cased, so that a DN read from a `member` value and the same DN
+/// read as an entry's name compare equal (the attributes used in DNs match case-insensitively).
+pub fn normalize_dn(dn: &str) -> EntryId {
+    Arc::from(dn.trim().to_lowercase().as_str())
+}
+
+fn is_attribute_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_alphabetic() => s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == ';'),
+        Some(c) if c.is_ascii_digit() => s.chars().all(|c| c.is_ascii_digit() || c == '.'),
+        _ => false,
+    }
+}
+
+/// Exchange's translation format: `default:text` and `ja:text` values (language code
+/// case-insensitive); a value without a known prefix is the default.
+fn parse_custom_tip(values: &[&str]) -> CustomTip {
+    let mut tip = CustomTip::default();
+    for v in values {
+        match v.split_once(':') {
+            Some((lang, text)) if lang.eq_ignore_ascii_case("default") => {
+                tip.default = text.to_owned();
+            }
+            Some((lang, text))
+                if lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_alphabetic()) =>
+            {
+                tip.translations
+                    .insert(lang.to_ascii_lowercase(), text.to_owned());
+            }
+            _ => tip.default = (*v).to_owned(),
+        }
+    }
+    tip
+}
+
+/// Parses an LDAP GeneralizedTime (`20261201090000Z`, `20261201090000+0900`, fractions
+/// ignored).
+pub fn parse_generalized_time(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, mo, d, h) = (digits(0..4)?, digits(4..6)?, digits(6..8)?, digits(8..10)?);
+    let mi = digits(10..12).unwrap_or(0);
+    let sec = digits(12..14).unwrap_or(0);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let rest = s.get(14..).unwrap_or("");
+    let rest = rest.trim_start_matches(|c: char| c == '.' || c == ',' || c.is_ascii_digit());
+    let offset = match rest {
+        "Z" | "" => 0,
+        _ => {
+            let sign = match rest.as_bytes()[0] {
+                b'+' => 1,
+                b'-' => -1,
+                _ => return None,
+            };
+            let oh: i64 = rest.get(1..3)?.parse().ok()?;
+            let om: i64 = rest.get(3..5).unwrap_or("00").parse().ok()?;
+            sign * (oh * 3600 + om * 60)
+        }
+    };
+    let days = crate::directory::file::days_from_civil(y, mo as u32, d as u32);
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
+    u64::try_from(secs)
+        .ok()
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+}
+
+/// Formats a time as GeneralizedTime in UTC (`20261201000000Z`).
+pub fn format_generalized_time(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overrides_are_checked() {
+        let mut o = BTreeMap::new();
+        o.insert(
+            "primary_address".to_owned(),
+            AttributeNames::One("userPrincipalName".into()),
+        );
+        let m = Mapping::compile(Preset::ActiveDirectory, &o).unwrap();
+        assert_eq!(m.primary_address, vec!["userPrincipalName"]);
+        assert!(m.lookup_attrs.contains(&"userPrincipalName".to_owned()));
+        assert!(!m.lookup_attrs.contains(&"member".to_owned()));
+        o.insert("qouta".to_owned(), AttributeNames::One("x".into()));
+        assert_eq!(
+            Mapping::compile(Preset::Openldap, &o),
+            Err(MappingError::UnknownKey("qouta".into()))
+        );
+        let mut bad = BTreeMap::new();
+        bad.insert(
+            "mail".to_owned(),
+            AttributeNames::One("mail)(objectClass=*".into()),
+        );
+        bad.insert(
+            "primary_address".to_owned(),
+            AttributeNames::One("mail)(objectClass=*".into()),
+        );
+        assert!(matches!(
+            Mapping::compile(Preset::Openldap, &bad),
+            Err(MappingError::BadName { .. })
+        ));
+        let mut empty = BTreeMap::new();
+        empty.insert("member".to_owned(), AttributeNames::Many(vec![]));
+        assert!(Mapping::compile(Preset::Openldap, &empty).is_err());
+    }
+
+    #[test]
+    fn filter_terms_escape_everything() {
+        let m = Mapping::preset(Preset::ActiveDirectory);
+        let mut f = String::new();
+        m.address_terms("\"*)(a\\\"@x.com", &mut f);
+        assert_eq!(
+            f,
+            "(mail=\"\\2a\\29\\28a\\5c\"@x.com)(proxyAddresses=smtp:\"\\2a\\29\\28a\\5c\"@x.com)"
+        );
+    }
+
+    #[test]
+    fn parses_ad_entry() {
+        let m = Mapping::preset(Preset::ActiveDirectory);
+        let attrs: HashMap<String, Vec<String>> = [
+            ("objectClass", vec!["top", "group"]),
+            (
+                "proxyAddresses",
+                vec![
+                    "X500:/o=Contoso",
+                    "smtp:Alias@Contoso.com",
+                    "SMTP:g@contoso.com",
+                ],
+            ),
+            (
+                "msExchSenderHintTranslations",
+                vec!["default:Hi", "JA:やあ"],
+            ),
+            ("delivContLength", vec!["10240"]),
+            ("authOrig", vec!["CN=A,DC=x"]),
+            ("dLMemSubmitPerms", vec!["CN=G,DC=x"]),
+            ("msExchEnableModeration", vec!["TRUE"]),
+            ("msExchModeratedByLink", vec!["CN=M,DC=x"]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_iter().map(String::from).collect()))
+        .collect();
+        let e = m.entry("CN=G,DC=x", &attrs, false).unwrap();
+        assert_eq!(e.kind, EntryKind::Group);
+        assert_eq!(e.primary.as_str(), "g@contoso.com");
+        assert_eq!(e.addresses.len(), 2);
+        assert_eq!(e.max_receive_bytes, Some(10 << 20));
+        assert_eq!(e.custom_tip.as_ref().unwrap().translations["ja"], "やあ");
+        assert_eq!(e.restrictions.accept_only_from.len(), 2);
+        assert_eq!(&*e.moderation.unwrap().moderators[0], "cn=m,dc=x");
+    }
+
+    #[test]
+    fn generalized_time_round_trips() {
+        let t = parse_generalized_time("20261201090000+0900").unwrap();
+        assert_eq!(format_generalized_time(t), "20261201000000Z");
+        assert_eq!(
+            parse_generalized_time("20260229000000Z"),
+            parse_generalized_time("20260301000000Z")
+        );
+        assert!(parse_generalized_time("2026").is_none());
+        assert!(parse_generalized_time("20261301000000Z").is_none());
+    }
+}

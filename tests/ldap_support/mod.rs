@@ -1,0 +1,407 @@
+//! Test fixtures shared by the LDAP tests: a real `slapd` (Debian's package) in a temporary
+//! directory on a free loopback port, loaded with `slapadd` and killed by PID on drop; and the
+//! real gRPC server on `127.0.0.1:0` with a tonic client.
+
+#![allow(dead_code)]
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mailtips::config::Config;
+use mailtips::directory::Directory;
+use mailtips::directory::ldap::config::{LdapConfig, Preset};
+use mailtips::pb;
+use mailtips::pb::mail_tips_service_client::MailTipsServiceClient;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+pub const BASE: &str = "dc=contoso,dc=com";
+/// The read-only account servers bind as (password in a file).
+pub const READER_DN: &str = "cn=mailtips,dc=contoso,dc=com";
+pub const READER_PASSWORD: &str = "reader-secret";
+/// The account the metrics job binds as (password in an environment variable).
+pub const WRITER_DN: &str = "cn=metrics,dc=contoso,dc=com";
+pub const WRITER_PASSWORD: &str = "writer-secret";
+
+const SLAPD: &str = "/usr/sbin/slapd";
+const SLAPADD: &str = "/usr/sbin/slapadd";
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// A running slapd. Dropping it kills the process (by PID) and removes its files.
+pub struct Slapd {
+    pub port: u16,
+    pub url: String,
+    /// `ldaps://127.0.0.1:PORT` when started with TLS.
+    pub ldaps_url: Option<String>,
+    /// The PEM CA that signed the server certificate, when started with TLS.
+    pub ca_file: Option<PathBuf>,
+    dir: TempDir,
+    conf: PathBuf,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().unwrap().port()
+}
+
+impl Slapd {
+    /// Starts slapd with the schema for `preset` and `ldif` (which must hold the base entry)
+    /// plus the reader and writer accounts.
+    ///
+    /// Panics, failing the test, when slapd is not installed.
+    pub fn start(preset: Preset, ldif: &str) -> Slapd {
+        Self::start_with(preset, ldif, false)
+    }
+
+    /// Like [`Slapd::start`], also serving ldaps:// and StartTLS with a certificate for
+    /// 127.0.0.1 signed by a fresh test CA (`ca_file`).
+    pub fn start_tls(preset: Preset, ldif: &str) -> Slapd {
+        Self::start_with(preset, ldif, true)
+    }
+
+    fn start_with(preset: Preset, ldif: &str, tls: bool) -> Slapd {
+        for bin in [SLAPD, SLAPADD] {
+            assert!(
+                Path::new(bin).exists(),
+                "{bin} not found: the LDAP tests need a real OpenLDAP server. Install it with \
+                 `apt-get install slapd ldap-utils` (scripts/test.sh does this for you)."
+            );
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = dir.path().join("db");
+        std::fs::create_dir(&db).unwrap();
+        let mut schemas = vec![
+            "/etc/ldap/schema/core.schema".to_owned(),
+            "/etc/ldap/schema/cosine.schema".to_owned(),
+            "/etc/ldap/schema/inetorgperson.schema".to_owned(),
+            repo("ldap/mailtips.schema").display().to_string(),
+        ];
+        if preset == Preset::ActiveDirectory {
+            schemas.push(repo("ldap/ad-test.schema").display().to_string());
+        }
+        let mut includes: String = schemas.iter().map(|s| format!("include {s}\n")).collect();
+        let ca_file = tls.then(|| {
+            let d = dir.path();
+            make_certificates(d);
+            includes.push_str(&format!(
+                "TLSCACertificateFile {}\nTLSCertificateFile {}\nTLSCertificateKeyFile {}\n",
+                d.join("ca.pem").display(),
+                d.join("server.pem").display(),
+                d.join("server.key").display()
+            ));
+            d.join("ca.pem")
+        });
+        let conf = dir.path().join("slapd.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "{includes}\
+pidfile {dir}/slapd.pid
+argsfile {dir}/slapd.args
+modulepath /usr/lib/ldap
+moduleload back_mdb
+database mdb
+maxsize 1073741824
+suffix \"{BASE}\"
+rootdn \"cn=admin,{BASE}\"
+rootpw admin-secret
+directory {db}
+index objectClass eq
+index mail eq
+index member eq
+index mailtipsProxyAddress eq
+{proxy_index}
+limits users size.soft=unlimited size.hard=unlimited size.prtotal=unlimited
+access to attrs=userPassword by anonymous auth by * none
+access to * by dn.exact=\"{WRITER_DN}\" write by users read by * none
+",
+                dir = dir.path().display(),
+                db = db.display(),
+                proxy_index = if preset == Preset::ActiveDirectory {
+                    "index proxyAddresses eq"
+                } else {
+                    ""
+                },
+            ),
+        )
+        .unwrap();
+        let accounts = format!(
+            "dn: {READER_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
+             cn: mailtips\nuserPassword: {READER_PASSWORD}\n\n\
+             dn: {WRITER_DN}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n\
+             cn: metrics\nuserPassword: {WRITER_PASSWORD}\n\n"
+        );
+        let data = dir.path().join("data.ldif");
+        std::fs::write(&data, format!("{ldif}\n{accounts}")).unwrap();
+        let out = Command::new(SLAPADD)
+            .args(["-q", "-f"])
+            .arg(&conf)
+            .arg("-l")
+            .arg(&data)
+            .output()
+            .expect("run slapadd");
+        assert!(
+            out.status.success(),
+            "slapadd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = free_port();
+        let ldaps_port = tls.then(free_port);
+        let mut s = Slapd {
+            port,
+            url: format!("ldap://127.0.0.1:{port}"),
+            ldaps_url: ldaps_port.map(|p| format!("ldaps://127.0.0.1:{p}")),
+            ca_file,
+            dir,
+            conf,
+            child: None,
+        };
+        s.restart();
+        s
+    }
+
+    /// Starts the process (again) on the same port and data, and waits until it accepts
+    /// connections.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "slapd already running");
+        let mut urls = format!("ldap://127.0.0.1:{}/", self.port);
+        if let Some(u) = &self.ldaps_url {
+            urls.push_str(&format!(" {u}/"));
+        }
+        let child = Command::new(SLAPD)
+            // -d 0: stay in the foreground so the child's PID is slapd's.
+            .args(["-d", "0", "-h"])
+            .arg(urls)
+            .arg("-f")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn slapd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("slapd exited at start-up: {status}");
+            }
+            assert!(Instant::now() < deadline, "slapd did not start within 10 s");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills the process by PID and waits for it (the data stays for [`Slapd::restart`]).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The `[directory.ldap]` settings for this server, binding as the reader with the
+    /// password read from a file.
+    pub fn ldap_config(&self, preset: Preset) -> LdapConfig {
+        let pw = self.dir.path().join("reader.pw");
+        std::fs::write(&pw, format!("{READER_PASSWORD}\n")).unwrap();
+        let text = format!(
+            "url = \"{}\"\nbase_dn = \"{BASE}\"\nbind_dn = \"{READER_DN}\"\n\
+             bind_password_file = \"{}\"\npreset = \"{}\"\nconnect_timeout = \"1s\"\n\
+             operation_timeout = \"1s\"\n",
+            self.url,
+            pw.display(),
+            match preset {
+                Preset::Openldap => "openldap",
+                Preset::ActiveDirectory => "active-directory",
+            }
+        );
+        toml::from_str(&text).expect("ldap config")
+    }
+}
+
+/// A test CA and a server certificate for 127.0.0.1 signed by it (EC P-256), with openssl.
+fn make_certificates(d: &Path) {
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(d)
+            .output()
+            .expect("openssl is needed for the TLS tests (apt-get install openssl)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        d.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut ca = vec![
+        "req",
+        "-x509",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=mailtips test CA",
+    ];
+    ca.extend(ec);
+    ca.extend(["-keyout", "ca.key", "-out", "ca.pem"]);
+    openssl(&ca);
+    let mut csr = vec!["req", "-subj", "/CN=127.0.0.1"];
+    csr.extend(ec);
+    csr.extend(["-keyout", "server.key", "-out", "server.csr"]);
+    openssl(&csr);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+        "-out",
+        "server.pem",
+    ]);
+}
+
+impl Drop for Slapd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The demo organisation as LDIF for `preset`.
+pub fn demo_ldif(preset: Preset) -> String {
+    let snap = mailtips::directory::FileDirectory::demo(false).snapshot();
+    mailtips::directory::ldap::ldif::export(&snap, preset, BASE).expect("export")
+}
+
+/// The demo config (examples/mailtips.toml).
+pub fn demo_config() -> Config {
+    Config::from_toml(
+        include_str!("../../examples/mailtips.toml"),
+        Path::new("examples/mailtips.toml"),
+    )
+    .expect("demo config")
+}
+
+/// A real server on 127.0.0.1:0; shuts down on drop.
+pub struct Server {
+    pub client: MailTipsServiceClient<tonic::transport::Channel>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    pub async fn start<D: Directory + Clone>(config: Config, directory: D) -> Server {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            mailtips::server::run(listener, config, directory, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server");
+        });
+        let client = MailTipsServiceClient::connect(format!("http://{addr}"))
+            .await
+            .expect("connect");
+        Server {
+            client,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    pub async fn tips(&self, req: pb::GetMailTipsRequest) -> pb::GetMailTipsResponse {
+        let mut c = self.client.clone();
+        c.get_mail_tips(req)
+            .await
+            .expect("GetMailTips")
+            .into_inner()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        self.task.abort();
+    }
+}
+
+/// A draft from `sender` to `to` (all in To).
+pub fn draft(sender: &str, to: &[&str]) -> pb::GetMailTipsRequest {
+    pb::GetMailTipsRequest {
+        sender: sender.to_owned(),
+        recipients: to
+            .iter()
+            .map(|a| pb::Recipient {
+                address: (*a).to_owned(),
+                field: pb::RecipientField::To as i32,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// The tip kinds of each recipient, sorted.
+pub fn kinds(r: &pb::RecipientTips) -> Vec<i32> {
+    let mut k: Vec<i32> = r.tips.iter().map(|t| t.kind).collect();
+    k.sort_unstable();
+    k
+}
+
+pub fn has(r: &pb::RecipientTips, kind: pb::TipKind) -> bool {
+    r.tips.iter().any(|t| t.kind == kind as i32)
+}
+
+/// True when nothing in the response is pending.
+pub fn fully_resolved(resp: &pb::GetMailTipsResponse) -> bool {
+    resp.draft_pending.is_empty() && resp.recipients.iter().all(|r| r.pending.is_empty())
+}
+
+/// Polls `f` every 20 ms until it returns true or `limit` passes; returns the time it took.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}

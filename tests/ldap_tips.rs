@@ -1,0 +1,150 @@
+//! Every tip kind through the real gRPC server backed by a real slapd, with both attribute
+//! presets: the demo organisation exported to LDIF must give the same tips as the embedded
+//! file directory it came from.
+
+mod ldap_support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ldap_support::*;
+use mailtips::directory::ldap::config::Preset;
+use mailtips::directory::{CachedDirectory, FileDirectory, LdapDirectory};
+use mailtips::pb::{self, TipKind};
+
+const SENDER: &str = "taro.yamada@contoso.com";
+
+/// Drafts that between them show every tip kind in the demo organisation.
+fn drafts() -> Vec<pb::GetMailTipsRequest> {
+    let mut main = draft(
+        SENDER,
+        &[
+            "nobody@contoso.com",
+            "not-an-address",
+            "kenji.suzuki@contoso.com",
+            "hanako.sato@contoso.com",
+            "Helpdesk@Contoso.com",
+            "board@contoso.com",
+            "john.smith@partner.example",
+            "partners@contoso.com",
+            "all-staff@contoso.com",
+            "announcements@contoso.com",
+            "yuki.ito@contoso.com",
+            "t.yamada@jp.contoso.com",
+            "someone@fabrikam.com",
+        ],
+    );
+    main.message_size_bytes = 12_000_000;
+    main.reply_all = Some(pb::ReplyAllContext {
+        original_to: vec!["hr@contoso.com".into()],
+        original_cc: vec![],
+    });
+    let mut ja = draft(SENDER, &["helpdesk@contoso.com", "hanako.sato@contoso.com"]);
+    ja.locale = "ja".into();
+    // An external sender: legal@ requires authenticated senders; hanako's external reply.
+    let external = draft(
+        "someone@external.example",
+        &[
+            "legal@contoso.com",
+            "hanako.sato@contoso.com",
+            "board@contoso.com",
+        ],
+    );
+    // An executive: board@ accepts executives; announcements@ bypasses moderation.
+    let exec = draft(
+        "ceo@contoso.com",
+        &["board@contoso.com", "announcements@contoso.com"],
+    );
+    // The moderator herself.
+    let moderator = draft("hr@contoso.com", &["announcements@contoso.com"]);
+    vec![main, ja, external, exec, moderator]
+}
+
+async fn every_tip_kind(preset: Preset) {
+    let slapd = Slapd::start(preset, &demo_ldif(preset));
+    let config = demo_config();
+    let ldap = LdapDirectory::new(slapd.ldap_config(preset), false).unwrap();
+    let cached = CachedDirectory::new(
+        ldap.clone(),
+        config.directory.cache.clone(),
+        config.org.refresh_interval,
+    );
+    let over_ldap = Server::start(config.clone(), cached).await;
+    let over_file = Server::start(config, Arc::new(FileDirectory::demo(false))).await;
+
+    // Group metrics are computed in the background at start-up: wait for them.
+    let probe = draft(SENDER, &["all-staff@contoso.com"]);
+    for server in [&over_ldap, &over_file] {
+        let ready = eventually(Duration::from_secs(10), || async {
+            has(
+                &server.tips(probe.clone()).await.recipients[0],
+                TipKind::LargeAudience,
+            )
+        })
+        .await;
+        assert!(ready.is_some(), "group metrics never arrived");
+    }
+
+    let mut seen = std::collections::BTreeSet::new();
+    for req in drafts() {
+        let a = over_ldap.tips(req.clone()).await;
+        let b = over_file.tips(req.clone()).await;
+        assert!(fully_resolved(&a), "{preset:?}: pending over LDAP: {a:#?}");
+        assert_eq!(a.recipients.len(), b.recipients.len());
+        for (x, y) in a.recipients.iter().zip(&b.recipients) {
+            assert_eq!(
+                kinds(x),
+                kinds(y),
+                "{preset:?}: {}: {x:#?} vs {y:#?}",
+                x.address
+            );
+            assert_eq!(x.resolved_as, y.resolved_as, "{}", x.address);
+            assert_eq!(x.scope, y.scope, "{}", x.address);
+            assert_eq!(x.display_name, y.display_name, "{}", x.address);
+            if preset == Preset::Openldap {
+                // Same bytes, same texts. (AD stores sizes in KB, so its limits round up.)
+                assert_eq!(x.tips, y.tips, "{}", x.address);
+            }
+            seen.extend(x.tips.iter().map(|t| t.kind));
+        }
+        let mut da: Vec<i32> = a.draft_tips.iter().map(|t| t.kind).collect();
+        let mut db: Vec<i32> = b.draft_tips.iter().map(|t| t.kind).collect();
+        da.sort_unstable();
+        db.sort_unstable();
+        assert_eq!(da, db, "draft tips");
+        seen.extend(da);
+    }
+    let all: std::collections::BTreeSet<i32> = (1..=10).collect();
+    assert_eq!(seen, all, "{preset:?}: not every tip kind was shown");
+
+    // Spot checks of data that only LDAP could have supplied.
+    let r = over_ldap.tips(drafts()[0].clone()).await;
+    let by = |addr: &str| r.recipients.iter().find(|x| x.address == addr).unwrap();
+    let moderated = by("announcements@contoso.com")
+        .tips
+        .iter()
+        .find(|t| t.kind == TipKind::ModeratedRecipient as i32)
+        .unwrap();
+    match &moderated.data {
+        Some(pb::mail_tip::Data::Moderated(m)) => {
+            assert_eq!(m.moderators, vec!["hr@contoso.com".to_owned()])
+        }
+        other => panic!("moderated data: {other:?}"),
+    }
+    assert_eq!(
+        by("t.yamada@jp.contoso.com").resolved_as,
+        pb::ResolvedKind::Mailbox as i32,
+        "a proxy address resolves"
+    );
+    assert!(ldap.stats().searches > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tip_kind_openldap_preset() {
+    every_tip_kind(Preset::Openldap).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tip_kind_active_directory_preset() {
+    every_tip_kind(Preset::ActiveDirectory).await;
+}
