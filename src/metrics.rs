@@ -120,6 +120,9 @@ impl MetricsStore {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = directory.changes();
+        // After a failed run (directory down at start-up, say), retry soon with a growing pause
+        // rather than leaving groups without counts until the next scheduled run.
+        let mut retry: Option<Duration> = None;
         loop {
             let changed = async {
                 let Some(rx) = changes.as_mut() else {
@@ -129,16 +132,35 @@ impl MetricsStore {
                     std::future::pending::<()>().await;
                 }
             };
+            let retry_due = async {
+                match retry {
+                    Some(pause) => tokio::time::sleep(pause).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = ticker.tick() => {}
                 () = changed => tracing::info!("directory changed; recomputing group metrics"),
+                () = retry_due => tracing::info!("retrying group metrics"),
             }
-            if let Err(e) = self.refresh(&directory).await {
-                tracing::warn!(error = %e, "group metrics not refreshed; keeping the previous counts");
+            match self.refresh(&directory).await {
+                Ok(_) => retry = None,
+                Err(e) => {
+                    let next = retry
+                        .map_or(RETRY_FIRST, |p| p * 2)
+                        .min(RETRY_MAX)
+                        .min(interval);
+                    tracing::warn!(error = %e, retry_in_s = next.as_secs(), "group metrics not refreshed; keeping the previous counts");
+                    retry = Some(next);
+                }
             }
         }
     }
 }
+
+/// The first pause before retrying a failed group metrics run; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_secs(10);
+const RETRY_MAX: Duration = Duration::from_secs(600);
 
 #[cfg(test)]
 mod tests {
@@ -219,5 +241,67 @@ mod tests {
         )]));
         assert!(s.is_ready());
         assert_eq!(s.get(&id("a")).unwrap().total_members, 3);
+    }
+    /// A directory whose group scan fails a given number of times, then answers.
+    struct Flaky {
+        failures_left: std::sync::Mutex<u32>,
+        calls: std::sync::atomic::AtomicU32,
+    }
+
+    impl Directory for Flaky {
+        async fn lookup(
+            &self,
+            a: &[crate::address::Address],
+        ) -> Result<Vec<Option<Arc<crate::model::Entry>>>, crate::directory::DirectoryError>
+        {
+            Ok(vec![None; a.len()])
+        }
+        async fn member_of(
+            &self,
+            _: &EntryId,
+        ) -> Result<Arc<HashSet<EntryId>>, crate::directory::DirectoryError> {
+            Ok(Arc::default())
+        }
+        async fn group_graph(&self) -> Result<GroupGraph, crate::directory::DirectoryError> {
+            self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut left = self.failures_left.lock().unwrap();
+            if *left > 0 {
+                *left -= 1;
+                return Err(crate::directory::DirectoryError::Unavailable("down".into()));
+            }
+            Ok(GroupGraph {
+                groups: vec![(id("g"), vec![mbx("m1")])],
+            })
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_run_is_retried_long_before_the_next_schedule() {
+        let dir = Arc::new(Flaky {
+            failures_left: std::sync::Mutex::new(2),
+            calls: Default::default(),
+        });
+        let store = Arc::new(MetricsStore::default());
+        let job = tokio::spawn(
+            store
+                .clone()
+                .run_schedule(dir.clone(), Duration::from_secs(24 * 3600)),
+        );
+        let started = tokio::time::Instant::now();
+        while !store.is_ready() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(3600),
+                "no retry within an hour"
+            );
+        }
+        // Failed at 0 s, retried at 10 s (failed), then at 30 s: ready, 2 retries.
+        assert_eq!(dir.calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(
+            started.elapsed() >= Duration::from_secs(30)
+                && started.elapsed() <= Duration::from_secs(32)
+        );
+        assert_eq!(store.get(&id("g")).unwrap().total_members, 1);
+        job.abort();
     }
 }
