@@ -380,16 +380,16 @@ impl Config {
                 return Err((key, format!("{domain:?} is listed twice")));
             }
         }
-        if !self
-            .server
-            .cors_allowed_origins
-            .iter()
-            .all(|o| o == "*" || o.starts_with("http://") || o.starts_with("https://"))
-        {
-            return Err((
-                "server.cors_allowed_origins",
-                "each origin is \"*\" or starts with http:// or https://".into(),
-            ));
+        for o in &self.server.cors_allowed_origins {
+            let origin_shaped = (o.starts_with("http://") || o.starts_with("https://"))
+                && !o.contains(char::is_whitespace)
+                && http::HeaderValue::from_str(o).is_ok();
+            if o != "*" && !origin_shaped {
+                return Err((
+                    "server.cors_allowed_origins",
+                    format!("{o:?}: each origin is \"*\" or an http:// or https:// origin"),
+                ));
+            }
         }
         Ok(())
     }
@@ -540,6 +540,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("org.per_mailbox_evaluation_cap"), "{err}");
+        let err = parse(&format!("[server]\ncors_allowed_origins = [\"https://mail.contoso.com\", \"https://bad origin\"]\n{MIN}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.cors_allowed_origins: \"https://bad origin\""),
+            "{err}"
+        );
         let err = parse("[org]\n").unwrap_err().to_string();
         assert!(err.contains("org.internal_domains"), "{err}");
         let err = parse("[org]\ninternal_domains = [{ domain = \"no spaces.com\" }]\n")
