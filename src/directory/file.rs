@@ -374,6 +374,15 @@ impl Snapshot {
         ids.len()
     }
 
+    /// Every directory object once (by its primary address), in no particular order: what
+    /// the load tool draws drafts from.
+    pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.by_address
+            .iter()
+            .filter(|(a, e)| a.as_ref() == e.primary.as_str())
+            .map(|(_, e)| e)
+    }
+
     /// True when the directory has no objects.
     pub fn is_empty(&self) -> bool {
         self.by_address.is_empty()
