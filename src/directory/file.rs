@@ -47,7 +47,7 @@ impl fmt::Display for DirectoryFileError {
 
 impl std::error::Error for DirectoryFileError {}
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
@@ -125,6 +125,98 @@ fn yes() -> bool {
     true
 }
 
+/// The headers at which a directory file may be cut into pieces that parse on their own.
+const ENTRY_HEADERS: [&str; 3] = ["[[mailbox]]", "[[group]]", "[[contact]]"];
+/// Entries per piece: small enough that one piece's TOML document tree is a few megabytes.
+const ENTRIES_PER_PIECE: usize = 2048;
+
+/// Parses the file's TOML into raw entries.
+///
+/// A big file is parsed in pieces cut at entry headers (`[[mailbox]]` alone on a line), on up
+/// to four threads, so that start-up never holds the whole file's TOML document tree in
+/// memory at once (at 100k mailboxes that tree, not the directory, set the peak RSS). The
+/// pieces are used only when every one parses; on any error, or when the text before the
+/// first header holds anything but comments, the whole text is parsed at once, so errors and
+/// their line numbers are exactly those of the plain parse.
+fn parse_raw(text: &str) -> Result<RawFile, toml::de::Error> {
+    if let Some(pieces) = pieces(text) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(pieces.len());
+        let per_thread = pieces.len().div_ceil(threads);
+        let parsed: Vec<Result<RawFile, toml::de::Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces
+                .chunks(per_thread)
+                .map(|run| {
+                    scope.spawn(move || {
+                        let mut out = RawFile::default();
+                        for piece in run {
+                            let p: RawFile = toml::from_str(piece)?;
+                            out.append(p);
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("directory parser thread panicked"))
+                .collect()
+        });
+        if parsed.iter().all(Result::is_ok) {
+            let mut raw = RawFile::default();
+            for p in parsed.into_iter().flatten() {
+                raw.append(p);
+            }
+            return Ok(raw);
+        }
+    }
+    toml::from_str(text)
+}
+
+/// The text cut before every `ENTRIES_PER_PIECE`-th entry header, or `None` when the file is
+/// small or has content before its first header.
+fn pieces(text: &str) -> Option<Vec<&str>> {
+    let mut cuts = Vec::new();
+    let mut headers = 0usize;
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if ENTRY_HEADERS.contains(&trimmed) {
+            if headers > 0 && headers % ENTRIES_PER_PIECE == 0 {
+                cuts.push(offset);
+            }
+            headers += 1;
+        } else if headers == 0 {
+            let t = trimmed.trim_start();
+            if !(t.is_empty() || t.starts_with('#')) {
+                return None;
+            }
+        }
+        offset += line.len();
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut pieces = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for cut in cuts {
+        pieces.push(&text[start..cut]);
+        start = cut;
+    }
+    pieces.push(&text[start..]);
+    Some(pieces)
+}
+
+impl RawFile {
+    fn append(&mut self, other: RawFile) {
+        self.mailbox.extend(other.mailbox);
+        self.group.extend(other.group);
+        self.contact.extend(other.contact);
+    }
+}
+
 /// A loaded, validated directory.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -151,8 +243,8 @@ impl Snapshot {
                 field,
                 message,
             };
-        let raw: RawFile = toml::from_str(text)
-            .map_err(|e| err(None, None, e.to_string().trim_end().to_owned()))?;
+        let raw: RawFile =
+            parse_raw(text).map_err(|e| err(None, None, e.to_string().trim_end().to_owned()))?;
         let parse_addr = |s: &str| Address::parse(s, case_sensitive_local);
 
         // Pass 1: every object and its addresses.
@@ -603,6 +695,43 @@ members = ["inner@contoso.com", "outer@contoso.com"]
         assert_eq!(e.field.as_deref(), Some("auto_reply.start"));
         let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\ncustom_tip = { translations = { japanese = \"x\" } }\n").unwrap_err();
         assert!(e.to_string().contains("two-letter"), "{e}");
+    }
+
+    #[test]
+    fn big_files_parse_in_pieces_to_the_same_directory() {
+        let (text, _) = crate::synth::generate(&crate::synth::GenParams {
+            mailboxes: 3 * ENTRIES_PER_PIECE,
+            groups: 300,
+            seed: 3,
+        });
+        assert!(pieces(&text).unwrap().len() > 2);
+        let in_pieces = parse(&text).unwrap();
+        let whole: RawFile = toml::from_str(&text).unwrap();
+        let mut raw = parse_raw(&text).unwrap();
+        assert_eq!(raw.mailbox.len(), whole.mailbox.len());
+        assert_eq!(raw.group.len(), whole.group.len());
+        assert_eq!(raw.contact.len(), whole.contact.len());
+        for (a, b) in raw.mailbox.drain(..).zip(&whole.mailbox) {
+            assert_eq!(a.address, b.address);
+        }
+        assert_eq!(
+            in_pieces.len(),
+            3 * ENTRIES_PER_PIECE + 300 + 3 * ENTRIES_PER_PIECE / 20
+        );
+        assert_eq!(in_pieces.graph.groups.len(), 300);
+
+        // An error in a late piece is reported exactly as the plain parse reports it.
+        let bad = format!("{text}[[mailbox]]\naddress = \"late@contoso.com\"\nqouta = 1\n");
+        let plain = match toml::from_str::<RawFile>(&bad) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("the bad file parsed"),
+        };
+        assert_eq!(
+            parse(&bad).unwrap_err().message,
+            plain.trim_end().to_owned()
+        );
+        // Content before the first header: no pieces.
+        assert!(pieces(&format!("x = 1\n{text}")).is_none());
     }
 
     #[test]
