@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Scale run (BENCHMARKS.md): start-up time to the first answered GetMailTips, group metrics
-# time, and peak RSS of `mailtips serve` with a generated directory (default 100k mailboxes,
+# time, and peak RSS (VmHWM) of `mailtips serve` with a generated directory (default 100k mailboxes,
 # 10k groups), with a 10-second load run against it before it is stopped.
 #
 #   scripts/scale-run.sh [MAILBOXES] [GROUPS] [LOAD_SECONDS]
@@ -25,8 +25,7 @@ cargo build --release --locked --bin mailtips
 ls -l "$dir/org.toml"
 
 start=$(date +%s.%N)
-/usr/bin/time -v -o "$dir/time.txt" "$bin" serve --config "$dir/config.toml" \
-  --listen "127.0.0.1:$port" 2>"$dir/serve.log" &
+"$bin" serve --config "$dir/config.toml" --listen "127.0.0.1:$port" >/dev/null 2>"$dir/serve.log" &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null || true' EXIT
 ready=""
@@ -49,7 +48,8 @@ grep "group metrics computed" "$dir/serve.log" | sed 's/^.*INFO/metrics:/'
 "$bin" load --target "http://127.0.0.1:$port" --directory "$dir/org.toml" \
   --concurrency 32 --duration "${load_seconds}s" --recipients 10 --json "$dir/load.json"
 
+# Peak RSS over the whole life so far (load, metrics, start-up), from the kernel.
+grep -E "VmHWM|VmRSS" "/proc/$server/status"
 kill -TERM "$server"
 wait "$server" || true
 trap - EXIT
-grep -E "Maximum resident set size|Elapsed \(wall" "$dir/time.txt"

@@ -277,6 +277,17 @@ impl fmt::Display for Report {
     }
 }
 
+/// `request` as one gRPC message on the wire: a zero compression flag, the big-endian length,
+/// then the protobuf bytes. What generic HTTP/2 tools (h2load) send as the body.
+pub fn grpc_frame(request: &pb::GetMailTipsRequest) -> Vec<u8> {
+    let body = prost::Message::encode_to_vec(request);
+    let mut frame = Vec::with_capacity(body.len() + 5);
+    frame.push(0);
+    frame.extend_from_slice(&(body.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
 /// Opens `n` HTTP/2 connections to `target`.
 ///
 /// # Errors

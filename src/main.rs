@@ -141,6 +141,10 @@ struct LoadArgs {
     /// Also write the report as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Write the first draft as a gRPC length-prefixed message to this file (a request body
+    /// for h2load, see docs/load-testing.md) and exit without sending anything.
+    #[arg(long)]
+    write_frame: Option<PathBuf>,
 }
 
 const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
@@ -274,6 +278,11 @@ async fn load(args: LoadArgs) -> anyhow::Result<()> {
     };
     let drafts = AddressBook::from_snapshot(&snapshot).drafts(&mix)?;
     drop(snapshot);
+    if let Some(path) = &args.write_frame {
+        std::fs::write(path, mailtips::load::grpc_frame(&drafts[0]))
+            .with_context(|| format!("while writing {}", path.display()))?;
+        return Ok(());
+    }
     let opts = LoadOptions {
         target: args.target,
         concurrency: args.concurrency,
