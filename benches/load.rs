@@ -306,6 +306,12 @@ impl Comparison {
 
 fn main() {
     let a = args();
+    // Log set-up as `mailtips serve` has it (info level), written nowhere: the server pays for
+    // its spans and events as in production.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .init();
     // Servers and client on separate runtimes, as separate processes would be.
     let servers = Runtime::new().unwrap();
     let client = Runtime::new().unwrap();
