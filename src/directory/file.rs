@@ -217,12 +217,16 @@ impl RawFile {
     }
 }
 
+/// Hash maps keyed by addresses and ids: foldhash (per-process random seed) instead of SipHash,
+/// which was the largest single cost of loading a big directory and a visible one per recipient.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A loaded, validated directory.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    by_address: HashMap<Box<str>, Arc<Entry>>,
+    by_address: FastMap<Box<str>, Arc<Entry>>,
     /// Direct parents: the groups that list an entry as a member.
-    parents: HashMap<EntryId, Vec<EntryId>>,
+    parents: FastMap<EntryId, Vec<EntryId>>,
     graph: GroupGraph,
 }
 
@@ -236,6 +240,16 @@ impl Snapshot {
         source: &str,
         case_sensitive_local: bool,
     ) -> Result<Self, DirectoryFileError> {
+        Self::build(parse_toml(text, source)?, source, case_sensitive_local)
+    }
+
+    /// Validates parsed raw entries into a snapshot (the second half of [`Snapshot::parse`];
+    /// [`read`] calls the halves apart so the file's text is freed before the snapshot grows).
+    fn build(
+        raw: RawFile,
+        source: &str,
+        case_sensitive_local: bool,
+    ) -> Result<Self, DirectoryFileError> {
         let err =
             |entry: Option<String>, field: Option<String>, message: String| DirectoryFileError {
                 path: source.to_owned(),
@@ -243,8 +257,6 @@ impl Snapshot {
                 field,
                 message,
             };
-        let raw: RawFile =
-            parse_raw(text).map_err(|e| err(None, None, e.to_string().trim_end().to_owned()))?;
         let parse_addr = |s: &str| Address::parse(s, case_sensitive_local);
 
         // Pass 1: every object and its addresses.
@@ -264,8 +276,8 @@ impl Snapshot {
             };
             Some(format!("{kind}[{i}] ({})", r.address.trim()))
         };
-        let mut owner: HashMap<Box<str>, String> = HashMap::new();
-        let mut ids: HashMap<Box<str>, (EntryId, EntryKind)> = HashMap::new();
+        let mut owner: FastMap<Box<str>, String> = FastMap::default();
+        let mut ids: FastMap<Box<str>, (EntryId, EntryKind)> = FastMap::default();
         for &(k, i, r) in &all {
             let at = label(k, i, r);
             let primary = parse_addr(&r.address)
@@ -296,6 +308,8 @@ impl Snapshot {
                 ids.insert(a.as_str().into(), (id.clone(), k));
             }
         }
+        // Only pass 1 needs the owners: free them before the snapshot is built.
+        drop(owner);
         let resolve_list = |at: &Option<String>, field: &str, list: &[String]| {
             list.iter()
                 .enumerate()
@@ -459,11 +473,8 @@ impl Snapshot {
 
     /// The number of directory objects.
     pub fn len(&self) -> usize {
-        let mut ids: HashSet<&EntryId> = HashSet::new();
-        for e in self.by_address.values() {
-            ids.insert(&e.id);
-        }
-        ids.len()
+        // Every object is stored once under its primary address.
+        self.entries().count()
     }
 
     /// Every directory object once (by its primary address), in no particular order: what
@@ -608,7 +619,19 @@ fn read(path: &Path, case_sensitive_local: bool) -> Result<Snapshot, DirectoryFi
         field: None,
         message: format!("cannot read: {e}"),
     })?;
-    Snapshot::parse(&text, &path.display().to_string(), case_sensitive_local)
+    let source = path.display().to_string();
+    let raw = parse_toml(&text, &source)?;
+    drop(text);
+    Snapshot::build(raw, &source, case_sensitive_local)
+}
+
+fn parse_toml(text: &str, source: &str) -> Result<RawFile, DirectoryFileError> {
+    parse_raw(text).map_err(|e| DirectoryFileError {
+        path: source.to_owned(),
+        entry: None,
+        field: None,
+        message: e.to_string().trim_end().to_owned(),
+    })
 }
 
 impl Directory for FileDirectory {
