@@ -651,7 +651,11 @@ impl Directory for FileDirectory {
     }
 
     async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
-        Ok(self.snapshot.load().graph.clone())
+        // Copying a big graph takes tens of milliseconds: not on a request worker.
+        let snapshot = self.snapshot.load_full();
+        crate::metrics::background("group-graph", move || snapshot.graph.clone())
+            .await
+            .ok_or_else(|| DirectoryError::Unavailable("group graph copy failed".into()))
     }
 }
 
