@@ -100,7 +100,7 @@ pub fn compute(graph: &GroupGraph) -> HashMap<EntryId, GroupMetrics> {
     result
 }
 
-/// Runs `work` on its own thread at the lowest CPU priority (nice 19 on Linux) and waits for
+/// Runs `work` on its own thread at the lowest CPU priority (SCHED_IDLE on Linux) and waits for
 /// it: background jobs then take what the request workers leave. On a 2-core machine the
 /// metrics job at normal priority doubled request p99 while it ran (BENCHMARKS.md).
 /// `None` when the thread could not start or panicked.
@@ -121,11 +121,17 @@ pub(crate) async fn background<T: Send + 'static>(
 
 #[cfg(target_os = "linux")]
 fn lower_this_threads_priority() {
-    // On Linux the nice value belongs to the calling thread, not the whole process.
-    // SAFETY: setpriority has no memory-safety preconditions; a failure only leaves the
-    // priority as it was.
+    // On Linux the policy and the nice value belong to the calling thread, not the whole
+    // process. SCHED_IDLE: a waking request worker preempts this thread at once (with nice 19
+    // alone it could wait out a time slice, which still showed in p99); it still gets a small
+    // share of a busy CPU, so the job finishes.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: both calls only read `param` and have no other memory-safety preconditions; a
+    // failure only leaves the priority as it was.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+        }
     }
 }
 
