@@ -184,7 +184,7 @@ fn pieces(text: &str) -> Option<Vec<&str>> {
     for line in text.split_inclusive('\n') {
         let trimmed = line.trim_end();
         if ENTRY_HEADERS.contains(&trimmed) {
-            if headers > 0 && headers % ENTRIES_PER_PIECE == 0 {
+            if headers > 0 && headers.is_multiple_of(ENTRIES_PER_PIECE) {
                 cuts.push(offset);
             }
             headers += 1;
