@@ -315,6 +315,9 @@ pub async fn connect(target: &str, n: usize) -> Result<Vec<Channel>, LoadError> 
     Ok(channels)
 }
 
+/// How late tokio's timer may wake a paced worker on its own (its resolution is 1 ms).
+const TIMER_SLACK: Duration = Duration::from_millis(2);
+
 #[derive(Default)]
 struct WorkerResult {
     micros: Vec<u32>,
@@ -365,8 +368,11 @@ pub async fn run(
                 if n >= limit {
                     break;
                 }
-                // With a rate, call n is due at start + n/rate, and its latency counts from
-                // then: a server that stalls shows as queueing (no coordinated omission).
+                // With a rate, call n is due at start + n/rate. A call that could not be sent
+                // on time because every worker was waiting on the server counts its latency
+                // from when it was due, so a server that stalls shows as queueing (no
+                // coordinated omission); lateness within the timer's ~1 ms resolution is the
+                // client's, not the server's, and is not counted.
                 let t0 = match rate {
                     Some(r) => {
                         let due = started + Duration::from_secs_f64(n as f64 / r);
@@ -374,7 +380,12 @@ pub async fn run(
                             break;
                         }
                         tokio::time::sleep_until(due).await;
-                        due
+                        let now = Instant::now();
+                        if now.saturating_duration_since(due) > TIMER_SLACK {
+                            due
+                        } else {
+                            now
+                        }
                     }
                     None => Instant::now(),
                 };
