@@ -81,7 +81,7 @@ impl AddressBook {
     /// Every object's primary address, sorted so that a seed gives the same drafts each run.
     pub fn from_snapshot(snapshot: &Snapshot) -> Self {
         let mut book = Self::default();
-        for e in snapshot.entries() {
+        for e in snapshot.objects() {
             let list = match e.kind {
                 EntryKind::Mailbox => &mut book.mailboxes,
                 EntryKind::Group => &mut book.groups,

@@ -108,15 +108,24 @@ pub(crate) async fn background<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    std::thread::Builder::new()
-        .name(name.to_owned())
-        .spawn(move || {
-            lower_this_threads_priority();
-            let _ = tx.send(work());
-        })
-        .ok()?;
-    rx.await.ok()
+    let name = name.to_owned();
+    // A blocking-pool task that only waits for the low-priority thread: the pool thread keeps
+    // its priority for whatever it runs next, and tokio sees blocking work in progress (so a
+    // paused test clock does not jump ahead while the job runs).
+    tokio::task::spawn_blocking(move || {
+        std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                lower_this_threads_priority();
+                work()
+            })
+            .ok()?
+            .join()
+            .ok()
+    })
+    .await
+    .ok()
+    .flatten()
 }
 
 #[cfg(target_os = "linux")]
@@ -206,6 +215,7 @@ impl MetricsStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     fn id(s: &str) -> EntryId {
         Arc::from(s)
@@ -271,7 +281,6 @@ mod tests {
     /// The plain per-group depth-first search with hash sets: the reference `compute` must
     /// agree with.
     fn reference(graph: &GroupGraph) -> HashMap<EntryId, GroupMetrics> {
-        use std::collections::HashSet;
         let index: HashMap<&EntryId, &[Member]> = graph
             .groups
             .iter()

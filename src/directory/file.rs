@@ -474,12 +474,12 @@ impl Snapshot {
     /// The number of directory objects.
     pub fn len(&self) -> usize {
         // Every object is stored once under its primary address.
-        self.entries().count()
+        self.objects().count()
     }
 
-    /// Every directory object once (by its primary address), in no particular order: what
-    /// the load tool draws drafts from.
-    pub fn entries(&self) -> impl Iterator<Item = &Arc<Entry>> {
+    /// Every directory object once (by its primary address), in no particular order, without
+    /// copying: what the load tool draws drafts from.
+    pub fn objects(&self) -> impl Iterator<Item = &Arc<Entry>> {
         self.by_address
             .iter()
             .filter(|(a, e)| a.as_ref() == e.primary.as_str())
