@@ -39,4 +39,27 @@ echo "== cargo test (unit, gRPC integration, doc)"
 cargo test --locked --all-targets
 cargo test --locked --doc
 
+echo "== benches and the load tool: release build, then a short smoke run of each"
+# Full runs are manual (BENCHMARKS.md); here they only have to build and run.
+cargo bench --locked --no-run
+cargo build --locked --release --bin mailtips
+cargo bench --locked --bench load -- --smoke
+bin="${CARGO_TARGET_DIR:-target}/release/mailtips"
+port=50397
+"$bin" serve --listen "127.0.0.1:$port" 2>/dev/null &
+server=$!
+trap 'kill "$server" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  "$bin" tips --server "http://127.0.0.1:$port" --from taro.yamada@contoso.com \
+    --to hr@contoso.com >/dev/null 2>&1 && break
+  sleep 0.1
+done
+"$bin" load --target "http://127.0.0.1:$port" --directory examples/demo-directory.toml \
+  --concurrency 8 --duration 2s --requests 20000 | tee /tmp/mailtips-load-smoke.txt
+grep -Eq "status: Ok=[0-9]+$" /tmp/mailtips-load-smoke.txt \
+  || { echo "load smoke run: calls failed"; exit 1; }
+kill "$server"
+wait "$server" 2>/dev/null || true
+trap - EXIT
+
 echo "== all tests passed"

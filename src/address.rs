@@ -70,6 +70,20 @@ impl Address {
         check_local(local)?;
         check_domain(domain)?;
         let mut key = String::with_capacity(s.len());
+        if s.is_ascii() {
+            // The common case, without per-character Unicode case mapping (for ASCII,
+            // `to_lowercase` is `to_ascii_lowercase`).
+            key.push_str(s);
+            if case_sensitive_local {
+                key[at + 1..].make_ascii_lowercase();
+            } else {
+                key.make_ascii_lowercase();
+            }
+            return Ok(Self {
+                key: key.into_boxed_str(),
+                at,
+            });
+        }
         if case_sensitive_local {
             key.push_str(local);
         } else {
@@ -156,7 +170,27 @@ fn check_local(local: &str) -> Result<(), AddressError> {
 /// white space.
 fn is_atext(c: char) -> bool {
     c.is_ascii_alphanumeric()
-        || "!#$%&'*+-/=?^_`{|}~".contains(c)
+        || matches!(
+            c,
+            '!' | '#'
+                | '$'
+                | '%'
+                | '&'
+                | '\''
+                | '*'
+                | '+'
+                | '-'
+                | '/'
+                | '='
+                | '?'
+                | '^'
+                | '_'
+                | '`'
+                | '{'
+                | '|'
+                | '}'
+                | '~'
+        )
         || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
 }
 

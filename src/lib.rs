@@ -19,17 +19,21 @@
 //! - [`model`], [`address`], [`text`]: domain types, address parsing, texts in English and
 //!   Japanese.
 //! - [`cli`]: the `mailtips tips` client that prints a draft's tips.
+//! - [`synth`], [`load`]: synthetic organisations (`gen-directory`) and the load tool (`load`)
+//!   behind the benchmarks (BENCHMARKS.md).
 
 pub mod address;
 pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod grpc;
+pub mod load;
 pub mod metrics;
 pub mod model;
 pub mod rules;
 pub mod server;
 pub mod service;
+pub mod synth;
 pub mod text;
 pub mod web;
 

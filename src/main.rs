@@ -88,6 +88,82 @@ enum Command {
         #[arg(long)]
         raw: bool,
     },
+    /// Write a deterministic synthetic organisation in the directory file format.
+    GenDirectory(GenArgs),
+    /// Drive a running server with drafts drawn from a directory file and report req/s,
+    /// latency percentiles and gRPC status counts.
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    #[arg(long, default_value_t = 100_000)]
+    mailboxes: usize,
+    #[arg(long, default_value_t = 10_000)]
+    groups: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The directory file to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write a config file that serves it (contoso.com internal).
+    #[arg(long)]
+    config_out: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The server to load; nothing else is contacted.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    target: String,
+    /// The directory file drafts are drawn from (e.g. written by gen-directory).
+    #[arg(long)]
+    directory: PathBuf,
+    /// Requests in flight at once.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    concurrency: usize,
+    /// HTTP/2 connections to spread them over.
+    #[arg(long, default_value_t = 1)]
+    connections: usize,
+    /// Stop after this many requests (the run also stops at --duration).
+    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    requests: u64,
+    /// Stop after this long, e.g. 30s (the run also stops at --requests).
+    #[arg(long, short = 'z', default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: std::time::Duration,
+    /// Target requests per second (default: as fast as the server answers).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Recipients per draft.
+    #[arg(long, default_value_t = 10)]
+    recipients: usize,
+    /// Share of external recipients (0..1).
+    #[arg(long, default_value_t = 0.1)]
+    external: f64,
+    /// Share of unknown internal recipients (0..1).
+    #[arg(long, default_value_t = 0.05)]
+    unknown: f64,
+    /// Share of group recipients (0..1).
+    #[arg(long, default_value_t = 0.1)]
+    group: f64,
+    /// Distinct drafts to cycle through.
+    #[arg(long, default_value_t = 1000)]
+    pool: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Per-request deadline.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// Call WatchMailTips and time its first message instead.
+    #[arg(long)]
+    watch: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the first draft as a gRPC length-prefixed message to this file (a request body
+    /// for h2load, see docs/load-testing.md) and exit without sending anything.
+    #[arg(long)]
+    write_frame: Option<PathBuf>,
 }
 
 const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
@@ -230,6 +306,73 @@ async fn main() -> anyhow::Result<()> {
                 println!("{response:#?}");
             }
         }
+        Command::GenDirectory(args) => gen_directory(&args)?,
+        Command::Load(args) => load(args).await?,
+    }
+    Ok(())
+}
+
+fn gen_directory(args: &GenArgs) -> anyhow::Result<()> {
+    let params = mailtips::synth::GenParams {
+        mailboxes: args.mailboxes,
+        groups: args.groups,
+        seed: args.seed,
+    };
+    let (text, stats) = mailtips::synth::generate(&params);
+    std::fs::write(&args.out, text)
+        .with_context(|| format!("while writing {}", args.out.display()))?;
+    if let Some(config) = &args.config_out {
+        let dir = std::path::absolute(&args.out).context("while resolving --out")?;
+        std::fs::write(
+            config,
+            mailtips::synth::config_for(&dir.display().to_string()),
+        )
+        .with_context(|| format!("while writing {}", config.display()))?;
+    }
+    println!("wrote {}: {stats:?}", args.out.display());
+    Ok(())
+}
+
+async fn load(args: LoadArgs) -> anyhow::Result<()> {
+    use mailtips::load::{AddressBook, DraftMix, LoadOptions};
+    let text = std::fs::read_to_string(&args.directory)
+        .with_context(|| format!("while reading {}", args.directory.display()))?;
+    let snapshot = mailtips::directory::file::Snapshot::parse(
+        &text,
+        &args.directory.display().to_string(),
+        false,
+    )?;
+    let mix = DraftMix {
+        recipients: args.recipients,
+        external: args.external,
+        unknown: args.unknown,
+        group: args.group,
+        pool: args.pool,
+        message_size: 0,
+        seed: args.seed,
+    };
+    let drafts = AddressBook::from_snapshot(&snapshot).drafts(&mix)?;
+    drop(snapshot);
+    if let Some(path) = &args.write_frame {
+        std::fs::write(path, mailtips::load::grpc_frame(&drafts[0]))
+            .with_context(|| format!("while writing {}", path.display()))?;
+        return Ok(());
+    }
+    let opts = LoadOptions {
+        target: args.target,
+        concurrency: args.concurrency,
+        connections: args.connections,
+        requests: args.requests,
+        duration: args.duration,
+        rate: args.rate,
+        timeout: args.timeout,
+        watch: args.watch,
+    };
+    let report = mailtips::load::run(&opts, Arc::new(drafts)).await?;
+    println!("{report}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("while writing {}", path.display()))?;
     }
     Ok(())
 }

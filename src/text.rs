@@ -13,6 +13,10 @@ pub const MAX_TEXT_CHARS: usize = 1000;
 /// Cuts `s` to at most `max` Unicode scalar values; returns the cut text and whether anything
 /// was cut. Never splits a character.
 pub fn cut_chars(s: &str, max: usize) -> (&str, bool) {
+    if s.len() <= max {
+        // No more characters than bytes: nothing to cut, no need to walk the characters.
+        return (s, false);
+    }
     match s.char_indices().nth(max) {
         Some((i, _)) => (&s[..i], true),
         None => (s, false),

@@ -47,7 +47,7 @@ impl fmt::Display for DirectoryFileError {
 
 impl std::error::Error for DirectoryFileError {}
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
@@ -125,12 +125,108 @@ fn yes() -> bool {
     true
 }
 
+/// The headers at which a directory file may be cut into pieces that parse on their own.
+const ENTRY_HEADERS: [&str; 3] = ["[[mailbox]]", "[[group]]", "[[contact]]"];
+/// Entries per piece: small enough that one piece's TOML document tree is a few megabytes.
+const ENTRIES_PER_PIECE: usize = 2048;
+
+/// Parses the file's TOML into raw entries.
+///
+/// A big file is parsed in pieces cut at entry headers (`[[mailbox]]` alone on a line), on up
+/// to four threads, so that start-up never holds the whole file's TOML document tree in
+/// memory at once (at 100k mailboxes that tree, not the directory, set the peak RSS). The
+/// pieces are used only when every one parses; on any error, or when the text before the
+/// first header holds anything but comments, the whole text is parsed at once, so errors and
+/// their line numbers are exactly those of the plain parse.
+fn parse_raw(text: &str) -> Result<RawFile, toml::de::Error> {
+    if let Some(pieces) = pieces(text) {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(pieces.len());
+        let per_thread = pieces.len().div_ceil(threads);
+        let parsed: Vec<Result<RawFile, toml::de::Error>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = pieces
+                .chunks(per_thread)
+                .map(|run| {
+                    scope.spawn(move || {
+                        let mut out = RawFile::default();
+                        for piece in run {
+                            let p: RawFile = toml::from_str(piece)?;
+                            out.append(p);
+                        }
+                        Ok(out)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("directory parser thread panicked"))
+                .collect()
+        });
+        if parsed.iter().all(Result::is_ok) {
+            let mut raw = RawFile::default();
+            for p in parsed.into_iter().flatten() {
+                raw.append(p);
+            }
+            return Ok(raw);
+        }
+    }
+    toml::from_str(text)
+}
+
+/// The text cut before every `ENTRIES_PER_PIECE`-th entry header, or `None` when the file is
+/// small or has content before its first header.
+fn pieces(text: &str) -> Option<Vec<&str>> {
+    let mut cuts = Vec::new();
+    let mut headers = 0usize;
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_end();
+        if ENTRY_HEADERS.contains(&trimmed) {
+            if headers > 0 && headers.is_multiple_of(ENTRIES_PER_PIECE) {
+                cuts.push(offset);
+            }
+            headers += 1;
+        } else if headers == 0 {
+            let t = trimmed.trim_start();
+            if !(t.is_empty() || t.starts_with('#')) {
+                return None;
+            }
+        }
+        offset += line.len();
+    }
+    if cuts.is_empty() {
+        return None;
+    }
+    let mut pieces = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for cut in cuts {
+        pieces.push(&text[start..cut]);
+        start = cut;
+    }
+    pieces.push(&text[start..]);
+    Some(pieces)
+}
+
+impl RawFile {
+    fn append(&mut self, other: RawFile) {
+        self.mailbox.extend(other.mailbox);
+        self.group.extend(other.group);
+        self.contact.extend(other.contact);
+    }
+}
+
+/// Hash maps keyed by addresses and ids: foldhash (per-process random seed) instead of SipHash,
+/// which was the largest single cost of loading a big directory and a visible one per recipient.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 /// A loaded, validated directory.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    by_address: HashMap<Box<str>, Arc<Entry>>,
+    by_address: FastMap<Box<str>, Arc<Entry>>,
     /// Direct parents: the groups that list an entry as a member.
-    parents: HashMap<EntryId, Vec<EntryId>>,
+    parents: FastMap<EntryId, Vec<EntryId>>,
     graph: GroupGraph,
 }
 
@@ -144,6 +240,16 @@ impl Snapshot {
         source: &str,
         case_sensitive_local: bool,
     ) -> Result<Self, DirectoryFileError> {
+        Self::build(parse_toml(text, source)?, source, case_sensitive_local)
+    }
+
+    /// Validates parsed raw entries into a snapshot (the second half of [`Snapshot::parse`];
+    /// [`read`] calls the halves apart so the file's text is freed before the snapshot grows).
+    fn build(
+        raw: RawFile,
+        source: &str,
+        case_sensitive_local: bool,
+    ) -> Result<Self, DirectoryFileError> {
         let err =
             |entry: Option<String>, field: Option<String>, message: String| DirectoryFileError {
                 path: source.to_owned(),
@@ -151,8 +257,6 @@ impl Snapshot {
                 field,
                 message,
             };
-        let raw: RawFile = toml::from_str(text)
-            .map_err(|e| err(None, None, e.to_string().trim_end().to_owned()))?;
         let parse_addr = |s: &str| Address::parse(s, case_sensitive_local);
 
         // Pass 1: every object and its addresses.
@@ -172,8 +276,8 @@ impl Snapshot {
             };
             Some(format!("{kind}[{i}] ({})", r.address.trim()))
         };
-        let mut owner: HashMap<Box<str>, String> = HashMap::new();
-        let mut ids: HashMap<Box<str>, (EntryId, EntryKind)> = HashMap::new();
+        let mut owner: FastMap<Box<str>, String> = FastMap::default();
+        let mut ids: FastMap<Box<str>, (EntryId, EntryKind)> = FastMap::default();
         for &(k, i, r) in &all {
             let at = label(k, i, r);
             let primary = parse_addr(&r.address)
@@ -204,6 +308,8 @@ impl Snapshot {
                 ids.insert(a.as_str().into(), (id.clone(), k));
             }
         }
+        // Only pass 1 needs the owners: free them before the snapshot is built.
+        drop(owner);
         let resolve_list = |at: &Option<String>, field: &str, list: &[String]| {
             list.iter()
                 .enumerate()
@@ -367,11 +473,17 @@ impl Snapshot {
 
     /// The number of directory objects.
     pub fn len(&self) -> usize {
-        let mut ids: HashSet<&EntryId> = HashSet::new();
-        for e in self.by_address.values() {
-            ids.insert(&e.id);
-        }
-        ids.len()
+        // Every object is stored once under its primary address.
+        self.objects().count()
+    }
+
+    /// Every directory object once (by its primary address), in no particular order, without
+    /// copying: what the load tool draws drafts from.
+    pub fn objects(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.by_address
+            .iter()
+            .filter(|(a, e)| a.as_ref() == e.primary.as_str())
+            .map(|(_, e)| e)
     }
 
     /// True when the directory has no objects.
@@ -528,7 +640,19 @@ fn read(path: &Path, case_sensitive_local: bool) -> Result<Snapshot, DirectoryFi
         field: None,
         message: format!("cannot read: {e}"),
     })?;
-    Snapshot::parse(&text, &path.display().to_string(), case_sensitive_local)
+    let source = path.display().to_string();
+    let raw = parse_toml(&text, &source)?;
+    drop(text);
+    Snapshot::build(raw, &source, case_sensitive_local)
+}
+
+fn parse_toml(text: &str, source: &str) -> Result<RawFile, DirectoryFileError> {
+    parse_raw(text).map_err(|e| DirectoryFileError {
+        path: source.to_owned(),
+        entry: None,
+        field: None,
+        message: e.to_string().trim_end().to_owned(),
+    })
 }
 
 impl Directory for FileDirectory {
@@ -548,7 +672,11 @@ impl Directory for FileDirectory {
     }
 
     async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
-        Ok(self.snapshot.load().graph.clone())
+        // Copying a big graph takes tens of milliseconds: not on a request worker.
+        let snapshot = self.snapshot.load_full();
+        crate::metrics::background("group-graph", move || snapshot.graph.clone())
+            .await
+            .ok_or_else(|| DirectoryError::Unavailable("group graph copy failed".into()))
     }
 
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
@@ -619,6 +747,43 @@ members = ["inner@contoso.com", "outer@contoso.com"]
         assert_eq!(e.field.as_deref(), Some("auto_reply.start"));
         let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\ncustom_tip = { translations = { japanese = \"x\" } }\n").unwrap_err();
         assert!(e.to_string().contains("two-letter"), "{e}");
+    }
+
+    #[test]
+    fn big_files_parse_in_pieces_to_the_same_directory() {
+        let (text, _) = crate::synth::generate(&crate::synth::GenParams {
+            mailboxes: 3 * ENTRIES_PER_PIECE,
+            groups: 300,
+            seed: 3,
+        });
+        assert!(pieces(&text).unwrap().len() > 2);
+        let in_pieces = parse(&text).unwrap();
+        let whole: RawFile = toml::from_str(&text).unwrap();
+        let mut raw = parse_raw(&text).unwrap();
+        assert_eq!(raw.mailbox.len(), whole.mailbox.len());
+        assert_eq!(raw.group.len(), whole.group.len());
+        assert_eq!(raw.contact.len(), whole.contact.len());
+        for (a, b) in raw.mailbox.drain(..).zip(&whole.mailbox) {
+            assert_eq!(a.address, b.address);
+        }
+        assert_eq!(
+            in_pieces.len(),
+            3 * ENTRIES_PER_PIECE + 300 + 3 * ENTRIES_PER_PIECE / 20
+        );
+        assert_eq!(in_pieces.graph.groups.len(), 300);
+
+        // An error in a late piece is reported exactly as the plain parse reports it.
+        let bad = format!("{text}[[mailbox]]\naddress = \"late@contoso.com\"\nqouta = 1\n");
+        let plain = match toml::from_str::<RawFile>(&bad) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("the bad file parsed"),
+        };
+        assert_eq!(
+            parse(&bad).unwrap_err().message,
+            plain.trim_end().to_owned()
+        );
+        // Content before the first header: no pieces.
+        assert!(pieces(&format!("x = 1\n{text}")).is_none());
     }
 
     #[test]

@@ -1,0 +1,443 @@
+//! The headline benchmark (`cargo bench --bench load`): in one process, the real server on a
+//! synthetic directory and a bare tonic server whose handler returns a pre-encoded response of
+//! the same size, both driven by the same load client at the same concurrency, in alternating
+//! rounds. Prints the throughput ratio and both p99s for warm 10- and 200-recipient drafts, and
+//! the real server's p99 with the group metrics job recomputing back-to-back beside it.
+//!
+//! Flags (after `--`): `--smoke` (tiny directory, 0.5 s rounds: a CI check that it all runs;
+//! also what `cargo test` runs, as it passes no `--bench`),
+//! `--mailboxes N`, `--groups M`, `--seconds S` per round, `--rounds R`, `--concurrency C`,
+//! `--only 10|200|metrics`, `--json FILE`.
+//!
+//! Both servers and the client share this machine's cores, as they would in separate
+//! processes; the ratio is what the targets are about, the absolute figures drift.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut as _, Bytes};
+use mailtips::config::Config;
+use mailtips::directory::file::Snapshot;
+use mailtips::directory::{Directory, FileDirectory};
+use mailtips::load::{self, AddressBook, DraftMix, LoadOptions, Report};
+use mailtips::metrics::MetricsStore;
+use mailtips::pb;
+use mailtips::synth::{self, GenParams};
+use prost::Message as _;
+use tokio::net::TcpListener;
+use tokio::runtime::Runtime;
+use tonic::codec::{Codec, EncodeBuf, Encoder};
+use tonic::{Request, Response, Status};
+
+struct Args {
+    smoke: bool,
+    mailboxes: usize,
+    groups: usize,
+    seconds: f64,
+    rounds: usize,
+    concurrency: usize,
+    only: Option<String>,
+    json: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        smoke: false,
+        mailboxes: 100_000,
+        groups: 10_000,
+        seconds: 5.0,
+        rounds: 3,
+        concurrency: 32,
+        only: None,
+        json: None,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().expect("flag needs a value");
+        match flag.as_str() {
+            "--smoke" => a.smoke = true,
+            "--mailboxes" => a.mailboxes = value().parse().expect("--mailboxes N"),
+            "--groups" => a.groups = value().parse().expect("--groups N"),
+            "--seconds" => a.seconds = value().parse().expect("--seconds S"),
+            "--rounds" => a.rounds = value().parse().expect("--rounds R"),
+            "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
+            "--only" => a.only = Some(value()),
+            "--json" => a.json = Some(value()),
+            // `cargo bench` passes --bench; filters are not used here.
+            _ => {}
+        }
+    }
+    // `cargo test --all-targets` runs this without `--bench`: a smoke run then.
+    if !std::env::args().any(|a| a == "--bench") {
+        a.smoke = true;
+    }
+    if a.smoke {
+        a.mailboxes = a.mailboxes.min(2_000);
+        a.groups = a.groups.min(200);
+        a.seconds = a.seconds.min(0.5);
+        a.rounds = 1;
+    }
+    a
+}
+
+// ---- The bare baseline: decode the request, answer with pre-encoded bytes. ----
+
+/// Writes already encoded protobuf bytes as the message.
+struct PreEncodedEncoder;
+
+impl Encoder for PreEncodedEncoder {
+    type Item = Bytes;
+    type Error = Status;
+    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        dst.put_slice(&item);
+        Ok(())
+    }
+}
+
+#[derive(Default)]
+struct BareCodec;
+
+impl Codec for BareCodec {
+    type Encode = Bytes;
+    type Decode = pb::GetMailTipsRequest;
+    type Encoder = PreEncodedEncoder;
+    type Decoder = tonic_prost::ProstDecoder<pb::GetMailTipsRequest>;
+    fn encoder(&mut self) -> Self::Encoder {
+        PreEncodedEncoder
+    }
+    fn decoder(&mut self) -> Self::Decoder {
+        tonic_prost::ProstDecoder::default()
+    }
+}
+
+struct BareHandler(Bytes);
+
+impl tonic::server::UnaryService<pb::GetMailTipsRequest> for BareHandler {
+    type Response = Bytes;
+    type Future = std::future::Ready<Result<Response<Bytes>, Status>>;
+    fn call(&mut self, _request: Request<pb::GetMailTipsRequest>) -> Self::Future {
+        std::future::ready(Ok(Response::new(self.0.clone())))
+    }
+}
+
+/// `mailtips.v1.MailTipsService/GetMailTips` answering every call with the same bytes.
+#[derive(Clone)]
+struct BareServer(Bytes);
+
+impl tonic::server::NamedService for BareServer {
+    const NAME: &'static str = "mailtips.v1.MailTipsService";
+}
+
+impl tonic::codegen::Service<http::Request<tonic::body::Body>> for BareServer {
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Infallible>> + Send>,
+    >;
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Infallible>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+        let bytes = self.0.clone();
+        Box::pin(async move {
+            let mut grpc = tonic::server::Grpc::new(BareCodec);
+            Ok(grpc.unary(BareHandler(bytes), req).await)
+        })
+    }
+}
+
+async fn start_bare(response: Bytes) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(BareServer(response))
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                async {
+                    let _ = rx.await;
+                },
+            ),
+    );
+    (format!("http://{addr}"), tx)
+}
+
+// ---- The real server. ----
+
+fn config() -> Config {
+    let text = "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
+                internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n";
+    Config::from_toml(text, std::path::Path::new("<bench>")).unwrap()
+}
+
+async fn start_real(directory: Arc<FileDirectory>) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(mailtips::server::run(
+        listener,
+        config(),
+        directory,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    (format!("http://{addr}"), tx)
+}
+
+/// Waits until the server's group metrics are computed (the all-staff group shows
+/// LARGE_AUDIENCE): the warm state the targets are about.
+async fn wait_for_metrics(target: &str) {
+    let channel = load::connect(target, 1).await.unwrap().remove(0);
+    let mut client = pb::mail_tips_service_client::MailTipsServiceClient::new(channel);
+    let started = Instant::now();
+    loop {
+        let r = client
+            .get_mail_tips(pb::GetMailTipsRequest {
+                sender: synth::mailbox_address(0),
+                recipients: vec![pb::Recipient {
+                    address: format!("all-staff@{}", synth::DOMAIN),
+                    field: pb::RecipientField::To as i32,
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if r.recipients[0]
+            .tips
+            .iter()
+            .any(|t| t.kind == pb::TipKind::LargeAudience as i32)
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "metrics never ready"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Every draft's real response once; returns the encoded response whose size is closest to
+/// the mean, for the baseline to send.
+async fn representative_response(target: &str, drafts: &[pb::GetMailTipsRequest]) -> Bytes {
+    let channel = load::connect(target, 1).await.unwrap().remove(0);
+    let mut client = pb::mail_tips_service_client::MailTipsServiceClient::new(channel)
+        .max_decoding_message_size(64 << 20);
+    let mut responses = Vec::with_capacity(drafts.len());
+    for d in drafts {
+        responses.push(client.get_mail_tips(d.clone()).await.unwrap().into_inner());
+    }
+    let mean = responses.iter().map(|r| r.encoded_len()).sum::<usize>() / responses.len();
+    let closest = responses
+        .iter()
+        .min_by_key(|r| r.encoded_len().abs_diff(mean))
+        .unwrap();
+    Bytes::from(closest.encode_to_vec())
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+struct Comparison {
+    name: String,
+    real: Vec<Report>,
+    other: Vec<Report>,
+}
+
+impl Comparison {
+    fn print(&self, other_name: &str) -> serde_json::Value {
+        let ratio = median(
+            self.real
+                .iter()
+                .zip(&self.other)
+                .map(|(r, b)| r.requests_per_s / b.requests_per_s)
+                .collect(),
+        );
+        let p99_ratio = median(
+            self.real
+                .iter()
+                .zip(&self.other)
+                .map(|(r, b)| r.latency_ms.p99 / b.latency_ms.p99)
+                .collect(),
+        );
+        let rps = |v: &[Report]| median(v.iter().map(|r| r.requests_per_s).collect());
+        let p99 = |v: &[Report]| median(v.iter().map(|r| r.latency_ms.p99).collect());
+        let bytes = |v: &[Report]| median(v.iter().map(|r| r.mean_response_bytes).collect());
+        println!(
+            "{}: real {:.0} req/s p99 {:.3} ms ({:.0} B) | {other_name} {:.0} req/s p99 {:.3} ms ({:.0} B) | throughput ratio {:.3}  p99 ratio {:.3}  (median of {} rounds)",
+            self.name,
+            rps(&self.real),
+            p99(&self.real),
+            bytes(&self.real),
+            rps(&self.other),
+            p99(&self.other),
+            bytes(&self.other),
+            ratio,
+            p99_ratio,
+            self.real.len()
+        );
+        let all_ok = |v: &[Report]| v.iter().all(|r| r.ok() == r.requests);
+        assert!(
+            all_ok(&self.real) && all_ok(&self.other),
+            "some calls failed: {:?} {:?}",
+            self.real.iter().map(|r| &r.status).collect::<Vec<_>>(),
+            self.other.iter().map(|r| &r.status).collect::<Vec<_>>()
+        );
+        serde_json::json!({
+            "name": self.name,
+            "throughput_ratio": ratio,
+            "p99_ratio": p99_ratio,
+            "real": self.real,
+            "compared_with": other_name,
+            "other": self.other,
+        })
+    }
+}
+
+fn main() {
+    let a = args();
+    // Log set-up as `mailtips serve` has it (info level), written nowhere: the server pays for
+    // its spans and events as in production.
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .init();
+    // Servers and client on separate runtimes, as separate processes would be.
+    let servers = Runtime::new().unwrap();
+    let client = Runtime::new().unwrap();
+    println!(
+        "load bench: {} mailboxes, {} groups, concurrency {}, {} round(s) of {} s per side{}",
+        a.mailboxes,
+        a.groups,
+        a.concurrency,
+        a.rounds,
+        a.seconds,
+        if a.smoke { " (smoke)" } else { "" }
+    );
+    let t = Instant::now();
+    let (text, _) = synth::generate(&GenParams {
+        mailboxes: a.mailboxes,
+        groups: a.groups,
+        seed: 1,
+    });
+    let snapshot = Snapshot::parse(&text, "<generated>", false).unwrap();
+    drop(text);
+    let book = AddressBook::from_snapshot(&snapshot);
+    let directory = Arc::new(FileDirectory::from_snapshot(snapshot));
+    println!(
+        "directory generated and loaded in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+
+    let (real_target, _stop_real) = servers.block_on(start_real(directory.clone()));
+    client.block_on(wait_for_metrics(&real_target));
+
+    let run = |target: &str, drafts: &Arc<Vec<pb::GetMailTipsRequest>>| {
+        let opts = LoadOptions {
+            target: target.to_owned(),
+            concurrency: a.concurrency,
+            duration: Duration::from_secs_f64(a.seconds),
+            requests: u64::MAX,
+            ..LoadOptions::default()
+        };
+        client.block_on(load::run(&opts, drafts.clone())).unwrap()
+    };
+    let wanted = |name: &str| a.only.as_deref().is_none_or(|o| o == name);
+    let mut results = Vec::new();
+
+    for recipients in [10usize, 200] {
+        if !wanted(&recipients.to_string()) {
+            continue;
+        }
+        let drafts = Arc::new(
+            book.drafts(&DraftMix {
+                recipients,
+                pool: if a.smoke { 50 } else { 500 },
+                ..DraftMix::default()
+            })
+            .unwrap(),
+        );
+        let response = client.block_on(representative_response(&real_target, &drafts));
+        let (bare_target, _stop_bare) = servers.block_on(start_bare(response));
+        // Warm both (connections, allocator, caches) before measuring.
+        run(&real_target, &drafts);
+        run(&bare_target, &drafts);
+        let mut c = Comparison {
+            name: format!("warm {recipients}-recipient drafts"),
+            real: Vec::new(),
+            other: Vec::new(),
+        };
+        for round in 0..a.rounds {
+            // ABBA order so that drift over time hits both sides alike.
+            if round % 2 == 0 {
+                c.other.push(run(&bare_target, &drafts));
+                c.real.push(run(&real_target, &drafts));
+            } else {
+                c.real.push(run(&real_target, &drafts));
+                c.other.push(run(&bare_target, &drafts));
+            }
+        }
+        results.push(c.print("bare_tonic"));
+    }
+
+    if wanted("metrics") {
+        // Group metrics time, then request p99 while the job recomputes back-to-back.
+        let graph = client.block_on(directory.group_graph()).unwrap();
+        let t = Instant::now();
+        let n = mailtips::metrics::compute(&graph).len();
+        println!(
+            "group metrics for {n} groups: {:.1} ms",
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+        let drafts = Arc::new(book.drafts(&DraftMix::default()).unwrap());
+        run(&real_target, &drafts);
+        let busy = Arc::new(AtomicBool::new(false));
+        let refreshes = Arc::new(AtomicU64::new(0));
+        let store = Arc::new(MetricsStore::default());
+        {
+            let (busy, refreshes, directory) = (busy.clone(), refreshes.clone(), directory.clone());
+            servers.spawn(async move {
+                loop {
+                    if busy.load(Ordering::Relaxed) {
+                        store.refresh(&directory).await.unwrap();
+                        refreshes.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                }
+            });
+        }
+        let mut c = Comparison {
+            name:
+                "10-recipient drafts while group metrics recompute back-to-back (real vs real idle)"
+                    .into(),
+            real: Vec::new(),
+            other: Vec::new(),
+        };
+        for _ in 0..a.rounds {
+            c.other.push(run(&real_target, &drafts));
+            busy.store(true, Ordering::Relaxed);
+            c.real.push(run(&real_target, &drafts));
+            busy.store(false, Ordering::Relaxed);
+        }
+        println!(
+            "({} metrics refreshes ran during the busy rounds)",
+            refreshes.load(Ordering::Relaxed)
+        );
+        results.push(c.print("idle"));
+    }
+
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
+    }
+}

@@ -1,0 +1,206 @@
+//! Criterion benches of the request path below gRPC, per recipient (`Throughput::Elements`):
+//! the pure rules for 1, 10, 200 and 1,000-recipient drafts; the whole warm evaluation (batch
+//! lookup in the loaded directory, metrics from cache, rules: the cache-hit path); request
+//! validation with address parsing; and the protobuf conversion of the answer.
+//!
+//! LDAP filter building is benched with the LDAP backend, not here. The directory is a
+//! synthetic one (`mailtips gen-directory`), 20,000 mailboxes and 2,000 groups.
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use mailtips::address::Address;
+use mailtips::config::Config;
+use mailtips::directory::file::Snapshot;
+use mailtips::directory::{Directory, FileDirectory};
+use mailtips::grpc::{RequestLimits, draft_from_request, response_from_evaluation};
+use mailtips::load::{AddressBook, DraftMix};
+use mailtips::metrics::{self, MetricsStore};
+use mailtips::model::{Draft, EntryKind};
+use mailtips::rules::{self, RecipientFacts, Resolution, SenderFacts};
+use mailtips::service::MailTips;
+use mailtips::synth::{self, GenParams};
+
+const SIZES: [usize; 4] = [1, 10, 200, 1000];
+
+struct Fixture {
+    directory: Arc<FileDirectory>,
+    book: AddressBook,
+    config: Config,
+    metrics: Arc<MetricsStore>,
+    rt: tokio::runtime::Runtime,
+}
+
+fn fixture() -> Fixture {
+    let (text, _) = synth::generate(&GenParams {
+        mailboxes: 20_000,
+        groups: 2_000,
+        seed: 1,
+    });
+    let snapshot = Snapshot::parse(&text, "<generated>", false).unwrap();
+    let book = AddressBook::from_snapshot(&snapshot);
+    let directory = Arc::new(FileDirectory::from_snapshot(snapshot));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let metrics = Arc::new(MetricsStore::default());
+    rt.block_on(metrics.refresh(&directory)).unwrap();
+    let config = Config::from_toml(
+        "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
+         internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n",
+        std::path::Path::new("<bench>"),
+    )
+    .unwrap();
+    Fixture {
+        directory,
+        book,
+        config,
+        metrics,
+        rt,
+    }
+}
+
+fn limits() -> RequestLimits {
+    RequestLimits {
+        max_recipients: 1000,
+        case_sensitive_local: false,
+    }
+}
+
+fn draft(f: &Fixture, n: usize) -> (mailtips::pb::GetMailTipsRequest, Draft) {
+    let request = f
+        .book
+        .drafts(&DraftMix {
+            recipients: n,
+            pool: 1,
+            // 12 MB trips the generated 10 MB receive limits, so size tips are in the mix.
+            message_size: 12 << 20,
+            ..DraftMix::default()
+        })
+        .unwrap()
+        .remove(0);
+    let draft = draft_from_request(request.clone(), limits()).unwrap();
+    (request, draft)
+}
+
+/// The facts the service would resolve for `draft`, resolved once up front.
+fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
+    let lookup = |a: &Address| {
+        f.rt.block_on(f.directory.lookup(std::slice::from_ref(a)))
+            .unwrap()
+            .remove(0)
+    };
+    let sender_entry = lookup(&draft.sender);
+    let groups = sender_entry
+        .as_ref()
+        .map(|e| f.rt.block_on(f.directory.member_of(&e.id)).unwrap());
+    let recipients = draft
+        .recipients
+        .iter()
+        .map(|r| {
+            let resolution = match &r.address {
+                Ok(a) => lookup(a).map_or(Resolution::NotFound, Resolution::Found),
+                Err(_) => Resolution::NotFound,
+            };
+            let metrics = match &resolution {
+                Resolution::Found(e) if e.kind == EntryKind::Group => f.metrics.get(&e.id),
+                _ => None,
+            };
+            RecipientFacts {
+                resolution,
+                metrics,
+            }
+        })
+        .collect();
+    (
+        SenderFacts {
+            entry: sender_entry,
+            lookup_failed: false,
+            groups,
+        },
+        recipients,
+    )
+}
+
+fn benches(c: &mut Criterion) {
+    let f = fixture();
+    let policy = f.config.policy();
+    let now = SystemTime::now();
+
+    let mut g = c.benchmark_group("rules_evaluate");
+    for n in SIZES {
+        let (_, draft) = draft(&f, n);
+        let (sender, recipients) = facts(&f, &draft);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| rules::evaluate(&policy, black_box(&draft), &sender, &recipients, now))
+        });
+    }
+    g.finish();
+
+    // The cache-hit path: everything in memory (loaded directory, computed metrics).
+    let service = MailTips::new(f.directory.clone(), f.metrics.clone(), policy.clone());
+    let mut g = c.benchmark_group("service_evaluate_warm");
+    for n in SIZES {
+        let (_, draft) = draft(&f, n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, _| {
+            b.iter(|| f.rt.block_on(service.evaluate(black_box(&draft))))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("grpc_edge");
+    for n in [10usize, 200] {
+        let (request, draft) = draft(&f, n);
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::new("draft_from_request", n), &n, |b, _| {
+            b.iter_batched(
+                || request.clone(),
+                |r| draft_from_request(r, limits()).unwrap(),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        let evaluation = f.rt.block_on(service.evaluate(&draft));
+        g.bench_with_input(
+            BenchmarkId::new("response_from_evaluation", n),
+            &n,
+            |b, _| {
+                b.iter_batched(
+                    || evaluation.clone(),
+                    response_from_evaluation,
+                    criterion::BatchSize::SmallInput,
+                )
+            },
+        );
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("address_parse");
+    let samples: HashMap<&str, &str> = HashMap::from([
+        ("ascii", "Taro.Yamada@Contoso.com"),
+        ("utf8", "山田.太郎@例え.テスト"),
+        ("quoted", "\"john smith\"@partner.example"),
+        ("malformed", "not-an-address"),
+    ]);
+    g.throughput(Throughput::Elements(1));
+    for (name, a) in samples {
+        g.bench_function(name, |b| b.iter(|| Address::parse(black_box(a), false)));
+    }
+    g.finish();
+
+    let graph = f.rt.block_on(f.directory.group_graph()).unwrap();
+    let mut g = c.benchmark_group("group_metrics");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(graph.groups.len() as u64));
+    g.bench_function("compute_20k_mailboxes_2k_groups", |b| {
+        b.iter(|| metrics::compute(black_box(&graph)))
+    });
+    g.finish();
+}
+
+criterion_group!(rules_benches, benches);
+criterion_main!(rules_benches);
