@@ -19,22 +19,12 @@ use crate::model::{Scope, TipKind, TipSet};
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct Config {
     pub server: ServerConfig,
     pub directory: DirectoryConfig,
     pub org: OrgConfig,
     pub tips: TipSwitches,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            directory: DirectoryConfig::default(),
-            org: OrgConfig::default(),
-            tips: TipSwitches::default(),
-        }
-    }
 }
 
 /// Where and how the server listens.
@@ -288,10 +278,10 @@ impl Config {
         })?;
         let mut config = Self::from_toml(&text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        if let Some(file) = &config.directory.file {
-            if file.is_relative() {
-                config.directory.file = Some(base.join(file));
-            }
+        if let Some(file) = &config.directory.file
+            && file.is_relative()
+        {
+            config.directory.file = Some(base.join(file));
         }
         if let Some(file) = config
             .directory

@@ -296,61 +296,61 @@ impl Ctx<'_> {
         }
         let shows = |k: TipKind| self.on(k) && !(restricted && k.hidden_by_restriction());
 
-        if shows(TipKind::MailboxFull) {
-            if let Some(q) = &entry.quota {
-                if q.enforced && q.usage_bytes >= q.prohibit_receive_bytes {
-                    out.tips.push(Tip {
-                        kind: TipKind::MailboxFull,
-                        text: Texts::mailbox_full(self.lang, who),
-                        data: TipData::MailboxFull {
-                            quota_bytes: q.prohibit_receive_bytes,
-                            usage_bytes: q.usage_bytes,
-                        },
-                    });
-                }
-            }
+        if shows(TipKind::MailboxFull)
+            && let Some(q) = &entry.quota
+            && q.enforced
+            && q.usage_bytes >= q.prohibit_receive_bytes
+        {
+            out.tips.push(Tip {
+                kind: TipKind::MailboxFull,
+                text: Texts::mailbox_full(self.lang, who),
+                data: TipData::MailboxFull {
+                    quota_bytes: q.prohibit_receive_bytes,
+                    usage_bytes: q.usage_bytes,
+                },
+            });
         }
-        if shows(TipKind::MessageTooLarge) && self.draft.message_size > 0 {
-            if let Some(limit) = entry.max_receive_bytes {
-                if self.draft.message_size > limit {
-                    out.tips.push(Tip {
-                        kind: TipKind::MessageTooLarge,
-                        text: Texts::too_large(self.lang, SizeLimitSource::Recipient, who, limit),
-                        data: TipData::TooLarge {
-                            source: SizeLimitSource::Recipient,
-                            limit_bytes: limit,
-                            message_bytes: self.draft.message_size,
-                        },
-                    });
-                }
-            }
+        if shows(TipKind::MessageTooLarge)
+            && self.draft.message_size > 0
+            && let Some(limit) = entry.max_receive_bytes
+            && self.draft.message_size > limit
+        {
+            out.tips.push(Tip {
+                kind: TipKind::MessageTooLarge,
+                text: Texts::too_large(self.lang, SizeLimitSource::Recipient, who, limit),
+                data: TipData::TooLarge {
+                    source: SizeLimitSource::Recipient,
+                    limit_bytes: limit,
+                    message_bytes: self.draft.message_size,
+                },
+            });
         }
-        if shows(TipKind::AutoReply) {
-            if let Some(tip) = self.auto_reply(entry, who) {
-                out.tips.push(tip);
-            }
+        if shows(TipKind::AutoReply)
+            && let Some(tip) = self.auto_reply(entry, who)
+        {
+            out.tips.push(tip);
         }
-        if shows(TipKind::ModeratedRecipient) {
-            if let Some(m) = entry.moderation.as_ref().filter(|m| m.enabled) {
-                let exempt = match (
-                    self.sender.is_on(&m.moderators),
-                    self.sender.is_on(&m.bypass),
-                ) {
-                    (Some(true), _) | (_, Some(true)) => Some(true),
-                    (Some(false), Some(false)) => Some(false),
-                    _ => None,
-                };
-                match exempt {
-                    Some(false) => out.tips.push(Tip {
-                        kind: TipKind::ModeratedRecipient,
-                        text: Texts::moderated(self.lang, who),
-                        data: TipData::Moderated {
-                            moderators: m.moderator_addresses.clone(),
-                        },
-                    }),
-                    Some(true) => {}
-                    None => out.pend(TipKind::ModeratedRecipient),
-                }
+        if shows(TipKind::ModeratedRecipient)
+            && let Some(m) = entry.moderation.as_ref().filter(|m| m.enabled)
+        {
+            let exempt = match (
+                self.sender.is_on(&m.moderators),
+                self.sender.is_on(&m.bypass),
+            ) {
+                (Some(true), _) | (_, Some(true)) => Some(true),
+                (Some(false), Some(false)) => Some(false),
+                _ => None,
+            };
+            match exempt {
+                Some(false) => out.tips.push(Tip {
+                    kind: TipKind::ModeratedRecipient,
+                    text: Texts::moderated(self.lang, who),
+                    data: TipData::Moderated {
+                        moderators: m.moderator_addresses.clone(),
+                    },
+                }),
+                Some(true) => {}
+                None => out.pend(TipKind::ModeratedRecipient),
             }
         }
         if self.on(TipKind::LargeAudience) {
@@ -396,10 +396,10 @@ impl Ctx<'_> {
                 out.tips.push(self.external_address(who));
             }
         }
-        if shows(TipKind::Custom) {
-            if let Some(tip) = self.custom(entry) {
-                out.tips.push(tip);
-            }
+        if shows(TipKind::Custom)
+            && let Some(tip) = self.custom(entry)
+        {
+            out.tips.push(tip);
         }
     }
 

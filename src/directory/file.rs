@@ -390,14 +390,14 @@ impl Snapshot {
                         .transpose()
                 };
                 let (start, end) = (time("start", &ar.start)?, time("end", &ar.end)?);
-                if let (Some(s), Some(e)) = (start, end) {
-                    if e <= s {
-                        return Err(err(
-                            at,
-                            Some("auto_reply.end".into()),
-                            "end must be after start".into(),
-                        ));
-                    }
+                if let (Some(s), Some(e)) = (start, end)
+                    && e <= s
+                {
+                    return Err(err(
+                        at,
+                        Some("auto_reply.end".into()),
+                        "end must be after start".into(),
+                    ));
                 }
                 entry.auto_reply = Some(AutoReply {
                     enabled: ar.enabled,
