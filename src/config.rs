@@ -17,9 +17,8 @@ use crate::address::domain_matches;
 use crate::model::{Scope, TipKind, TipSet};
 
 /// The whole configuration file.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-#[derive(Default)]
 pub struct Config {
     pub server: ServerConfig,
     pub directory: DirectoryConfig,
