@@ -192,6 +192,32 @@ fn benches(c: &mut Criterion) {
     }
     g.finish();
 
+    // LDAP filter building: one escaped OR filter per chunk of a draft's addresses.
+    let mut g = c.benchmark_group("ldap_filter");
+    for (name, preset) in [
+        (
+            "openldap",
+            mailtips::directory::ldap::config::Preset::Openldap,
+        ),
+        (
+            "active_directory",
+            mailtips::directory::ldap::config::Preset::ActiveDirectory,
+        ),
+    ] {
+        let mapping = mailtips::directory::ldap::mapping::Mapping::preset(preset);
+        for n in [10usize, 250] {
+            let chunk: Vec<Address> = (0..n)
+                // A `*` in every address, so the escaping has work to do.
+                .map(|i| Address::parse(&format!("user.{i}*@contoso.com"), false).unwrap())
+                .collect();
+            g.throughput(Throughput::Elements(n as u64));
+            g.bench_with_input(BenchmarkId::new(name, n), &chunk, |b, chunk| {
+                b.iter(|| mapping.lookup_filter(black_box(chunk)))
+            });
+        }
+    }
+    g.finish();
+
     let graph = f.rt.block_on(f.directory.group_graph()).unwrap();
     let mut g = c.benchmark_group("group_metrics");
     g.sample_size(10);

@@ -302,6 +302,18 @@ impl Mapping {
         }
     }
 
+    /// The one search filter for a chunk of a draft's addresses: an OR over every address's
+    /// primary and proxy terms, each address escaped.
+    pub fn lookup_filter(&self, chunk: &[crate::address::Address]) -> String {
+        let mut filter = String::with_capacity(chunk.len() * 80 + 3);
+        filter.push_str("(|");
+        for a in chunk {
+            self.address_terms(a.as_str(), &mut filter);
+        }
+        filter.push(')');
+        filter
+    }
+
     /// `(|(objectClass=a)(objectClass=b))` for a list of classes.
     pub fn class_filter(classes: &[String]) -> String {
         let mut f = String::from("(|");

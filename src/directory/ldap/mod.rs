@@ -598,12 +598,7 @@ impl LdapDirectory {
         out: &mut HashMap<Box<str>, Arc<Entry>>,
     ) -> Result<(), DirectoryError> {
         let m = &self.inner.mapping;
-        let mut filter = String::with_capacity(chunk.len() * 80 + 3);
-        filter.push_str("(|");
-        for a in chunk {
-            m.address_terms(a.as_str(), &mut filter);
-        }
-        filter.push(')');
+        let filter = m.lookup_filter(chunk);
         let attrs: Vec<&str> = m.lookup_attrs.iter().map(String::as_str).collect();
         let base = self.inner.config.base_dn.clone();
         let entries = self
