@@ -3,7 +3,10 @@
 //! plus the background group metrics job. `main` and the tests both call [`run`].
 
 use std::future::Future;
+use std::task::{Context, Poll};
+
 use std::sync::Arc;
+use tower::{Layer, Service};
 
 use http::header::HeaderName;
 use tokio::net::TcpListener;
@@ -95,11 +98,14 @@ pub async fn run<D: Directory + Clone>(
     {
         tracing::info!("compose page at http://{addr}/");
     }
-    let result = tonic::transport::Server::builder()
-        .accept_http1(true)
+    let browser_layers = tower::ServiceBuilder::new()
         .layer(cors(&config))
         .layer(crate::web::WebPageLayer::new(config.server.web_page))
         .layer(tonic_web::GrpcWebLayer::new())
+        .into_inner();
+    let result = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(BrowserOnly(browser_layers))
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -115,4 +121,100 @@ pub async fn run<D: Directory + Clone>(
         job.abort();
     }
     Ok(result?)
+}
+
+/// Applies the browser-facing layers (CORS, the compose page, gRPC-web) to every request
+/// except native gRPC calls (`content-type: application/grpc…`, not `grpc-web`, and no
+/// `Origin` header), which go straight to the services: the bulk of the traffic, from mail
+/// clients and load tests, does not pay for header checks meant for browsers.
+#[derive(Debug, Clone)]
+pub struct BrowserOnly<L>(pub L);
+
+impl<L: Layer<S>, S: Clone> Layer<S> for BrowserOnly<L> {
+    type Service = BrowserOnlyService<S, L::Service>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        BrowserOnlyService {
+            native: inner.clone(),
+            browser: self.0.layer(inner),
+        }
+    }
+}
+
+/// The service of [`BrowserOnly`].
+#[derive(Debug, Clone)]
+pub struct BrowserOnlyService<S, B> {
+    native: S,
+    browser: B,
+}
+
+fn is_native_grpc<T>(req: &http::Request<T>) -> bool {
+    let grpc = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.starts_with("application/grpc") && !ct.starts_with("application/grpc-web")
+        });
+    grpc && !req.headers().contains_key(http::header::ORIGIN)
+}
+
+impl<S, B, Req, Res> Service<http::Request<Req>> for BrowserOnlyService<S, B>
+where
+    S: Service<http::Request<Req>, Response = Res>,
+    B: Service<http::Request<Req>, Response = Res, Error = S::Error>,
+{
+    type Response = Res;
+    type Error = S::Error;
+    type Future = tower::util::future::EitherResponseFuture<S::Future, B::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Both must be ready: the next request may take either path.
+        match (self.native.poll_ready(cx)?, self.browser.poll_ready(cx)?) {
+            (Poll::Ready(()), Poll::Ready(())) => Poll::Ready(Ok(())),
+            _ => Poll::Pending,
+        }
+    }
+
+    fn call(&mut self, req: http::Request<Req>) -> Self::Future {
+        let mut route: tower::util::Either<&mut S, &mut B> = if is_native_grpc(&req) {
+            tower::util::Either::Left(&mut self.native)
+        } else {
+            tower::util::Either::Right(&mut self.browser)
+        };
+        route.call(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_native_grpc;
+
+    fn req(content_type: Option<&str>, origin: bool) -> http::Request<()> {
+        let mut b = http::Request::post("/mailtips.v1.MailTipsService/GetMailTips");
+        if let Some(ct) = content_type {
+            b = b.header("content-type", ct);
+        }
+        if origin {
+            b = b.header("origin", "http://example.test");
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn only_native_grpc_without_origin_skips_the_browser_layers() {
+        assert!(is_native_grpc(&req(Some("application/grpc"), false)));
+        assert!(is_native_grpc(&req(Some("application/grpc+proto"), false)));
+        assert!(!is_native_grpc(&req(Some("application/grpc"), true)));
+        assert!(!is_native_grpc(&req(
+            Some("application/grpc-web+proto"),
+            false
+        )));
+        assert!(!is_native_grpc(&req(
+            Some("application/grpc-web-text"),
+            false
+        )));
+        assert!(!is_native_grpc(&req(None, false)));
+        assert!(!is_native_grpc(&req(Some("text/html"), false)));
+    }
 }
