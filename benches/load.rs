@@ -21,10 +21,10 @@ use bytes::{BufMut as _, Bytes};
 use mailtips::config::Config;
 use mailtips::directory::file::Snapshot;
 use mailtips::directory::{Directory, FileDirectory};
-use mailtips::load::{self, AddressBook, DraftMix, LoadOptions, Report};
 use mailtips::metrics::MetricsStore;
 use mailtips::pb;
-use mailtips::synth::{self, GenParams};
+use mailtips::tools::load::{self, AddressBook, DraftMix, LoadOptions, Report};
+use mailtips::tools::synth::{self, GenParams};
 use prost::Message as _;
 use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
@@ -180,10 +180,10 @@ async fn start_real(directory: Arc<FileDirectory>) -> (String, tokio::sync::ones
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(mailtips::server::run(
-        listener,
+    tokio::spawn(mailtips::api::server::serve_backend(
         config(),
-        directory,
+        mailtips::api::server::Backend::File(directory),
+        listener,
         async {
             let _ = rx.await;
         },
@@ -330,7 +330,7 @@ fn main() {
         groups: a.groups,
         seed: 1,
     });
-    let snapshot = Snapshot::parse(&text, "<generated>", false).unwrap();
+    let snapshot = Snapshot::parse(&text, "<generated>", Default::default()).unwrap();
     drop(text);
     let book = AddressBook::from_snapshot(&snapshot);
     let directory = Arc::new(FileDirectory::from_snapshot(snapshot));
@@ -394,7 +394,7 @@ fn main() {
         // Group metrics time, then request p99 while the job recomputes back-to-back.
         let graph = client.block_on(directory.group_graph()).unwrap();
         let t = Instant::now();
-        let n = mailtips::metrics::compute(&graph).len();
+        let n = mailtips::domain::groups::compute(&graph).len();
         println!(
             "group metrics for {n} groups: {:.1} ms",
             t.elapsed().as_secs_f64() * 1000.0

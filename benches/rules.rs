@@ -12,17 +12,18 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use mailtips::address::Address;
+use mailtips::api::grpc::{RequestLimits, draft_from_request, response_from_evaluation};
 use mailtips::config::Config;
 use mailtips::directory::file::Snapshot;
 use mailtips::directory::{Directory, FileDirectory};
-use mailtips::grpc::{RequestLimits, draft_from_request, response_from_evaluation};
-use mailtips::load::{AddressBook, DraftMix};
-use mailtips::metrics::{self, MetricsStore};
-use mailtips::model::{Draft, EntryKind};
-use mailtips::rules::{self, RecipientFacts, Resolution, SenderFacts};
+use mailtips::domain::Lookup;
+use mailtips::domain::address::Address;
+use mailtips::domain::rules::{self, RecipientFacts, SenderFacts};
+use mailtips::domain::{Draft, EntryKind};
+use mailtips::metrics::MetricsStore;
 use mailtips::service::MailTips;
-use mailtips::synth::{self, GenParams};
+use mailtips::tools::load::{AddressBook, DraftMix};
+use mailtips::tools::synth::{self, GenParams};
 
 const SIZES: [usize; 4] = [1, 10, 200, 1000];
 
@@ -40,7 +41,7 @@ fn fixture() -> Fixture {
         groups: 2_000,
         seed: 1,
     });
-    let snapshot = Snapshot::parse(&text, "<generated>", false).unwrap();
+    let snapshot = Snapshot::parse(&text, "<generated>", Default::default()).unwrap();
     let book = AddressBook::from_snapshot(&snapshot);
     let directory = Arc::new(FileDirectory::from_snapshot(snapshot));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -66,7 +67,7 @@ fn fixture() -> Fixture {
 fn limits() -> RequestLimits {
     RequestLimits {
         max_recipients: 1000,
-        case_sensitive_local: false,
+        addresses: Default::default(),
     }
 }
 
@@ -102,11 +103,11 @@ fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
         .iter()
         .map(|r| {
             let resolution = match &r.address {
-                Ok(a) => lookup(a).map_or(Resolution::NotFound, Resolution::Found),
-                Err(_) => Resolution::NotFound,
+                Ok(a) => lookup(a).map_or(Lookup::NotFound, Lookup::Found),
+                Err(_) => Lookup::NotFound,
             };
             let metrics = match &resolution {
-                Resolution::Found(e) if e.kind == EntryKind::Group => f.metrics.get(&e.id),
+                Lookup::Found(e) if e.kind == EntryKind::Group => f.metrics.get(&e.id),
                 _ => None,
             };
             RecipientFacts {
@@ -188,7 +189,7 @@ fn benches(c: &mut Criterion) {
     ]);
     g.throughput(Throughput::Elements(1));
     for (name, a) in samples {
-        g.bench_function(name, |b| b.iter(|| Address::parse(black_box(a), false)));
+        g.bench_function(name, |b| b.iter(|| Address::parse(black_box(a))));
     }
     g.finish();
 
@@ -208,7 +209,7 @@ fn benches(c: &mut Criterion) {
         for n in [10usize, 250] {
             let chunk: Vec<Address> = (0..n)
                 // A `*` in every address, so the escaping has work to do.
-                .map(|i| Address::parse(&format!("user.{i}*@contoso.com"), false).unwrap())
+                .map(|i| Address::parse(&format!("user.{i}*@contoso.com")).unwrap())
                 .collect();
             g.throughput(Throughput::Elements(n as u64));
             g.bench_with_input(BenchmarkId::new(name, n), &chunk, |b, chunk| {
@@ -223,7 +224,7 @@ fn benches(c: &mut Criterion) {
     g.sample_size(10);
     g.throughput(Throughput::Elements(graph.groups.len() as u64));
     g.bench_function("compute_20k_mailboxes_2k_groups", |b| {
-        b.iter(|| metrics::compute(black_box(&graph)))
+        b.iter(|| mailtips::domain::groups::compute(black_box(&graph)))
     });
     g.finish();
 }

@@ -5,16 +5,16 @@
 //! `"25MB"` or a plain number of bytes, and [`Config::validate`] checks cross-field rules at
 //! start-up. `examples/mailtips.toml` documents every key.
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 
-use crate::address::domain_matches;
-use crate::model::{Scope, TipKind, TipSet};
+use crate::domain::address::AddressRules;
+use crate::domain::policy::{DomainRule, RemoteDomain};
+use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -116,28 +116,6 @@ impl Default for OrgConfig {
     }
 }
 
-/// A domain, optionally with its subdomains (matched on a dot boundary).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DomainRule {
-    #[serde(deserialize_with = "lowercase")]
-    pub domain: String,
-    #[serde(default)]
-    pub include_subdomains: bool,
-}
-
-/// A remote domain; `internal = true` for hybrid and partner domains.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct RemoteDomain {
-    #[serde(deserialize_with = "lowercase")]
-    pub domain: String,
-    #[serde(default)]
-    pub include_subdomains: bool,
-    #[serde(default)]
-    pub internal: bool,
-}
-
 /// Per-kind switches, beyond Exchange: each tip kind on or off on its own (all on by default).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -188,64 +166,6 @@ impl TipSwitches {
     }
 }
 
-/// A size in bytes, written as a number or as `"25MB"`, `"10 MiB"`, `"512KB"` (decimal
-/// KB/MB/GB, binary KiB/MiB/GiB).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct ByteSize(pub u64);
-
-impl ByteSize {
-    /// Parses `"25MB"`-style text.
-    ///
-    /// # Errors
-    /// A message naming what is wrong.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let s = s.trim();
-        let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-        let (num, unit) = (&s[..split], s[split..].trim());
-        let n: u64 = num
-            .parse()
-            .map_err(|_| format!("{s:?} is not a size (expected e.g. 25MB or 1048576)"))?;
-        let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-            "" | "b" => 1,
-            "kb" => 1_000,
-            "mb" => 1_000_000,
-            "gb" => 1_000_000_000,
-            "tb" => 1_000_000_000_000,
-            "kib" => 1 << 10,
-            "mib" => 1 << 20,
-            "gib" => 1 << 30,
-            "tib" => 1 << 40,
-            _ => {
-                return Err(format!(
-                    "{s:?} has an unknown unit {unit:?} (use B, KB, MB, GB, KiB, MiB, GiB)"
-                ));
-            }
-        };
-        n.checked_mul(mult)
-            .map(ByteSize)
-            .ok_or_else(|| format!("{s:?} is too large"))
-    }
-}
-
-impl<'de> Deserialize<'de> for ByteSize {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            N(u64),
-            S(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::N(n) => Ok(ByteSize(n)),
-            Raw::S(s) => ByteSize::parse(&s).map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-fn lowercase<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(String::deserialize(d)?.trim().to_lowercase())
-}
-
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -264,7 +184,21 @@ pub enum ConfigError {
     },
 }
 
+/// The embedded demo configuration: what `mailtips serve` runs with no `--config`.
+pub const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
+
 impl Config {
+    /// Loads `path`, or the embedded demo configuration when there is none.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the key.
+    pub fn load_or_demo(path: Option<&Path>) -> Result<Self, ConfigError> {
+        match path {
+            Some(p) => Self::load(p),
+            None => Self::from_toml(DEMO_CONFIG, Path::new("<embedded demo config>")),
+        }
+    }
+
     /// Reads, parses and validates a config file; a relative `directory.file` is resolved
     /// against the config file's folder.
     ///
@@ -362,7 +296,7 @@ impl Config {
             );
         for (key, domain) in all {
             let probe = format!("x@{domain}");
-            if crate::address::Address::parse(&probe, false).is_err() {
+            if crate::domain::address::Address::parse(&probe).is_err() {
                 return Err((key, format!("{domain:?} is not a domain name")));
             }
             if !seen.insert(domain.clone()) {
@@ -381,6 +315,14 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// How addresses compare in this organisation (`org.case_sensitive_local_part`), for the
+    /// policy and for every directory backend.
+    pub fn address_rules(&self) -> AddressRules {
+        AddressRules {
+            case_sensitive_local: self.org.case_sensitive_local_part,
+        }
     }
 
     /// The domain rules in the shape the rules need.
@@ -408,65 +350,17 @@ impl Config {
             max_message_bytes: org.max_message_size.map(|b| b.0),
             refresh_interval: org.refresh_interval,
             group_metrics: org.group_metrics_enabled,
-            case_sensitive_local: org.case_sensitive_local_part,
+            addresses: self.address_rules(),
             internal_domains: org.internal_domains.clone(),
             remote_domains: org.remote_domains.clone(),
         }
     }
 }
 
-/// The organisation's settings compiled for the rules: which kinds are on, limits, domains.
-#[derive(Clone)]
-pub struct Policy {
-    /// Every switch applied: the kinds the organisation shows.
-    pub enabled: TipSet,
-    pub large_audience_threshold: u32,
-    pub per_mailbox_cap: u32,
-    pub max_message_bytes: Option<u64>,
-    pub refresh_interval: Duration,
-    pub group_metrics: bool,
-    pub case_sensitive_local: bool,
-    pub internal_domains: Vec<DomainRule>,
-    pub remote_domains: Vec<RemoteDomain>,
-}
-
-impl fmt::Debug for Policy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Policy")
-            .field("enabled", &self.enabled)
-            .field("internal_domains", &self.internal_domains.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl Policy {
-    /// Classifies a (lower-case) domain. Accepted domains win over remote domains; among remote
-    /// domains the most specific rule wins.
-    pub fn scope_of(&self, domain: &str) -> Scope {
-        if self
-            .internal_domains
-            .iter()
-            .any(|r| domain_matches(domain, &r.domain, r.include_subdomains))
-        {
-            return Scope::Internal;
-        }
-        self.remote_domains
-            .iter()
-            .filter(|r| domain_matches(domain, &r.domain, r.include_subdomains))
-            .max_by_key(|r| r.domain.len())
-            .map_or(Scope::External, |r| {
-                if r.internal {
-                    Scope::RemoteInternal
-                } else {
-                    Scope::External
-                }
-            })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Scope;
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::from_toml(s, Path::new("test.toml"))
@@ -490,7 +384,7 @@ mod tests {
 
     #[test]
     fn example_config_is_valid() {
-        let text = include_str!("../examples/mailtips.toml");
+        let text = DEMO_CONFIG;
         let c = parse(text).unwrap();
         assert!(c.org.external_recipient_tips);
     }

@@ -3,42 +3,29 @@
 //! A mail client sends a draft's sender and recipients; the server resolves them against the
 //! organisation's directory and answers with tips (invalid recipient, mailbox full, automatic
 //! reply, custom tip, restricted, external, large audience, moderated, reply-all on Bcc,
-//! message too large). The modules, from the edge inwards:
+//! message too large). The layers, from the inside out (each uses only those before it;
+//! ARCHITECTURE.md has the map and the rules, `tests/it/tidy.rs` keeps them):
 //!
-//! - [`server`]: assembles gRPC, gRPC-web, health and reflection on one port; `run` is what
-//!   `main` and the tests call.
-//! - [`web`]: the compose page (`GET /`), embedded from `web/dist/`, served on the gRPC port.
-//! - [`grpc`]: the transport edge: request validation, protobuf conversion, `Status` mapping.
-//! - [`service`]: the request path: one batch directory lookup per draft, metrics from cache,
-//!   then the rules.
-//! - [`rules`]: the pure tip rules of SPEC section 3, with their exceptions.
-//! - [`metrics`]: background group metrics (nested member counts) and their cache.
-//! - [`directory`]: the narrow `Directory` trait, the embedded file directory, the LDAP
-//!   directory (`directory::ldap`), and the cache layer above any backend.
-//! - [`config`]: the TOML configuration and the compiled organisation [`config::Policy`].
-//! - [`model`], [`address`], [`text`]: domain types, address parsing, texts in English and
-//!   Japanese.
-//! - [`cli`]: the `mailtips tips` client that prints a draft's tips.
-//! - [`synth`], [`load`]: synthetic organisations (`gen-directory`) and the load tool (`load`)
-//!   behind the benchmarks (BENCHMARKS.md).
+//! - [`domain`]: addresses, directory objects, drafts, tips, the organisation's policy and the
+//!   pure tip rules. No I/O, no clock, no async.
+//! - [`directory`]: the traits the request path and the metrics job read, the embedded file
+//!   directory, the LDAP directory, and the cache above either.
+//! - [`metrics`]: the background group metrics job and the store requests read.
+//! - [`service`]: the request path: one batch directory lookup per draft, metrics from the
+//!   store, then the rules.
+//! - [`config`]: the TOML configuration file; builds the domain policy and backend settings.
+//! - [`api`]: the network edge: gRPC (the only place that knows protobuf), the server that
+//!   wires a backend and serves gRPC, gRPC-web, health, reflection and the compose page.
+//! - [`tools`]: the command-line tools beside the server: the `tips` client, the load tool and
+//!   the synthetic directory generator.
 
-pub mod address;
-pub mod cli;
+pub mod api;
+mod background;
 pub mod config;
 pub mod directory;
-pub mod grpc;
-pub mod load;
+pub mod domain;
 pub mod metrics;
-pub mod model;
-pub mod rules;
-pub mod server;
 pub mod service;
-pub mod synth;
-pub mod text;
-pub mod web;
+pub mod tools;
 
-/// Generated protobuf types and gRPC stubs for `mailtips.v1`.
-#[allow(clippy::all, missing_docs)]
-pub mod pb {
-    tonic::include_proto!("mailtips.v1");
-}
+pub use api::pb;

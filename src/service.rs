@@ -5,12 +5,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::address::Address;
-use crate::config::Policy;
 use crate::directory::{Directory, Lookup};
+use crate::domain::Policy;
+use crate::domain::address::Address;
+use crate::domain::rules::{self, RecipientFacts, SenderFacts};
+use crate::domain::{Draft, Entry, EntryKind, Evaluation, TipKind};
 use crate::metrics::MetricsStore;
-use crate::model::{Draft, Entry, EntryKind, Evaluation, TipKind};
-use crate::rules::{self, RecipientFacts, Resolution, SenderFacts};
 
 /// A source of the current time, injectable for tests.
 pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
@@ -72,10 +72,9 @@ impl<D: Directory> MailTips<D> {
         // Per address: a cache may know some of the draft while the backend is down.
         let found = self.directory.lookup_each(&batch).await;
         let resolution = |a: &Address| match index.get(a).and_then(|&i| found.get(i)) {
-            Some(Lookup::Found(e)) => Resolution::Found(e.clone()),
-            Some(Lookup::NotFound) => Resolution::NotFound,
-            // Unknown, or a backend that answered fewer addresses than asked.
-            Some(Lookup::Unknown) | None => Resolution::Unavailable,
+            Some(found) => found.clone(),
+            // A backend that answered fewer addresses than asked.
+            None => Lookup::Unknown,
         };
         let recipients: Vec<RecipientFacts> = draft
             .recipients
@@ -83,10 +82,10 @@ impl<D: Directory> MailTips<D> {
             .map(|r| {
                 let resolution = match &r.address {
                     Ok(a) => resolution(a),
-                    Err(_) => Resolution::NotFound,
+                    Err(_) => Lookup::NotFound,
                 };
                 let metrics = match &resolution {
-                    Resolution::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
+                    Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
                     _ => None,
                 };
                 RecipientFacts {
@@ -98,7 +97,7 @@ impl<D: Directory> MailTips<D> {
 
         let mut sender = SenderFacts {
             entry: match resolution(&draft.sender) {
-                Resolution::Found(e) => Some(e),
+                Lookup::Found(e) => Some(e),
                 _ => None,
             },
             lookup_failed: !matches!(
@@ -115,7 +114,7 @@ impl<D: Directory> MailTips<D> {
                     TipKind::RestrictedRecipient | TipKind::ModeratedRecipient
                 )
             }) && recipients.iter().any(|f| match &f.resolution {
-                Resolution::Found(e) => has_sender_lists(e),
+                Lookup::Found(e) => has_sender_lists(e),
                 _ => false,
             });
             if needs_groups {

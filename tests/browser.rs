@@ -68,16 +68,16 @@ fn compose_page_in_real_chromium() {
     let config = Config::from_toml(DEMO_CONFIG, Path::new("examples/mailtips.toml"))
         .expect("the demo config is valid");
     assert!(config.server.web_page, "the demo config serves the page");
-    let directory = std::sync::Arc::new(FileDirectory::demo(config.org.case_sensitive_local_part));
+    let directory = std::sync::Arc::new(FileDirectory::demo(config.address_rules()));
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .expect("bind 127.0.0.1:0");
     let addr = listener.local_addr().expect("local addr");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(mailtips::server::run(
-        listener,
+    let server = runtime.spawn(mailtips::api::server::serve_backend(
         config,
-        directory,
+        mailtips::api::server::Backend::File(directory),
+        listener,
         async move {
             let _ = stopped.await;
         },

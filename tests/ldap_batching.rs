@@ -6,9 +6,9 @@ mod ldap_support;
 use std::time::Duration;
 
 use ldap_support::*;
-use mailtips::address::Address;
 use mailtips::directory::ldap::config::Preset;
 use mailtips::directory::{CachedDirectory, Directory, LdapDirectory};
+use mailtips::domain::address::Address;
 use mailtips::pb::{self, TipKind};
 
 fn staff(n: usize) -> Vec<String> {
@@ -33,7 +33,7 @@ async fn one_search_per_draft_for_10_and_200_recipients() {
     let mut config = demo_config();
     // No background metrics job: only the drafts' searches are counted.
     config.org.group_metrics_enabled = false;
-    let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), false).unwrap();
+    let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), Default::default()).unwrap();
     let cached = CachedDirectory::new(
         ldap.clone(),
         config.directory.cache.clone(),
@@ -92,7 +92,7 @@ async fn one_search_per_draft_for_10_and_200_recipients() {
     // With a smaller chunk the same 201 addresses take ceil(201 / 50) = 5 searches.
     let mut lc = slapd.ldap_config(Preset::Openldap);
     lc.addresses_per_search = std::num::NonZeroUsize::new(50).unwrap();
-    let ldap = LdapDirectory::new(lc, false).unwrap();
+    let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
     let server = Server::start(
         config.clone(),
         CachedDirectory::new(
@@ -147,12 +147,12 @@ async fn hostile_addresses(preset: Preset) {
     let slapd = Slapd::start(preset, &demo_ldif(preset));
     let mut config = demo_config();
     config.org.group_metrics_enabled = false;
-    let ldap = LdapDirectory::new(slapd.ldap_config(preset), false).unwrap();
+    let ldap = LdapDirectory::new(slapd.ldap_config(preset), Default::default()).unwrap();
 
     // Straight to the backend: no error, no match.
     let parsed: Vec<Address> = hostile()
         .iter()
-        .filter_map(|a| Address::parse(a, false).ok())
+        .filter_map(|a| Address::parse(a).ok())
         .collect();
     assert!(
         parsed.len() >= 10,
@@ -230,10 +230,10 @@ async fn hostile_addresses_match_nothing_active_directory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_lookups_share_connections() {
     let slapd = Slapd::start(Preset::Openldap, &demo_ldif(Preset::Openldap));
-    let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), false).unwrap();
+    let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), Default::default()).unwrap();
     let addrs: Vec<Address> = staff(10)
         .iter()
-        .map(|a| Address::parse(a, false).unwrap())
+        .map(|a| Address::parse(a).unwrap())
         .collect();
     let started = std::time::Instant::now();
     let tasks: Vec<_> = (0..16)

@@ -11,7 +11,7 @@ use std::time::Duration;
 use ldap_support::*;
 use mailtips::directory::ldap::config::{MetricsSource, Preset};
 use mailtips::directory::{CachedDirectory, Directory, LdapDirectory};
-use mailtips::model::GroupMetrics;
+use mailtips::domain::GroupMetrics;
 use mailtips::pb::{self, TipKind};
 
 const PEOPLE: usize = 10_000;
@@ -90,7 +90,7 @@ async fn ten_thousand_member_nested_group_with_loop() {
     let slapd = Slapd::start(Preset::Openldap, &big_ldif());
     let mut lc = slapd.ldap_config(Preset::Openldap);
     lc.page_size = NonZeroUsize::new(2).unwrap();
-    let ldap = LdapDirectory::new(lc.clone(), false).unwrap();
+    let ldap = LdapDirectory::new(lc.clone(), Default::default()).unwrap();
 
     // Counted right, through paged searches.
     let graph = ldap.group_graph().await.expect("group graph");
@@ -99,7 +99,7 @@ async fn ten_thousand_member_nested_group_with_loop() {
         pages >= 4,
         "4 groups and 3 contacts at 2 per page: {pages} searches"
     );
-    let m = mailtips::metrics::compute(&graph);
+    let m = mailtips::domain::groups::compute(&graph);
     let id = |name: &str| mailtips::directory::ldap::mapping::normalize_dn(&group(name));
     let all = GroupMetrics {
         total_members: PEOPLE as u32 + 3,
@@ -159,7 +159,7 @@ async fn ten_thousand_member_nested_group_with_loop() {
 
     // A second server instance reads the stored counts instead of computing.
     lc.group_metrics = MetricsSource::Stored;
-    let reader = LdapDirectory::new(lc, false).unwrap();
+    let reader = LdapDirectory::new(lc, Default::default()).unwrap();
     let stored = reader
         .stored_group_metrics()
         .await
@@ -228,21 +228,21 @@ async fn active_directory_counts_written_to_exchange_attributes() {
     std::fs::write(pw.path(), WRITER_PASSWORD).unwrap();
     writer_config.bind_dn = Some(WRITER_DN.into());
     writer_config.bind_password_file = Some(pw.path().to_owned());
-    let writer = LdapDirectory::new(writer_config.clone(), false).unwrap();
+    let writer = LdapDirectory::new(writer_config.clone(), Default::default()).unwrap();
     let report = writer.write_group_metrics().await.expect("write-back");
     assert_eq!(report.written, report.groups);
     assert!(report.groups >= 7);
 
     writer_config.group_metrics = MetricsSource::Stored;
-    let reader = LdapDirectory::new(writer_config, false).unwrap();
+    let reader = LdapDirectory::new(writer_config, Default::default()).unwrap();
     let stored = reader.stored_group_metrics().await.unwrap().unwrap();
     let all_staff = mailtips::directory::ldap::mapping::normalize_dn(&format!(
         "cn=all-staff@contoso.com,ou=groups,{BASE}"
     ));
     // The file directory's own computation is the reference.
-    let file = mailtips::directory::FileDirectory::demo(false);
-    let reference = mailtips::metrics::compute(&file.group_graph().await.unwrap());
-    let expected = reference[&mailtips::model::EntryId::from("all-staff@contoso.com")];
+    let file = mailtips::directory::FileDirectory::demo(Default::default());
+    let reference = mailtips::domain::groups::compute(&file.group_graph().await.unwrap());
+    let expected = reference[&mailtips::domain::EntryId::from("all-staff@contoso.com")];
     assert_eq!(stored[&all_staff], expected);
     assert!(expected.total_members > 25);
 }

@@ -16,7 +16,7 @@ use mailtips::pb::{self, TipKind};
 async fn slapd_stopped_then_restarted() {
     let mut slapd = Slapd::start(Preset::Openldap, &demo_ldif(Preset::Openldap));
     let config = demo_config();
-    let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), false).unwrap();
+    let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), Default::default()).unwrap();
     // The cache judges freshness by this clock, which the test moves by hand.
     let now = Arc::new(Mutex::new(Instant::now()));
     let clock = {

@@ -63,14 +63,14 @@ fn drafts() -> Vec<pb::GetMailTipsRequest> {
 async fn every_tip_kind(preset: Preset) {
     let slapd = Slapd::start(preset, &demo_ldif(preset));
     let config = demo_config();
-    let ldap = LdapDirectory::new(slapd.ldap_config(preset), false).unwrap();
+    let ldap = LdapDirectory::new(slapd.ldap_config(preset), Default::default()).unwrap();
     let cached = CachedDirectory::new(
         ldap.clone(),
         config.directory.cache.clone(),
         config.org.refresh_interval,
     );
     let over_ldap = Server::start(config.clone(), cached).await;
-    let over_file = Server::start(config, Arc::new(FileDirectory::demo(false))).await;
+    let over_file = Server::start(config, Arc::new(FileDirectory::demo(Default::default()))).await;
 
     // Group metrics are computed in the background at start-up: wait for them.
     let probe = draft(SENDER, &["all-staff@contoso.com"]);

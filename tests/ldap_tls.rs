@@ -4,13 +4,13 @@
 mod ldap_support;
 
 use ldap_support::*;
-use mailtips::address::Address;
 use mailtips::directory::Directory;
 use mailtips::directory::LdapDirectory;
 use mailtips::directory::ldap::config::Preset;
+use mailtips::domain::address::Address;
 
 async fn resolves(dir: &LdapDirectory) -> bool {
-    let a = Address::parse("kenji.suzuki@contoso.com", false).unwrap();
+    let a = Address::parse("kenji.suzuki@contoso.com").unwrap();
     match dir.lookup(&[a]).await {
         Ok(found) => found[0].is_some(),
         Err(e) => {
@@ -30,7 +30,7 @@ async fn ldaps_and_starttls_verify_the_server() {
     c.url = slapd.ldaps_url.clone().unwrap();
     c.tls_ca_file = Some(ca.clone());
     assert!(
-        resolves(&LdapDirectory::new(c.clone(), false).unwrap()).await,
+        resolves(&LdapDirectory::new(c.clone(), Default::default()).unwrap()).await,
         "ldaps"
     );
 
@@ -39,14 +39,14 @@ async fn ldaps_and_starttls_verify_the_server() {
     s.starttls = true;
     s.tls_ca_file = Some(ca);
     assert!(
-        resolves(&LdapDirectory::new(s.clone(), false).unwrap()).await,
+        resolves(&LdapDirectory::new(s.clone(), Default::default()).unwrap()).await,
         "StartTLS"
     );
 
     // Not trusted: the system store does not know the test CA, so nothing is read.
     for mut untrusted in [c, s] {
         untrusted.tls_ca_file = None;
-        let dir = LdapDirectory::new(untrusted, false).unwrap();
+        let dir = LdapDirectory::new(untrusted, Default::default()).unwrap();
         assert!(!resolves(&dir).await, "an untrusted certificate is refused");
     }
 
@@ -101,6 +101,8 @@ async fn ldaps_and_starttls_verify_the_server() {
     std::fs::write(bogus.path(), "not a certificate").unwrap();
     let mut b = slapd.ldap_config(Preset::Openldap);
     b.tls_ca_file = Some(bogus.path().to_owned());
-    let err = LdapDirectory::new(b, false).unwrap_err().to_string();
+    let err = LdapDirectory::new(b, Default::default())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("tls_ca_file"), "{err}");
 }

@@ -16,7 +16,7 @@ const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
 struct Server {
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), mailtips::server::ServerError>>,
+    task: tokio::task::JoinHandle<Result<(), mailtips::api::server::ServerError>>,
 }
 
 impl Server {
@@ -24,14 +24,14 @@ impl Server {
         let mut config = Config::from_toml(DEMO_CONFIG, Path::new("examples/mailtips.toml"))
             .expect("demo config");
         config.server.web_page = web_page;
-        let directory = Arc::new(FileDirectory::demo(false));
+        let directory = Arc::new(FileDirectory::demo(Default::default()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(mailtips::server::run(
-            listener,
+        let task = tokio::spawn(mailtips::api::server::serve_backend(
             config,
-            directory,
+            mailtips::api::server::Backend::File(directory),
+            listener,
             async move {
                 let _ = stopped.await;
             },

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 
 use super::{Directory, DirectoryError, GroupGraph, Lookup};
-use crate::address::Address;
-use crate::model::{Entry, EntryId, GroupMetrics};
+use crate::domain::address::Address;
+use crate::domain::{Entry, EntryId, GroupMetrics};
 
 /// The `[directory.cache]` section.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -10,13 +10,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-use super::{Directory, DirectoryError, GroupGraph, Member};
-use crate::address::Address;
-use crate::config::ByteSize;
-use crate::model::{
+use super::{Directory, DirectoryError};
+use crate::domain::ByteSize;
+use crate::domain::address::{Address, AddressRules};
+use crate::domain::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, Moderation, Quota,
     Restrictions,
 };
+use crate::domain::{GroupGraph, Member};
 
 /// The demo organisation shipped inside the binary.
 pub const DEMO_DIRECTORY: &str = include_str!("../../examples/demo-directory.toml");
@@ -228,6 +229,8 @@ pub struct Snapshot {
     /// Direct parents: the groups that list an entry as a member.
     parents: FastMap<EntryId, Vec<EntryId>>,
     graph: GroupGraph,
+    /// The rules its addresses were normalised with; a reload uses the same.
+    rules: AddressRules,
 }
 
 impl Snapshot {
@@ -238,18 +241,14 @@ impl Snapshot {
     pub fn parse(
         text: &str,
         source: &str,
-        case_sensitive_local: bool,
+        rules: AddressRules,
     ) -> Result<Self, DirectoryFileError> {
-        Self::build(parse_toml(text, source)?, source, case_sensitive_local)
+        Self::build(parse_toml(text, source)?, source, rules)
     }
 
     /// Validates parsed raw entries into a snapshot (the second half of [`Snapshot::parse`];
     /// [`read`] calls the halves apart so the file's text is freed before the snapshot grows).
-    fn build(
-        raw: RawFile,
-        source: &str,
-        case_sensitive_local: bool,
-    ) -> Result<Self, DirectoryFileError> {
+    fn build(raw: RawFile, source: &str, rules: AddressRules) -> Result<Self, DirectoryFileError> {
         let err =
             |entry: Option<String>, field: Option<String>, message: String| DirectoryFileError {
                 path: source.to_owned(),
@@ -257,7 +256,7 @@ impl Snapshot {
                 field,
                 message,
             };
-        let parse_addr = |s: &str| Address::parse(s, case_sensitive_local);
+        let parse_addr = |s: &str| rules.parse(s);
 
         // Pass 1: every object and its addresses.
         let all: Vec<(EntryKind, usize, &RawEntry)> = [
@@ -330,7 +329,10 @@ impl Snapshot {
         };
 
         // Pass 2: build entries and the group graph.
-        let mut snapshot = Snapshot::default();
+        let mut snapshot = Snapshot {
+            rules,
+            ..Snapshot::default()
+        };
         for &(k, i, r) in &all {
             let at = label(k, i, r);
             let only = |field: &str, present: bool, allowed: &[EntryKind]| {
@@ -528,7 +530,7 @@ fn datetime_to_system(d: &toml::value::Datetime) -> Result<SystemTime, String> {
             "{d} needs a date, a time and an offset (e.g. 2026-12-01T09:00:00+09:00)"
         ));
     };
-    let days = days_from_civil(
+    let days = crate::domain::units::days_from_civil(
         i64::from(date.year),
         u32::from(date.month),
         u32::from(date.day),
@@ -547,23 +549,11 @@ fn datetime_to_system(d: &toml::value::Datetime) -> Result<SystemTime, String> {
         .map_err(|_| format!("{d} is before 1970"))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// The file-backed directory, reloadable in place.
 pub struct FileDirectory {
     snapshot: ArcSwap<Snapshot>,
     /// `None` for the embedded demo.
     path: Option<PathBuf>,
-    case_sensitive_local: bool,
     /// Bumped on every successful reload.
     generation: tokio::sync::watch::Sender<u64>,
 }
@@ -581,24 +571,19 @@ impl FileDirectory {
     ///
     /// # Errors
     /// [`DirectoryFileError`] naming the file, entry and field.
-    pub fn load(path: &Path, case_sensitive_local: bool) -> Result<Self, DirectoryFileError> {
-        let snapshot = read(path, case_sensitive_local)?;
+    pub fn load(path: &Path, rules: AddressRules) -> Result<Self, DirectoryFileError> {
+        let snapshot = read(path, rules)?;
         Ok(Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             path: Some(path.to_owned()),
-            case_sensitive_local,
             generation: tokio::sync::watch::Sender::new(0),
         })
     }
 
     /// The embedded demo organisation.
-    pub fn demo(case_sensitive_local: bool) -> Self {
-        let snapshot = Snapshot::parse(
-            DEMO_DIRECTORY,
-            "<embedded demo directory>",
-            case_sensitive_local,
-        )
-        .expect("the embedded demo directory is valid (checked by tests)");
+    pub fn demo(rules: AddressRules) -> Self {
+        let snapshot = Snapshot::parse(DEMO_DIRECTORY, "<embedded demo directory>", rules)
+            .expect("the embedded demo directory is valid (checked by tests)");
         Self::from_snapshot(snapshot)
     }
 
@@ -607,7 +592,6 @@ impl FileDirectory {
         Self {
             snapshot: ArcSwap::from_pointee(snapshot),
             path: None,
-            case_sensitive_local: false,
             generation: tokio::sync::watch::Sender::new(0),
         }
     }
@@ -620,7 +604,7 @@ impl FileDirectory {
         let Some(path) = &self.path else {
             return Ok(self.snapshot.load().len());
         };
-        let snapshot = read(path, self.case_sensitive_local)?;
+        let snapshot = read(path, self.snapshot.load().rules)?;
         let n = snapshot.len();
         self.snapshot.store(Arc::new(snapshot));
         self.generation.send_modify(|g| *g += 1);
@@ -633,7 +617,7 @@ impl FileDirectory {
     }
 }
 
-fn read(path: &Path, case_sensitive_local: bool) -> Result<Snapshot, DirectoryFileError> {
+fn read(path: &Path, rules: AddressRules) -> Result<Snapshot, DirectoryFileError> {
     let text = std::fs::read_to_string(path).map_err(|e| DirectoryFileError {
         path: path.display().to_string(),
         entry: None,
@@ -643,7 +627,7 @@ fn read(path: &Path, case_sensitive_local: bool) -> Result<Snapshot, DirectoryFi
     let source = path.display().to_string();
     let raw = parse_toml(&text, &source)?;
     drop(text);
-    Snapshot::build(raw, &source, case_sensitive_local)
+    Snapshot::build(raw, &source, rules)
 }
 
 fn parse_toml(text: &str, source: &str) -> Result<RawFile, DirectoryFileError> {
@@ -674,7 +658,7 @@ impl Directory for FileDirectory {
     async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
         // Copying a big graph takes tens of milliseconds: not on a request worker.
         let snapshot = self.snapshot.load_full();
-        crate::metrics::background("group-graph", move || snapshot.graph.clone())
+        crate::background::run("group-graph", move || snapshot.graph.clone())
             .await
             .ok_or_else(|| DirectoryError::Unavailable("group graph copy failed".into()))
     }
@@ -689,7 +673,7 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Snapshot, DirectoryFileError> {
-        Snapshot::parse(s, "dir.toml", false)
+        Snapshot::parse(s, "dir.toml", AddressRules::default())
     }
 
     #[test]
@@ -751,7 +735,7 @@ members = ["inner@contoso.com", "outer@contoso.com"]
 
     #[test]
     fn big_files_parse_in_pieces_to_the_same_directory() {
-        let (text, _) = crate::synth::generate(&crate::synth::GenParams {
+        let (text, _) = crate::tools::synth::generate(&crate::tools::synth::GenParams {
             mailboxes: 3 * ENTRIES_PER_PIECE,
             groups: 300,
             seed: 3,

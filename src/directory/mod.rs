@@ -8,13 +8,14 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
-use crate::address::Address;
-use crate::model::{Entry, EntryId, EntryKind, GroupMetrics};
+use crate::domain::address::Address;
+use crate::domain::{Entry, EntryId, GroupGraph, GroupMetrics};
 
 pub mod cache;
 pub mod file;
 pub mod ldap;
 
+pub use crate::domain::Lookup;
 pub use cache::CachedDirectory;
 pub use file::{DirectoryFileError, FileDirectory};
 pub use ldap::LdapDirectory;
@@ -27,32 +28,6 @@ pub enum DirectoryError {
     Unavailable(String),
     #[error("directory timed out")]
     Timeout,
-}
-
-/// One address's answer when a backend can answer for some addresses and not others (a cache
-/// holding some of a draft while LDAP is down).
-#[derive(Debug, Clone, PartialEq)]
-pub enum Lookup {
-    Found(Arc<Entry>),
-    /// No directory object has this address.
-    NotFound,
-    /// The directory could not answer for this address now: its tips are pending.
-    Unknown,
-}
-
-/// A group's direct member, for group metrics.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Member {
-    /// A directory object.
-    Entry(EntryId, EntryKind),
-    /// An address with no directory object (a one-off external member).
-    External(Box<str>),
-}
-
-/// Every group with its direct members: what group metrics expand.
-#[derive(Debug, Clone, Default)]
-pub struct GroupGraph {
-    pub groups: Vec<(EntryId, Vec<Member>)>,
 }
 
 /// A source of directory facts.

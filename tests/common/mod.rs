@@ -48,18 +48,17 @@ impl TestServer {
         std::fs::write(&dir_path, directory).expect("write directory");
         let config = Config::from_toml(config, Path::new("test.toml")).expect("valid config");
         let directory = Arc::new(
-            FileDirectory::load(&dir_path, config.org.case_sensitive_local_part)
-                .expect("valid directory"),
+            FileDirectory::load(&dir_path, config.address_rules()).expect("valid directory"),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(mailtips::server::run(
-            listener,
+        tokio::spawn(mailtips::api::server::serve_backend(
             config,
-            directory.clone(),
+            mailtips::api::server::Backend::File(directory.clone()),
+            listener,
             async move {
                 let _ = stopped.await;
             },

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use mailtips::api::server::Backend;
 use mailtips::config::Config;
-use mailtips::directory::Directory;
 use mailtips::directory::ldap::config::{LdapConfig, Preset};
 use mailtips::pb;
 use mailtips::pb::mail_tips_service_client::MailTipsServiceClient;
@@ -299,7 +299,7 @@ impl Drop for Slapd {
 
 /// The demo organisation as LDIF for `preset`.
 pub fn demo_ldif(preset: Preset) -> String {
-    let snap = mailtips::directory::FileDirectory::demo(false).snapshot();
+    let snap = mailtips::directory::FileDirectory::demo(Default::default()).snapshot();
     mailtips::directory::ldap::ldif::export(&snap, preset, BASE).expect("export")
 }
 
@@ -320,12 +320,13 @@ pub struct Server {
 }
 
 impl Server {
-    pub async fn start<D: Directory + Clone>(config: Config, directory: D) -> Server {
+    pub async fn start(config: Config, directory: impl Into<Backend>) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, rx) = oneshot::channel::<()>();
+        let backend: Backend = directory.into();
         let task = tokio::spawn(async move {
-            mailtips::server::run(listener, config, directory, async {
+            mailtips::api::server::serve_backend(config, backend, listener, async {
                 let _ = rx.await;
             })
             .await

@@ -13,9 +13,9 @@ use ldap3::dn_escape;
 
 use super::config::Preset;
 use super::mapping::{Mapping, format_generalized_time};
-use crate::directory::Member;
 use crate::directory::file::Snapshot;
-use crate::model::{Entry, EntryId, EntryKind, ExternalAudience};
+use crate::domain::Member;
+use crate::domain::{Entry, EntryId, EntryKind, ExternalAudience};
 
 /// Why an export was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -138,7 +138,7 @@ pub fn export(snapshot: &Snapshot, preset: Preset, base: &str) -> Result<String,
         let mut c = Entry::new(
             EntryId::from(a),
             EntryKind::Contact,
-            crate::address::Address::parse(a, false).expect("parsed when the file loaded"),
+            crate::domain::address::Address::parse(a).expect("parsed when the file loaded"),
         );
         c.display_name = a.to_owned();
         write_entry(&mut out, &m, &c, &dns, &kinds, None);
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn demo_exports_for_both_presets() {
-        let snap = Snapshot::parse(DEMO_DIRECTORY, "demo", false).unwrap();
+        let snap = Snapshot::parse(DEMO_DIRECTORY, "demo", Default::default()).unwrap();
         let ol = export(&snap, Preset::Openldap, "dc=contoso,dc=com").unwrap();
         assert!(ol.contains("dn: cn=board@contoso.com,ou=people,dc=contoso,dc=com\n"));
         assert!(ol.contains(

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use ldap3::ldap_escape;
 
 use super::config::{AttributeNames, Preset};
-use crate::address::Address;
-use crate::model::{
+use crate::domain::address::{Address, AddressRules};
+use crate::domain::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, Moderation, Quota,
     Restrictions,
 };
@@ -304,7 +304,7 @@ impl Mapping {
 
     /// The one search filter for a chunk of a draft's addresses: an OR over every address's
     /// primary and proxy terms, each address escaped.
-    pub fn lookup_filter(&self, chunk: &[crate::address::Address]) -> String {
+    pub fn lookup_filter(&self, chunk: &[crate::domain::address::Address]) -> String {
         let mut filter = String::with_capacity(chunk.len() * 80 + 3);
         filter.push_str("(|");
         for a in chunk {
@@ -332,7 +332,7 @@ impl Mapping {
         &self,
         dn: &str,
         attrs: &HashMap<String, Vec<String>>,
-        case: bool,
+        case: AddressRules,
     ) -> Option<Entry> {
         let attrs: HashMap<String, &Vec<String>> = attrs
             .iter()
@@ -365,7 +365,7 @@ impl Mapping {
         let mut addresses: Vec<Address> = Vec::new();
         let mut primary = None;
         for raw in get(&self.primary_address) {
-            match Address::parse(raw, case) {
+            match case.parse(raw) {
                 Ok(a) => {
                     primary.get_or_insert_with(|| a.clone());
                     addresses.push(a);
@@ -380,7 +380,7 @@ impl Mapping {
                         let rest = &raw[p.len()..];
                         if head.starts_with("SMTP") && primary.is_none() {
                             // Exchange marks the primary with upper-case SMTP:.
-                            if let Ok(a) = Address::parse(rest, case) {
+                            if let Ok(a) = case.parse(rest) {
                                 primary = Some(a);
                             }
                         }
@@ -391,7 +391,7 @@ impl Mapping {
                 },
                 None => raw,
             };
-            match Address::parse(value, case) {
+            match case.parse(value) {
                 Ok(a) => {
                     if !addresses.contains(&a) {
                         addresses.push(a);
@@ -563,7 +563,7 @@ pub fn parse_generalized_time(s: &str) -> Option<SystemTime> {
             sign * (oh * 3600 + om * 60)
         }
     };
-    let days = crate::directory::file::days_from_civil(y, mo as u32, d as u32);
+    let days = crate::domain::units::days_from_civil(y, mo as u32, d as u32);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
     u64::try_from(secs)
         .ok()
@@ -574,27 +574,13 @@ pub fn parse_generalized_time(s: &str) -> Option<SystemTime> {
 pub fn format_generalized_time(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::domain::units::civil_from_days(days);
     format!(
         "{y:04}{m:02}{d:02}{:02}{:02}{:02}Z",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
@@ -672,7 +658,7 @@ mod tests {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.into_iter().map(String::from).collect()))
         .collect();
-        let e = m.entry("CN=G,DC=x", &attrs, false).unwrap();
+        let e = m.entry("CN=G,DC=x", &attrs, Default::default()).unwrap();
         assert_eq!(e.kind, EntryKind::Group);
         assert_eq!(e.primary.as_str(), "g@contoso.com");
         assert_eq!(e.addresses.len(), 2);

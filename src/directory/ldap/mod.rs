@@ -28,9 +28,10 @@ use tokio::sync::Mutex;
 
 use self::config::{LdapConfig, MetricsSource, Secret, SecretError};
 use self::mapping::{Mapping, MappingError, normalize_dn};
-use super::{Directory, DirectoryError, GroupGraph, Member};
-use crate::address::Address;
-use crate::model::{Entry, EntryId, EntryKind, GroupMetrics};
+use super::{Directory, DirectoryError};
+use crate::domain::address::{Address, AddressRules};
+use crate::domain::{Entry, EntryId, EntryKind, GroupMetrics};
+use crate::domain::{GroupGraph, Member};
 
 /// Why the LDAP backend could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -101,7 +102,7 @@ struct Inner {
     password: Secret,
     /// Set when `tls_ca_file` is: trust exactly those CAs.
     tls: Option<Arc<rustls::ClientConfig>>,
-    case_sensitive_local: bool,
+    addresses: AddressRules,
     /// `connections` handles, used round-robin; each reconnects on its own.
     conns: Vec<Mutex<ConnState>>,
     next_conn: AtomicUsize,
@@ -141,7 +142,7 @@ impl LdapDirectory {
     ///
     /// # Errors
     /// [`LdapSetupError`] for a bad mapping or an unreadable secret.
-    pub fn new(config: LdapConfig, case_sensitive_local: bool) -> Result<Self, LdapSetupError> {
+    pub fn new(config: LdapConfig, addresses: AddressRules) -> Result<Self, LdapSetupError> {
         let mapping = Mapping::compile(config.preset, &config.attributes)?;
         let password = config.bind_password()?;
         let tls = config.tls_ca_file.as_deref().map(tls_config).transpose()?;
@@ -154,7 +155,7 @@ impl LdapDirectory {
                 mapping,
                 password,
                 tls,
-                case_sensitive_local,
+                addresses,
                 conns,
                 next_conn: AtomicUsize::new(0),
                 searches: AtomicU64::new(0),
@@ -403,7 +404,7 @@ impl LdapDirectory {
                             .primary_address
                             .iter()
                             .find_map(|a| e.attrs.get(a).and_then(|v| v.first()))
-                            .and_then(|m| Address::parse(m, false).ok())
+                            .and_then(|m| Address::parse(m).ok())
                     });
                     if let Some(m) = mail {
                         let m: Arc<str> = Arc::from(m.as_str());
@@ -548,7 +549,7 @@ impl LdapDirectory {
     /// access to the two count attributes).
     pub async fn write_group_metrics(&self) -> Result<WriteBack, DirectoryError> {
         let (graph, stored) = self.scan_groups(true).await?;
-        let computed = tokio::task::spawn_blocking(move || crate::metrics::compute(&graph))
+        let computed = tokio::task::spawn_blocking(move || crate::domain::groups::compute(&graph))
             .await
             .map_err(unavailable)?;
         let m = &self.inner.mapping;
@@ -605,8 +606,7 @@ impl LdapDirectory {
             .search_once(&base, Scope::Subtree, &filter, &attrs)
             .await?;
         for se in entries {
-            let Some(mut entry) = m.entry(&se.dn, &se.attrs, self.inner.case_sensitive_local)
-            else {
+            let Some(mut entry) = m.entry(&se.dn, &se.attrs, self.inner.addresses) else {
                 continue;
             };
             if let Some(mo) = entry.moderation.as_mut()

@@ -19,6 +19,46 @@ use std::fmt::Write as _;
 /// The accepted domain of generated organisations.
 pub const DOMAIN: &str = "contoso.com";
 
+/// `mailtips gen-directory`: write a deterministic synthetic organisation.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    #[arg(long, default_value_t = 100_000)]
+    pub mailboxes: usize,
+    #[arg(long, default_value_t = 10_000)]
+    pub groups: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// The directory file to write.
+    #[arg(long)]
+    pub out: std::path::PathBuf,
+    /// Also write a config file that serves it (contoso.com internal).
+    #[arg(long)]
+    pub config_out: Option<std::path::PathBuf>,
+}
+
+/// Runs `mailtips gen-directory`.
+///
+/// # Errors
+/// A file that cannot be written.
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let params = GenParams {
+        mailboxes: args.mailboxes,
+        groups: args.groups,
+        seed: args.seed,
+    };
+    let (text, stats) = generate(&params);
+    std::fs::write(&args.out, text)
+        .with_context(|| format!("while writing {}", args.out.display()))?;
+    if let Some(config) = &args.config_out {
+        let dir = std::path::absolute(&args.out).context("while resolving --out")?;
+        std::fs::write(config, config_for(&dir.display().to_string()))
+            .with_context(|| format!("while writing {}", config.display()))?;
+    }
+    println!("wrote {}: {stats:?}", args.out.display());
+    Ok(())
+}
+
 /// What to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct GenParams {
@@ -502,7 +542,6 @@ mod tests {
     use super::*;
     use crate::directory::file::Snapshot;
     use crate::directory::{Directory, FileDirectory};
-    use crate::metrics;
 
     #[test]
     fn deterministic_and_loadable() {
@@ -515,7 +554,7 @@ mod tests {
         let (b, _) = generate(&p);
         assert_eq!(a, b, "same seed, same file");
         assert_ne!(a, generate(&GenParams { seed: 8, ..p }).0);
-        let snap = Snapshot::parse(&a, "gen", false).unwrap();
+        let snap = Snapshot::parse(&a, "gen", Default::default()).unwrap();
         assert_eq!(snap.len(), p.mailboxes + p.groups + stats.contacts);
         assert!(stats.auto_replies > 0 && stats.full_mailboxes > 0 && stats.custom_tips > 0);
         assert!(stats.moderated_groups > 0 && stats.restricted > 0);
@@ -529,10 +568,12 @@ mod tests {
             seed: 1,
         };
         let (text, _) = generate(&p);
-        let dir = FileDirectory::from_snapshot(Snapshot::parse(&text, "gen", false).unwrap());
-        let m = metrics::compute(&dir.group_graph().await.unwrap());
+        let dir = FileDirectory::from_snapshot(
+            Snapshot::parse(&text, "gen", Default::default()).unwrap(),
+        );
+        let m = crate::domain::groups::compute(&dir.group_graph().await.unwrap());
         assert_eq!(m.len(), p.groups);
-        let all = m[&crate::model::EntryId::from("all-staff@contoso.com")];
+        let all = m[&crate::domain::EntryId::from("all-staff@contoso.com")];
         assert_eq!(all.total_members as usize, p.mailboxes);
         assert!(m.values().filter(|g| g.total_members > 25).count() > 100);
         assert!(m.values().any(|g| g.external_members > 0));

@@ -26,17 +26,17 @@ const ASSETS: [Asset; 3] = [
     Asset {
         path: "/index.html",
         content_type: "text/html; charset=utf-8",
-        body: include_str!("../web/dist/index.html"),
+        body: include_str!("../../web/dist/index.html"),
     },
     Asset {
         path: "/assets/app.js",
         content_type: "text/javascript; charset=utf-8",
-        body: include_str!("../web/dist/assets/app.js"),
+        body: include_str!("../../web/dist/assets/app.js"),
     },
     Asset {
         path: "/assets/app.css",
         content_type: "text/css; charset=utf-8",
-        body: include_str!("../web/dist/assets/app.css"),
+        body: include_str!("../../web/dist/assets/app.css"),
     },
 ];
 

@@ -6,28 +6,18 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use crate::config::Policy;
-use crate::model::{
+use crate::domain::policy::Policy;
+use crate::domain::text::{self, MAX_TEXT_CHARS, PREVIEW_CHARS, Texts};
+use crate::domain::{
     Draft, Entry, EntryId, EntryKind, Evaluation, ExternalAudience, GroupMetrics, InvalidReason,
-    Lang, RecipientResult, RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind,
-    TipSet,
+    Lang, Lookup, RecipientResult, RestrictionReason, Scope, SizeLimitSource, Tip, TipData,
+    TipKind, TipSet,
 };
-use crate::text::{self, MAX_TEXT_CHARS, PREVIEW_CHARS, Texts};
-
-/// What the directory said about one address.
-#[derive(Debug, Clone)]
-pub enum Resolution {
-    Found(Arc<Entry>),
-    /// No directory object has this address.
-    NotFound,
-    /// The directory could not answer in time: tips that need it are pending.
-    Unavailable,
-}
 
 /// The facts resolved for one recipient, in request order.
 #[derive(Debug, Clone)]
 pub struct RecipientFacts {
-    pub resolution: Resolution,
+    pub resolution: Lookup,
     /// Group metrics when the recipient is a group and metrics are computed.
     pub metrics: Option<GroupMetrics>,
 }
@@ -145,14 +135,14 @@ impl Ctx<'_> {
     fn recipient(
         &self,
         raw: &str,
-        address: Result<&crate::address::Address, &crate::address::AddressError>,
+        address: Result<&crate::domain::address::Address, &crate::domain::address::AddressError>,
         facts: &RecipientFacts,
     ) -> RecipientResult {
         let mut out = Out {
             tips: Vec::new(),
             pending: TipSet::EMPTY,
         };
-        let shown: &str = text::cut_chars(raw.trim(), crate::address::MAX_ADDRESS_BYTES).0;
+        let shown: &str = text::cut_chars(raw.trim(), crate::domain::address::MAX_ADDRESS_BYTES).0;
         let address = match address {
             Ok(a) => a,
             Err(e) => {
@@ -180,7 +170,7 @@ impl Ctx<'_> {
         let mut resolved = None;
         let mut display_name = String::new();
         match &facts.resolution {
-            Resolution::Unavailable => {
+            Lookup::Unknown => {
                 // Only what the address alone tells is known; the rest waits for the directory.
                 if scope == Scope::External && self.on(TipKind::ExternalRecipient) {
                     out.tips.push(self.external_address(shown));
@@ -197,7 +187,7 @@ impl Ctx<'_> {
                     }
                 }
             }
-            Resolution::NotFound => match scope {
+            Lookup::NotFound => match scope {
                 Scope::Internal if self.on(TipKind::InvalidInternalRecipient) => {
                     out.tips.push(Tip {
                         kind: TipKind::InvalidInternalRecipient,
@@ -213,7 +203,7 @@ impl Ctx<'_> {
                 }
                 _ => {}
             },
-            Resolution::Found(entry) => {
+            Lookup::Found(entry) => {
                 resolved = Some(entry.kind);
                 display_name.clone_from(&entry.display_name);
                 let who = if entry.display_name.is_empty() {
@@ -496,7 +486,7 @@ impl Ctx<'_> {
             .as_ref()
             .filter(|_| self.on(TipKind::ReplyAllOnBcc))
         {
-            let own: &[crate::address::Address] = match &self.sender.entry {
+            let own: &[crate::domain::address::Address] = match &self.sender.entry {
                 Some(e) => &e.addresses,
                 None => std::slice::from_ref(&self.draft.sender),
             };
@@ -548,9 +538,9 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::address::Address;
-    use crate::config::{Config, DomainRule, RemoteDomain};
-    use crate::model::{
+    use crate::domain::address::{Address, AddressRules};
+    use crate::domain::policy::{DomainRule, RemoteDomain};
+    use crate::domain::{
         AutoReply, CustomTip, DraftRecipient, Field, Locale, Moderation, Quota, ReplyAll,
         Restrictions,
     };
@@ -562,23 +552,28 @@ mod tests {
     }
 
     fn policy() -> Policy {
-        let mut c = Config::default();
-        c.org.external_recipient_tips = true;
-        c.org.max_message_size = Some(crate::config::ByteSize(25_000_000));
-        c.org.internal_domains = vec![DomainRule {
-            domain: "contoso.com".into(),
-            include_subdomains: true,
-        }];
-        c.org.remote_domains = vec![RemoteDomain {
-            domain: "fabrikam.com".into(),
-            include_subdomains: false,
-            internal: true,
-        }];
-        c.policy()
+        Policy {
+            enabled: TipSet::ALL,
+            large_audience_threshold: 25,
+            per_mailbox_cap: 200,
+            max_message_bytes: Some(25_000_000),
+            refresh_interval: Duration::from_secs(2 * 3600),
+            group_metrics: true,
+            addresses: AddressRules::default(),
+            internal_domains: vec![DomainRule {
+                domain: "contoso.com".into(),
+                include_subdomains: true,
+            }],
+            remote_domains: vec![RemoteDomain {
+                domain: "fabrikam.com".into(),
+                include_subdomains: false,
+                internal: true,
+            }],
+        }
     }
 
     fn addr(s: &str) -> Address {
-        Address::parse(s, false).unwrap()
+        Address::parse(s).unwrap()
     }
 
     fn entry(a: &str, kind: EntryKind) -> Entry {
@@ -595,7 +590,7 @@ mod tests {
                 .map(|r| DraftRecipient {
                     raw: (*r).to_owned(),
                     field: Field::To,
-                    address: Address::parse(r, false),
+                    address: Address::parse(r),
                 })
                 .collect(),
             message_size: 0,
@@ -607,14 +602,14 @@ mod tests {
 
     fn found(e: Entry) -> RecipientFacts {
         RecipientFacts {
-            resolution: Resolution::Found(Arc::new(e)),
+            resolution: Lookup::Found(Arc::new(e)),
             metrics: None,
         }
     }
 
     fn group(e: Entry, total: u32, external: u32) -> RecipientFacts {
         RecipientFacts {
-            resolution: Resolution::Found(Arc::new(e)),
+            resolution: Lookup::Found(Arc::new(e)),
             metrics: Some(GroupMetrics {
                 total_members: total,
                 external_members: external,
@@ -624,7 +619,7 @@ mod tests {
 
     fn not_found() -> RecipientFacts {
         RecipientFacts {
-            resolution: Resolution::NotFound,
+            resolution: Lookup::NotFound,
             metrics: None,
         }
     }
@@ -879,7 +874,7 @@ mod tests {
         let mut d = draft(ME, &["help@contoso.com"]);
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));
         assert_eq!(r.tips[0].text.chars().count(), 175);
-        d.locale = crate::grpc::parse_locale("ja-JP").unwrap();
+        d.locale = Locale::parse("ja-JP").unwrap();
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));
         assert_eq!(r.tips[0].text, "日本語のヒント");
         assert_eq!(
@@ -888,7 +883,7 @@ mod tests {
                 language: "ja".into()
             }
         );
-        d.locale = crate::grpc::parse_locale("fr").unwrap();
+        d.locale = Locale::parse("fr").unwrap();
         assert_eq!(
             eval1(&d, &sender_entry(ME), found(e)).tips[0].text.len(),
             175
@@ -1245,7 +1240,7 @@ mod tests {
         let mut d = draft(ME, &["a@contoso.com", "x@gmail.example"]);
         d.reply_all = Some(ReplyAll::default());
         let down = RecipientFacts {
-            resolution: Resolution::Unavailable,
+            resolution: Lookup::Unknown,
             metrics: None,
         };
         let e = evaluate(&policy(), &d, &s, &[down.clone(), down], now());
@@ -1268,7 +1263,7 @@ mod tests {
     #[test]
     fn japanese_texts() {
         let mut d = draft(ME, &["gone@contoso.com"]);
-        d.locale = crate::grpc::parse_locale("ja").unwrap();
+        d.locale = Locale::parse("ja").unwrap();
         let r = eval1(&d, &sender_entry(ME), not_found());
         assert!(
             r.tips[0].text.contains("見つかりません"),

@@ -52,12 +52,17 @@ impl Address {
     /// Parses an addr-spec (`local@domain`), ignoring surrounding whitespace.
     ///
     /// Accepts dot-atom local parts with UTF-8 (RFC 6531) and quoted local parts; domains of
-    /// letters (any script), digits and hyphens. `case_sensitive_local` keeps the local part's
-    /// case in the key.
+    /// letters (any script), digits and hyphens; local parts compared without case, as
+    /// [`AddressRules::default`]. Parse through the organisation's [`AddressRules`] wherever an
+    /// address is compared with the directory.
     ///
     /// # Errors
     /// An [`AddressError`] saying what is wrong.
-    pub fn parse(raw: &str, case_sensitive_local: bool) -> Result<Self, AddressError> {
+    pub fn parse(raw: &str) -> Result<Self, AddressError> {
+        AddressRules::default().parse(raw)
+    }
+
+    fn parse_with(raw: &str, case_sensitive_local: bool) -> Result<Self, AddressError> {
         let s = raw.trim();
         if s.is_empty() {
             return Err(AddressError::Empty);
@@ -111,6 +116,26 @@ impl Address {
     /// The lower-cased domain.
     pub fn domain(&self) -> &str {
         &self.key[self.at + 1..]
+    }
+}
+
+/// How the organisation compares addresses: domains always without case, local parts without
+/// case unless configured otherwise. Owned by the [`crate::domain::Policy`] and handed to every
+/// directory backend, so that a request's addresses and the directory's keys are normalised
+/// alike (a mismatch would make lookups miss silently).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AddressRules {
+    /// Keep the local part's case in the key.
+    pub case_sensitive_local: bool,
+}
+
+impl AddressRules {
+    /// Parses and normalises `raw` under these rules.
+    ///
+    /// # Errors
+    /// An [`AddressError`] saying what is wrong.
+    pub fn parse(self, raw: &str) -> Result<Address, AddressError> {
+        Address::parse_with(raw, self.case_sensitive_local)
     }
 }
 
@@ -234,7 +259,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Result<Address, AddressError> {
-        Address::parse(s, false)
+        Address::parse(s)
     }
 
     #[test]
@@ -243,7 +268,11 @@ mod tests {
         assert_eq!(a.as_str(), "taro.yamada@contoso.com");
         assert_eq!(a.local(), "taro.yamada");
         assert_eq!(a.domain(), "contoso.com");
-        let cs = Address::parse("Taro@Contoso.COM", true).unwrap();
+        let cs = AddressRules {
+            case_sensitive_local: true,
+        }
+        .parse("Taro@Contoso.COM")
+        .unwrap();
         assert_eq!(cs.as_str(), "Taro@contoso.com");
     }
 

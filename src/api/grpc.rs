@@ -9,14 +9,14 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::address::{Address, MAX_ADDRESS_BYTES};
+use crate::api::pb;
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::model::{
-    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Lang, Locale, ReplyAll,
+use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
+use crate::domain::{
+    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Locale, ReplyAll,
     RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
 };
-use crate::pb;
 use crate::service::MailTips;
 
 /// A request field that failed validation: becomes `INVALID_ARGUMENT` with a BadRequest
@@ -50,38 +50,7 @@ impl From<FieldError> for Status {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
     pub max_recipients: usize,
-    pub case_sensitive_local: bool,
-}
-
-/// Parses a BCP 47-shaped tag: letters, digits and hyphens, at most 35 characters, a primary
-/// subtag of 2–8 letters.
-///
-/// # Errors
-/// A description of what is wrong.
-pub fn parse_locale(tag: &str) -> Result<Locale, String> {
-    if tag.is_empty() {
-        return Ok(Locale::default());
-    }
-    let shaped = tag.len() <= 35
-        && tag
-            .split(['-', '_'])
-            .all(|s| !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric()));
-    let primary = tag
-        .split(['-', '_'])
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
-    if !shaped
-        || !(2..=8).contains(&primary.len())
-        || !primary.bytes().all(|b| b.is_ascii_alphabetic())
-    {
-        return Err(format!(
-            "{:?} is not a BCP 47 language tag (e.g. \"en\", \"ja-JP\")",
-            tag.chars().take(40).collect::<String>()
-        ));
-    }
-    let lang = if primary == "ja" { Lang::Ja } else { Lang::En };
-    Ok(Locale { lang, primary })
+    pub addresses: AddressRules,
 }
 
 /// Validates a request into a [`Draft`].
@@ -92,7 +61,9 @@ pub fn draft_from_request(
     req: pb::GetMailTipsRequest,
     limits: RequestLimits,
 ) -> Result<Draft, FieldError> {
-    let sender = Address::parse(&req.sender, limits.case_sensitive_local)
+    let sender = limits
+        .addresses
+        .parse(&req.sender)
         .map_err(|e| FieldError::new("sender", e.to_string()))?;
     if req.recipients.len() > limits.max_recipients {
         return Err(FieldError::new(
@@ -124,7 +95,7 @@ pub fn draft_from_request(
                 format!("longer than {} bytes", 4 * MAX_ADDRESS_BYTES),
             ));
         }
-        let address = Address::parse(&r.address, limits.case_sensitive_local);
+        let address = limits.addresses.parse(&r.address);
         recipients.push(DraftRecipient {
             raw: r.address,
             field,
@@ -157,7 +128,7 @@ pub fn draft_from_request(
                         ));
                     }
                     // Addresses that do not parse can never match the sender; they are not an error.
-                    if let Ok(a) = Address::parse(a, limits.case_sensitive_local) {
+                    if let Ok(a) = limits.addresses.parse(a) {
                         original.push(a);
                     }
                 }
@@ -177,7 +148,7 @@ pub fn draft_from_request(
         }
         set
     };
-    let locale = parse_locale(&req.locale).map_err(|e| FieldError::new("locale", e))?;
+    let locale = Locale::parse(&req.locale).map_err(|e| FieldError::new("locale", e))?;
     Ok(Draft {
         sender,
         recipients,
@@ -368,12 +339,13 @@ impl<D: Directory> GrpcService<D> {
             group_metrics_enabled: org.group_metrics_enabled,
             mailbox_tips_enabled: org.mailbox_tips_enabled,
         };
+        let limits = RequestLimits {
+            max_recipients: org.max_recipients_per_request.get() as usize,
+            addresses: policy.addresses,
+        };
         Self {
             tips,
-            limits: RequestLimits {
-                max_recipients: org.max_recipients_per_request.get() as usize,
-                case_sensitive_local: org.case_sensitive_local_part,
-            },
+            limits,
             configuration,
         }
     }
@@ -427,7 +399,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetServiceConfigurationRequest>,
     ) -> Result<Response<pb::ServiceConfiguration>, Status> {
-        parse_locale(&request.get_ref().locale).map_err(|e| FieldError::new("locale", e))?;
+        Locale::parse(&request.get_ref().locale).map_err(|e| FieldError::new("locale", e))?;
         Ok(Response::new(self.configuration.clone()))
     }
 }
@@ -439,7 +411,7 @@ mod tests {
     fn limits() -> RequestLimits {
         RequestLimits {
             max_recipients: 3,
-            case_sensitive_local: false,
+            addresses: AddressRules::default(),
         }
     }
 
@@ -504,17 +476,6 @@ mod tests {
         let d = draft_from_request(req(&["not-an-address", "b@contoso.com"]), limits()).unwrap();
         assert!(d.recipients[0].address.is_err());
         assert!(d.recipients[1].address.is_ok());
-    }
-
-    #[test]
-    fn locales() {
-        assert_eq!(parse_locale("").unwrap().lang, Lang::En);
-        assert_eq!(parse_locale("ja-JP").unwrap().lang, Lang::Ja);
-        assert_eq!(parse_locale("JA").unwrap().primary, "ja");
-        assert_eq!(parse_locale("fr-CA").unwrap().lang, Lang::En);
-        assert!(parse_locale("x").is_err());
-        assert!(parse_locale("en--US").is_err());
-        assert!(parse_locale(&"a".repeat(40)).is_err());
     }
 
     #[test]

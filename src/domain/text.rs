@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::model::{Lang, RestrictionReason, SizeLimitSource};
+use crate::domain::{Lang, RestrictionReason, SizeLimitSource};
 
 /// Auto-reply preview and custom tip length, in characters.
 pub const PREVIEW_CHARS: usize = 175;

@@ -3,23 +3,75 @@
 
 use std::fmt::Write as _;
 
-use crate::config::ByteSize;
-use crate::pb;
+use crate::api::pb;
+use crate::domain::ByteSize;
+
+/// `mailtips tips`: ask a running server for a draft's tips and print them.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The server, e.g. http://127.0.0.1:50051.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    #[command(flatten)]
+    pub draft: DraftArgs,
+    /// Print the raw response as protobuf debug output too.
+    #[arg(long)]
+    pub raw: bool,
+}
 
 /// A draft described on the command line.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct DraftArgs {
+    /// The sender address.
+    #[arg(long)]
     pub from: String,
+    /// To recipients (repeat, or separate with commas).
+    #[arg(long)]
     pub to: Vec<String>,
+    /// Cc recipients.
+    #[arg(long)]
     pub cc: Vec<String>,
+    /// Bcc recipients.
+    #[arg(long)]
     pub bcc: Vec<String>,
-    /// e.g. "30MB"; empty for unknown.
+    /// The message size, e.g. 30MB.
+    #[arg(long)]
     pub size: Option<String>,
-    /// Original To and Cc when the draft is a reply-all.
+    /// The original To of a reply-all.
+    #[arg(long = "original-to")]
     pub reply_all_to: Vec<String>,
+    /// The original Cc of a reply-all.
+    #[arg(long = "original-cc")]
     pub reply_all_cc: Vec<String>,
+    /// The draft is a reply-all; give the original To/Cc with --original-to/--original-cc.
+    #[arg(long)]
     pub reply_all: bool,
+    /// Language of the texts, e.g. ja.
+    #[arg(long, default_value = "")]
     pub locale: String,
+}
+
+/// Runs `mailtips tips`: one call, the tips printed for a person.
+///
+/// # Errors
+/// A bad `--size`, a server that cannot be reached, or a call the server refused.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let request = request(&args.draft).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
+    let mut client =
+        pb::mail_tips_service_client::MailTipsServiceClient::connect(args.server.clone())
+            .await
+            .with_context(|| format!("while connecting to {}", args.server))?;
+    let response = client
+        .get_mail_tips(request.clone())
+        .await
+        .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
+        .into_inner();
+    print!("{}", render(&request, &response));
+    if args.raw {
+        println!("{response:#?}");
+    }
+    Ok(())
 }
 
 /// Builds the request for `args`.

@@ -1,0 +1,14 @@
+//! The network edge: protobuf conversion and validation ([`grpc`]), the server that wires a
+//! directory backend and serves every protocol on one port ([`server`]), and the compose page
+//! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
+
+mod browser;
+pub mod grpc;
+pub mod server;
+pub mod web;
+
+/// Generated protobuf types and gRPC stubs for `mailtips.v1`.
+#[allow(clippy::all, missing_docs)]
+pub mod pb {
+    tonic::include_proto!("mailtips.v1");
+}

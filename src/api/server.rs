@@ -1,0 +1,250 @@
+//! Assembles and runs the server: picks and wires the directory backend the config names
+//! ([`Backend`]), then serves the mail tips service, `grpc.health.v1`, server reflection (v1
+//! and v1alpha), gRPC-web with CORS and the compose page ([`crate::api::web`]) on one port,
+//! with the background group metrics job beside them. `main`, the tests and the benches all
+//! start the server through [`serve`] or [`serve_backend`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+
+use crate::api::grpc::GrpcService;
+use crate::api::pb;
+use crate::config::{Config, ConfigError};
+use crate::directory::file::DirectoryFileError;
+use crate::directory::ldap::LdapSetupError;
+use crate::directory::{CachedDirectory, Directory, FileDirectory, LdapDirectory};
+use crate::metrics::MetricsStore;
+use crate::service::MailTips;
+
+/// The encoded descriptor set of `mailtips.proto`, served by reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mailtips_descriptor");
+
+/// Why the server could not start, or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("while loading the directory: {0}")]
+    DirectoryFile(#[from] DirectoryFileError),
+    #[error("while setting up the LDAP directory: {0}")]
+    Ldap(#[from] LdapSetupError),
+    #[error("while binding {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("while installing a signal handler: {0}")]
+    Signal(std::io::Error),
+    #[error("reflection set-up failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// `mailtips serve`: with no `--config`, the embedded demo organisation on 127.0.0.1:50051.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The TOML config file (see examples/mailtips.toml).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// Override server.listen, e.g. 0.0.0.0:50051.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Runs `mailtips serve` until SIGTERM or Ctrl-C.
+///
+/// # Errors
+/// [`ServerError`] when the config, the directory or the listener is refused.
+pub async fn serve_command(args: ServeArgs) -> Result<(), ServerError> {
+    let mut config = Config::load_or_demo(args.config.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.server.listen = listen;
+    }
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.server.listen,
+            source,
+        })?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServerError::Signal)?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    serve(config, listener, shutdown).await
+}
+
+/// The directory backend a config names, wired as the server runs it.
+#[derive(Clone)]
+pub enum Backend {
+    /// A directory file (or the embedded demo), reloaded on `SIGHUP`.
+    File(Arc<FileDirectory>),
+    /// An LDAP directory behind the cache.
+    Ldap(CachedDirectory<LdapDirectory>),
+}
+
+impl From<Arc<FileDirectory>> for Backend {
+    fn from(directory: Arc<FileDirectory>) -> Self {
+        Self::File(directory)
+    }
+}
+
+impl From<CachedDirectory<LdapDirectory>> for Backend {
+    fn from(directory: CachedDirectory<LdapDirectory>) -> Self {
+        Self::Ldap(directory)
+    }
+}
+
+impl Backend {
+    /// Opens the backend `config` names: `[directory.ldap]` behind `[directory.cache]`, else
+    /// `directory.file`, else the embedded demo organisation. LDAP is not contacted yet (a
+    /// server starts while its directory is down); a directory file is read and validated.
+    ///
+    /// # Errors
+    /// [`ServerError`] for a bad directory file or LDAP settings.
+    pub fn open(config: &Config) -> Result<Self, ServerError> {
+        let rules = config.address_rules();
+        if let Some(ldap) = &config.directory.ldap {
+            let ldap = LdapDirectory::new(ldap.clone(), rules)?;
+            return Ok(Self::Ldap(CachedDirectory::new(
+                ldap,
+                config.directory.cache.clone(),
+                config.org.refresh_interval,
+            )));
+        }
+        Ok(Self::File(Arc::new(match &config.directory.file {
+            Some(path) => FileDirectory::load(path, rules)?,
+            None => FileDirectory::demo(rules),
+        })))
+    }
+}
+
+/// Opens the backend `config` names and serves until `shutdown` resolves.
+///
+/// # Errors
+/// [`ServerError`] when the directory is refused or the listener fails.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let backend = Backend::open(&config)?;
+    serve_backend(config, backend, listener, shutdown).await
+}
+
+/// Serves `backend` until `shutdown` resolves: what [`serve`] does once the backend is open,
+/// for tests and benches that keep a handle on the backend (to reload it, count its searches
+/// or set its clock).
+///
+/// # Errors
+/// [`ServerError`] when the listener fails.
+pub async fn serve_backend(
+    config: Config,
+    backend: Backend,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    match backend {
+        Backend::File(directory) => {
+            let reload = reload_on_sighup(directory.clone())?;
+            let result = run(listener, config, directory, shutdown).await;
+            reload.abort();
+            result
+        }
+        Backend::Ldap(directory) => run(listener, config, directory, shutdown).await,
+    }
+}
+
+/// Reloads the directory file on SIGHUP; a bad file keeps the old directory.
+fn reload_on_sighup(
+    directory: Arc<FileDirectory>,
+) -> Result<tokio::task::JoinHandle<()>, ServerError> {
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(ServerError::Signal)?;
+    Ok(tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match directory.reload() {
+                Ok(n) => tracing::info!(objects = n, "directory reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "directory reload failed; keeping the previous directory")
+                }
+            }
+        }
+    }))
+}
+
+/// Serves until `shutdown` resolves. Starts the group metrics job (at once, then every
+/// `org.group_metrics_interval`) when group metrics are on.
+///
+/// # Errors
+/// [`ServerError`] when the listener fails.
+async fn run<D: Directory + Clone>(
+    listener: TcpListener,
+    config: Config,
+    directory: D,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let metrics = Arc::new(MetricsStore::default());
+    let metrics_job = config.org.group_metrics_enabled.then(|| {
+        tokio::spawn(
+            metrics
+                .clone()
+                .run_schedule(directory.clone(), config.org.group_metrics_interval),
+        )
+    });
+    let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
+    let service =
+        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, &config));
+
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::mail_tips_service_server::MailTipsServiceServer<GrpcService<D>>>()
+        .await;
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+
+    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving gRPC, gRPC-web and health");
+    if config.server.web_page
+        && let Ok(addr) = listener.local_addr()
+    {
+        tracing::info!("compose page at http://{addr}/");
+    }
+    let browser_layers = tower::ServiceBuilder::new()
+        .layer(super::browser::cors(&config))
+        .layer(crate::api::web::WebPageLayer::new(config.server.web_page))
+        .layer(tonic_web::GrpcWebLayer::new())
+        .into_inner();
+    let result = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .layer(super::browser::BrowserOnly(browser_layers))
+        .add_service(service)
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        // No Nagle: small gRPC frames must leave at once (with Nagle and delayed ACKs a
+        // request waited ~40 ms for its response on loopback; see BENCHMARKS.md).
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await;
+    if let Some(job) = metrics_job {
+        job.abort();
+    }
+    Ok(result?)
+}

@@ -1,0 +1,107 @@
+//! A draft once validated: sender, recipients in request order, size, reply-all, the kinds asked
+//! for and the locale. The gRPC edge builds it; the rules read it.
+
+use crate::domain::address::{Address, AddressError};
+use crate::domain::tip::TipSet;
+
+/// To, Cc or Bcc.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    To,
+    Cc,
+    Bcc,
+}
+
+/// The languages with human texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    En,
+    Ja,
+}
+
+/// A validated request locale: the text language plus the primary subtag, which picks custom
+/// tip translations.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Locale {
+    pub lang: Lang,
+    /// Lower-case primary language subtag ("en", "ja", "fr"); empty when none was given.
+    pub primary: String,
+}
+
+impl Locale {
+    /// Parses a BCP 47-shaped tag: letters, digits and hyphens, at most 35 characters, a primary
+    /// subtag of 2–8 letters.
+    ///
+    /// # Errors
+    /// A description of what is wrong.
+    pub fn parse(tag: &str) -> Result<Self, String> {
+        if tag.is_empty() {
+            return Ok(Self::default());
+        }
+        let shaped = tag.len() <= 35
+            && tag.split(['-', '_']).all(|s| {
+                !s.is_empty() && s.len() <= 8 && s.bytes().all(|b| b.is_ascii_alphanumeric())
+            });
+        let primary = tag
+            .split(['-', '_'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if !shaped
+            || !(2..=8).contains(&primary.len())
+            || !primary.bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            return Err(format!(
+                "{:?} is not a BCP 47 language tag (e.g. \"en\", \"ja-JP\")",
+                tag.chars().take(40).collect::<String>()
+            ));
+        }
+        let lang = if primary == "ja" { Lang::Ja } else { Lang::En };
+        Ok(Self { lang, primary })
+    }
+}
+
+/// One recipient as the client addressed it.
+#[derive(Debug, Clone)]
+pub struct DraftRecipient {
+    /// The address exactly as given, echoed in the response.
+    pub raw: String,
+    pub field: Field,
+    pub address: Result<Address, AddressError>,
+}
+
+/// A validated request: what the rules evaluate.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub sender: Address,
+    pub recipients: Vec<DraftRecipient>,
+    /// 0 = unknown.
+    pub message_size: u64,
+    pub reply_all: Option<ReplyAll>,
+    /// The kinds the client asked for.
+    pub wanted: TipSet,
+    pub locale: Locale,
+}
+
+/// The original To and Cc of a reply-all, normalised where they parse.
+#[derive(Debug, Clone, Default)]
+pub struct ReplyAll {
+    pub original: Vec<Address>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locales() {
+        assert_eq!(Locale::parse("").unwrap().lang, Lang::En);
+        assert_eq!(Locale::parse("ja-JP").unwrap().lang, Lang::Ja);
+        assert_eq!(Locale::parse("JA").unwrap().primary, "ja");
+        assert_eq!(Locale::parse("fr-CA").unwrap().lang, Lang::En);
+        assert!(Locale::parse("x").is_err());
+        assert!(Locale::parse("en--US").is_err());
+        assert!(Locale::parse(&"a".repeat(40)).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! Directory objects as the rules see them: mailboxes, groups and contacts with every attribute a
+//! tip reads, and group metrics. Backends build these; nothing here knows TOML or LDAP.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use crate::domain::address::Address;
+
+/// DN for LDAP. Restriction and moderation lists refer to objects by it.
+pub type EntryId = Arc<str>;
+
+/// What kind of directory object an entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    Mailbox,
+    Group,
+    /// A mail contact: delivery goes to an external address.
+    Contact,
+}
+
+/// One directory object with every attribute the rules read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub id: EntryId,
+    pub kind: EntryKind,
+    pub display_name: String,
+    /// The primary SMTP address.
+    pub primary: Address,
+    /// Every address the object receives at, the primary included.
+    pub addresses: Vec<Address>,
+    pub quota: Option<Quota>,
+    pub auto_reply: Option<AutoReply>,
+    pub custom_tip: Option<CustomTip>,
+    pub restrictions: Restrictions,
+    pub moderation: Option<Moderation>,
+    /// The largest message this object may send, in bytes.
+    pub max_send_bytes: Option<u64>,
+    /// The largest message this object accepts, in bytes.
+    pub max_receive_bytes: Option<u64>,
+}
+
+impl Entry {
+    /// A bare entry of `kind` at `primary`, with no attributes set: the starting point for
+    /// backends and tests.
+    pub fn new(id: impl Into<EntryId>, kind: EntryKind, primary: Address) -> Self {
+        Self {
+            id: id.into(),
+            kind,
+            display_name: String::new(),
+            addresses: vec![primary.clone()],
+            primary,
+            quota: None,
+            auto_reply: None,
+            custom_tip: None,
+            restrictions: Restrictions::default(),
+            moderation: None,
+            max_send_bytes: None,
+            max_receive_bytes: None,
+        }
+    }
+}
+
+/// A mailbox's prohibit-receive quota and usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Quota {
+    pub prohibit_receive_bytes: u64,
+    pub usage_bytes: u64,
+    /// An unenforced quota never makes a mailbox full.
+    pub enforced: bool,
+}
+
+/// Who outside the organisation sees an automatic reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExternalAudience {
+    /// External senders get no reply.
+    #[default]
+    None,
+    /// Only external senders known to the directory (contacts) get the external reply.
+    Known,
+    /// Every external sender gets the external reply.
+    All,
+}
+
+/// A mailbox's automatic replies. Texts may be HTML (as Exchange stores them) or plain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoReply {
+    pub enabled: bool,
+    pub internal_message: String,
+    pub external_message: String,
+    pub external_audience: ExternalAudience,
+    /// Scheduled window; replies are on only inside it when set.
+    pub start: Option<SystemTime>,
+    pub end: Option<SystemTime>,
+}
+
+/// An administrator's custom tip: a default text plus translations keyed by two-letter
+/// language code (Exchange's `MailTipTranslations`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CustomTip {
+    pub default: String,
+    pub translations: HashMap<String, String>,
+}
+
+/// Delivery restrictions. Lists hold entry ids of people, contacts or groups; a group in a list
+/// stands for its members, nested groups included.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Restrictions {
+    /// When non-empty, only these senders are accepted.
+    pub accept_only_from: Vec<EntryId>,
+    /// These senders are refused.
+    pub reject_from: Vec<EntryId>,
+    /// Only authenticated (internal) senders are accepted.
+    pub require_authenticated: bool,
+}
+
+/// Moderation: mail waits for one of `moderators` unless the sender is a moderator or on
+/// `bypass`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Moderation {
+    pub enabled: bool,
+    /// Moderators' entry ids.
+    pub moderators: Vec<EntryId>,
+    /// Moderators' primary addresses, for the tip's data.
+    pub moderator_addresses: Vec<String>,
+    /// Senders (or groups of senders) whose mail skips moderation.
+    pub bypass: Vec<EntryId>,
+}
+
+/// A group's member counts with nested groups expanded, each member counted once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupMetrics {
+    pub total_members: u32,
+    pub external_members: u32,
+}
+
+/// What the directory said about one address.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup {
+    Found(Arc<Entry>),
+    /// No directory object has this address.
+    NotFound,
+    /// The directory could not answer for this address now: the tips that need it are pending.
+    Unknown,
+}
