@@ -1,0 +1,143 @@
+//! The load tool behind `mailtips load` and the `load` bench: a real tonic client that drives
+//! `GetMailTips` (or `WatchMailTips`, first message) with drafts drawn from a directory, at a
+//! fixed concurrency, for a bounded number of requests and a bounded time, optionally at a
+//! target rate, and reports throughput, latency percentiles and counts per gRPC status.
+//!
+//! It only ever talks to the one target it is given. Latencies are kept exactly (one `u32` of
+//! microseconds per request) and sorted at the end, so percentiles are exact, not bucketed.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::directory::file::Snapshot;
+use crate::domain::address::AddressRules;
+
+mod drafts;
+mod run;
+
+pub use drafts::{AddressBook, DraftMix, grpc_frame};
+pub use run::{Latency, LoadOptions, Report, connect, run};
+
+/// Why a load run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("invalid target {target:?}: {source}")]
+    Target {
+        target: String,
+        source: tonic::transport::Error,
+    },
+    #[error("cannot connect to {target}: {source}")]
+    Connect {
+        target: String,
+        source: tonic::transport::Error,
+    },
+    #[error("{0}")]
+    Options(String),
+}
+
+/// `mailtips load`: drive a running server with drafts drawn from a directory file and report
+/// req/s, latency percentiles and gRPC status counts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// The server to load; nothing else is contacted.
+    #[arg(long, default_value = "http://127.0.0.1:50051")]
+    pub target: String,
+    /// The directory file drafts are drawn from (e.g. written by gen-directory).
+    #[arg(long)]
+    pub directory: PathBuf,
+    /// Requests in flight at once.
+    #[arg(long, short = 'c', default_value_t = 32)]
+    pub concurrency: usize,
+    /// HTTP/2 connections to spread them over.
+    #[arg(long, default_value_t = 1)]
+    pub connections: usize,
+    /// Stop after this many requests (the run also stops at --duration).
+    #[arg(long, short = 'n', default_value_t = 1_000_000)]
+    pub requests: u64,
+    /// Stop after this long, e.g. 30s (the run also stops at --requests).
+    #[arg(long, short = 'z', default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Target requests per second (default: as fast as the server answers).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Recipients per draft.
+    #[arg(long, default_value_t = 10)]
+    pub recipients: usize,
+    /// Share of external recipients (0..1).
+    #[arg(long, default_value_t = 0.1)]
+    pub external: f64,
+    /// Share of unknown internal recipients (0..1).
+    #[arg(long, default_value_t = 0.05)]
+    pub unknown: f64,
+    /// Share of group recipients (0..1).
+    #[arg(long, default_value_t = 0.1)]
+    pub group: f64,
+    /// Distinct drafts to cycle through.
+    #[arg(long, default_value_t = 1000)]
+    pub pool: usize,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Per-request deadline.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Call WatchMailTips and time its first message instead.
+    #[arg(long)]
+    pub watch: bool,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the first draft as a gRPC length-prefixed message to this file (a request body
+    /// for h2load, see docs/load-testing.md) and exit without sending anything.
+    #[arg(long)]
+    pub write_frame: Option<PathBuf>,
+}
+
+/// Runs `mailtips load`.
+///
+/// # Errors
+/// An unreadable directory file, a draft mix that cannot be drawn, or a server that cannot be
+/// reached.
+pub async fn command(args: Args) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(&args.directory)
+        .with_context(|| format!("while reading {}", args.directory.display()))?;
+    let snapshot = Snapshot::parse(
+        &text,
+        &args.directory.display().to_string(),
+        AddressRules::default(),
+    )?;
+    let mix = DraftMix {
+        recipients: args.recipients,
+        external: args.external,
+        unknown: args.unknown,
+        group: args.group,
+        pool: args.pool,
+        message_size: 0,
+        seed: args.seed,
+    };
+    let drafts = AddressBook::from_snapshot(&snapshot).drafts(&mix)?;
+    drop(snapshot);
+    if let Some(path) = &args.write_frame {
+        std::fs::write(path, grpc_frame(&drafts[0]))
+            .with_context(|| format!("while writing {}", path.display()))?;
+        return Ok(());
+    }
+    let opts = LoadOptions {
+        target: args.target,
+        concurrency: args.concurrency,
+        connections: args.connections,
+        requests: args.requests,
+        duration: args.duration,
+        rate: args.rate,
+        timeout: args.timeout,
+        watch: args.watch,
+    };
+    let report = run(&opts, Arc::new(drafts)).await?;
+    println!("{report}");
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("while writing {}", path.display()))?;
+    }
+    Ok(())
+}
