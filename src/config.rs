@@ -1,5 +1,6 @@
-//! The TOML configuration file: every organisation setting of SPEC section 7 with its default,
-//! the listener, and the directory backend.
+//! The TOML configuration file: every organisation setting with its default, the listener,
+//! and the directory backend. It builds the domain's [`Policy`] and hands each backend its own
+//! settings; it belongs to no backend.
 //!
 //! Unknown keys are refused (`deny_unknown_fields`), durations are written as `"2h"`, sizes as
 //! `"25MB"` or a plain number of bytes, and [`Config::validate`] checks cross-field rules at
@@ -62,7 +63,7 @@ pub struct DirectoryConfig {
     pub cache: crate::directory::cache::CacheConfig,
 }
 
-/// Organisation settings (SPEC section 7).
+/// Organisation settings: which tips are on, thresholds, limits and domains.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OrgConfig {
