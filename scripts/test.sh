@@ -35,6 +35,9 @@ echo "== web/: unit tests of the page's helpers (node --test)"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== cargo clippy (all targets, warnings are errors)"
+cargo clippy --locked --all-targets -- -D warnings
+
 echo "== cargo test (unit, gRPC integration, doc)"
 cargo test --locked --all-targets
 cargo test --locked --doc
