@@ -1,14 +1,16 @@
-//! The integration tests' one fixture: the real server for any backend ([`server`]), and the
-//! helpers the tests share: the demo organisation, request builders, reading tips out of a
-//! response, raw HTTP/1.1, ports and signals.
+//! The integration tests' one fixture: the real server for any backend ([`server`]), a real
+//! slapd for the LDAP backend ([`slapd`]), and the helpers the tests share: the demo
+//! organisation, request builders, reading tips out of a response, waiting, raw HTTP/1.1,
+//! ports and signals.
 
 pub mod server;
+pub mod slapd;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mailtips::config::Config;
 use mailtips::directory::FileDirectory;
@@ -87,6 +89,12 @@ pub fn request(sender: &str, recipients: &[(&str, pb::RecipientField)]) -> pb::G
     }
 }
 
+/// A draft from `sender` to `to` (all in To).
+pub fn draft(sender: &str, to: &[&str]) -> pb::GetMailTipsRequest {
+    let to: Vec<(&str, pb::RecipientField)> = to.iter().map(|a| (*a, To)).collect();
+    request(sender, &to)
+}
+
 /// The tip kinds of a recipient, in order.
 pub fn kinds(r: &pb::RecipientTips) -> Vec<pb::TipKind> {
     r.tips
@@ -100,6 +108,31 @@ pub fn tip(r: &pb::RecipientTips, kind: pb::TipKind) -> &pb::MailTip {
         .iter()
         .find(|t| t.kind == kind as i32)
         .unwrap_or_else(|| panic!("{:?} has no {kind:?}: {:?}", r.address, kinds(r)))
+}
+
+pub fn has(r: &pb::RecipientTips, kind: pb::TipKind) -> bool {
+    r.tips.iter().any(|t| t.kind == kind as i32)
+}
+
+/// True when nothing in the response is pending.
+pub fn fully_resolved(resp: &pb::GetMailTipsResponse) -> bool {
+    resp.draft_pending.is_empty() && resp.recipients.iter().all(|r| r.pending.is_empty())
+}
+
+/// Polls `f` every 20 ms until it returns true or `limit` passes; returns the time it took.
+pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f().await {
+            return Some(start.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
 }
 
 /// One HTTP/1.1 exchange on its own connection (the request says `Connection: close`): the

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use mailtips::api::server::{Backend, ServerError, serve_backend};
 use mailtips::config::Config;
-use mailtips::directory::FileDirectory;
+use mailtips::directory::{CachedDirectory, FileDirectory, LdapDirectory};
+use mailtips::pb;
 use mailtips::pb::mail_tips_service_client::MailTipsServiceClient;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -82,6 +83,17 @@ impl TestServer {
         server
     }
 
+    /// Serves `ldap` behind the cache, with `config`'s cache settings and refresh interval
+    /// (as `mailtips serve` wires `[directory.ldap]`).
+    pub async fn over_ldap(config: Config, ldap: LdapDirectory) -> Self {
+        let cached = CachedDirectory::new(
+            ldap,
+            config.directory.cache.clone(),
+            config.org.refresh_interval,
+        );
+        Self::start(config, cached).await
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
@@ -94,6 +106,15 @@ impl TestServer {
 
     pub fn client(&self) -> MailTipsServiceClient<Channel> {
         MailTipsServiceClient::new(self.channel())
+    }
+
+    /// `GetMailTips`, which must succeed.
+    pub async fn tips(&self, req: pb::GetMailTipsRequest) -> pb::GetMailTipsResponse {
+        self.client()
+            .get_mail_tips(req)
+            .await
+            .expect("GetMailTips")
+            .into_inner()
     }
 
     /// The directory file of a server started with [`TestServer::with_directory_file`].
