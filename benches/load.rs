@@ -168,27 +168,19 @@ async fn start_bare(response: Bytes) -> (String, tokio::sync::oneshot::Sender<()
     (format!("http://{addr}"), tx)
 }
 
-// ---- The real server. ----
+// ---- The real server, started by the integration tests' fixture. ----
+
+#[path = "../tests/it/support/server.rs"]
+#[allow(
+    dead_code,
+    reason = "the tests' server fixture; the bench uses its start-up and URL only"
+)]
+mod server;
 
 fn config() -> Config {
     let text = "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
                 internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n";
     Config::from_toml(text, std::path::Path::new("<bench>")).unwrap()
-}
-
-async fn start_real(directory: Arc<FileDirectory>) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(mailtips::api::server::serve_backend(
-        config(),
-        mailtips::api::server::Backend::File(directory),
-        listener,
-        async {
-            let _ = rx.await;
-        },
-    ));
-    (format!("http://{addr}"), tx)
 }
 
 /// Waits until the server's group metrics are computed (the all-staff group shows
@@ -339,7 +331,8 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
 
-    let (real_target, _stop_real) = servers.block_on(start_real(directory.clone()));
+    let real = servers.block_on(server::TestServer::start(config(), directory.clone()));
+    let real_target = real.url();
     client.block_on(wait_for_metrics(&real_target));
 
     let run = |target: &str, drafts: &Arc<Vec<pb::GetMailTipsRequest>>| {

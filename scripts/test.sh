@@ -12,7 +12,7 @@ need_pkgs=()
   need_pkgs+=(slapd ldap-utils)
 command -v openssl >/dev/null || need_pkgs+=(openssl) # test certificates for ldaps/StartTLS
 # (each tier adds its packages here)
-# The compose page's browser test (tests/browser.rs): Debian's Chromium, and a Japanese font so
+# The compose page's browser test (tests/it/browser.rs): Debian's Chromium, and a Japanese font so
 # the screenshots show Japanese text rather than empty boxes.
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium fonts-liberation)
 if ! fc-list :lang=ja 2>/dev/null | grep -q .; then need_pkgs+=(fonts-vlgothic); fi

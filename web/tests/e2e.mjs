@@ -1,6 +1,6 @@
 // End-to-end test of the compose page in real headless Chromium (Debian's /usr/bin/chromium,
 // driven by playwright-core), against a running mailtips server with the demo directory.
-// tests/browser.rs starts the server in-process and runs this script; by hand:
+// tests/it/browser.rs starts the server in-process and runs this script; by hand:
 //   mailtips serve --listen 127.0.0.1:50051 &  MAILTIPS_URL=http://127.0.0.1:50051/ node tests/e2e.mjs
 // It types recipients as a person would, checks that every tip kind appears with its marks,
 // switches to Japanese, removes an invalid recipient through the tip's action (keyboard only),

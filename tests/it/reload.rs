@@ -2,23 +2,14 @@
 //! and SIGHUP reloading the directory file without dropping requests (a bad file keeps the old
 //! directory; group metrics follow a good one).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use mailtips::pb;
 use mailtips::pb::mail_tip::Data;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::support::*;
 
 fn write_config(dir: &Path, port: u16) -> std::path::PathBuf {
     let config = DEMO_CONFIG
@@ -42,15 +33,6 @@ impl Drop for Server {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn signal(child: &Child, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill {sig} failed");
 }
 
 async fn connect(
@@ -175,7 +157,7 @@ async fn sighup_reloads_without_dropping_requests() {
 
     // A bad file: refused, the old directory stays.
     std::fs::write(&dir_file, "[[mailbox]]\naddress = \"oops\"\n").unwrap();
-    signal(&server.0, "-HUP");
+    signal(server.0.id(), "-HUP");
     tokio::time::sleep(Duration::from_millis(300)).await;
     let r = client
         .get_mail_tips(draft.clone())
@@ -196,7 +178,7 @@ async fn sighup_reloads_without_dropping_requests() {
         )
         .replace("\"mei.chen@supplier.example\"]", "\"mei.chen@supplier.example\", \"li.wei@supplier.example\"]");
     std::fs::write(&dir_file, changed).unwrap();
-    signal(&server.0, "-HUP");
+    signal(server.0.id(), "-HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let r = client

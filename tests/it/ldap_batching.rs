@@ -1,15 +1,15 @@
 //! What a draft costs in LDAP operations, and that no address can change a filter's meaning:
 //! through the real gRPC server backed by a real slapd.
 
-mod ldap_support;
-
 use std::time::Duration;
 
-use ldap_support::*;
+use mailtips::directory::LdapDirectory;
 use mailtips::directory::ldap::config::Preset;
-use mailtips::directory::{CachedDirectory, Directory, LdapDirectory};
 use mailtips::domain::address::Address;
 use mailtips::pb::{self, TipKind};
+
+use crate::support::slapd::*;
+use crate::support::*;
 
 fn staff(n: usize) -> Vec<String> {
     (1..=n)
@@ -18,7 +18,7 @@ fn staff(n: usize) -> Vec<String> {
 }
 
 async fn searches_for(
-    server: &Server,
+    server: &TestServer,
     ldap: &LdapDirectory,
     req: pb::GetMailTipsRequest,
 ) -> (u64, pb::GetMailTipsResponse) {
@@ -34,12 +34,7 @@ async fn one_search_per_draft_for_10_and_200_recipients() {
     // No background metrics job: only the drafts' searches are counted.
     config.org.group_metrics_enabled = false;
     let ldap = LdapDirectory::new(slapd.ldap_config(Preset::Openldap), Default::default()).unwrap();
-    let cached = CachedDirectory::new(
-        ldap.clone(),
-        config.directory.cache.clone(),
-        config.org.refresh_interval,
-    );
-    let server = Server::start(config.clone(), cached).await;
+    let server = TestServer::over_ldap(config.clone(), ldap.clone()).await;
 
     // 10 recipients (+ the sender): one search, cold.
     let ten = staff(10);
@@ -93,15 +88,7 @@ async fn one_search_per_draft_for_10_and_200_recipients() {
     let mut lc = slapd.ldap_config(Preset::Openldap);
     lc.addresses_per_search = std::num::NonZeroUsize::new(50).unwrap();
     let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
-    let server = Server::start(
-        config.clone(),
-        CachedDirectory::new(
-            ldap.clone(),
-            config.directory.cache.clone(),
-            config.org.refresh_interval,
-        ),
-    )
-    .await;
+    let server = TestServer::over_ldap(config.clone(), ldap.clone()).await;
     let (n, resp) =
         searches_for(&server, &ldap, draft("taro.yamada@contoso.com", &many_refs)).await;
     eprintln!("LDAP searches, 200-recipient draft, 50 addresses per search: {n}");
@@ -158,7 +145,7 @@ async fn hostile_addresses(preset: Preset) {
         parsed.len() >= 10,
         "most of the corpus must reach LDAP: {parsed:?}"
     );
-    let found = ldap.lookup(&parsed).await.expect("no filter error");
+    let found = lookup(&ldap, &parsed).await.expect("no filter error");
     for (a, f) in parsed.iter().zip(&found) {
         assert!(
             f.is_none(),
@@ -169,15 +156,7 @@ async fn hostile_addresses(preset: Preset) {
     }
 
     // Through the server, mixed with a real recipient.
-    let server = Server::start(
-        config.clone(),
-        CachedDirectory::new(
-            ldap.clone(),
-            config.directory.cache.clone(),
-            config.org.refresh_interval,
-        ),
-    )
-    .await;
+    let server = TestServer::over_ldap(config.clone(), ldap.clone()).await;
     let corpus = hostile();
     let mut to: Vec<&str> = corpus.iter().map(String::as_str).collect();
     to.push("kenji.suzuki@contoso.com");
@@ -241,7 +220,7 @@ async fn concurrent_lookups_share_connections() {
             let (d, a) = (ldap.clone(), addrs.clone());
             tokio::spawn(async move {
                 for _ in 0..50 {
-                    let found = d.lookup(&a).await.expect("lookup");
+                    let found = lookup(&d, &a).await.expect("lookup");
                     for (addr, e) in a.iter().zip(found) {
                         assert!(e.unwrap().addresses.contains(addr));
                     }

@@ -2,21 +2,20 @@
 //! organisation, every exception, limits, Japanese texts, WatchMailTips, service
 //! configuration, health, reflection (v1 and v1alpha) and a gRPC-web call.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
 use mailtips::pb;
 use mailtips::pb::TipKind as K;
 use mailtips::pb::mail_tip::Data;
 use tonic_types::StatusExt;
 
+use crate::support::*;
+
 #[tokio::test]
 async fn every_tip_kind_in_request_order() {
     let server = TestServer::demo().await;
     server.wait_for_metrics("all-staff@contoso.com").await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     let mut req = request(
         TARO,
         &[
@@ -123,7 +122,7 @@ async fn every_tip_kind_in_request_order() {
 #[tokio::test]
 async fn auto_reply_texts_html_and_limits() {
     let server = TestServer::demo().await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     let internal = client
         .get_mail_tips(request(TARO, &[("hanako@contoso.com", To)]))
         .await
@@ -190,7 +189,7 @@ async fn auto_reply_texts_html_and_limits() {
 async fn restriction_moderation_and_authenticated_senders() {
     let server = TestServer::demo().await;
     server.wait_for_metrics("announcements@contoso.com").await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     // The CEO is in executives@, which board@ accepts: no restriction, and the custom tip shows.
     let ceo = client
         .get_mail_tips(request("ceo@contoso.com", &[("board@contoso.com", To)]))
@@ -229,7 +228,7 @@ async fn restriction_moderation_and_authenticated_senders() {
 async fn group_members_are_never_evaluated() {
     let server = TestServer::demo().await;
     server.wait_for_metrics("tokyo-office@contoso.com").await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     // tokyo-office holds kenji (full) and hanako (auto-reply): the group shows neither.
     let r = client
         .get_mail_tips(request(TARO, &[("tokyo-office@contoso.com", To)]))
@@ -242,7 +241,7 @@ async fn group_members_are_never_evaluated() {
 #[tokio::test]
 async fn reply_all_judged_on_every_proxy_address_and_size_limits() {
     let server = TestServer::demo().await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     let mut req = request(TARO, &[("hanako.sato@contoso.com", To)]);
     req.reply_all = Some(pb::ReplyAllContext {
         original_to: vec!["hanako.sato@contoso.com".into()],
@@ -269,7 +268,7 @@ async fn reply_all_judged_on_every_proxy_address_and_size_limits() {
 #[tokio::test]
 async fn over_200_recipients_skips_mailbox_sourced_tips() {
     let server = TestServer::demo().await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     let mut recipients = vec![
         ("hanako.sato@contoso.com", To),
         ("kenji.suzuki@contoso.com", To),
@@ -308,7 +307,7 @@ async fn over_200_recipients_skips_mailbox_sourced_tips() {
 #[tokio::test]
 async fn japanese_texts() {
     let server = TestServer::demo().await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     let mut req = request(
         TARO,
         &[
@@ -333,7 +332,7 @@ async fn japanese_texts() {
 #[tokio::test]
 async fn bad_input_is_invalid_argument_naming_the_field() {
     let server = TestServer::demo().await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     let field_of = |s: tonic::Status| {
         assert_eq!(s.code(), tonic::Code::InvalidArgument, "{s:?}");
         s.get_error_details()
@@ -408,9 +407,9 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
 
 #[tokio::test]
 async fn watch_pushes_a_fresh_evaluation_every_refresh_interval() {
-    let dir = common::DEMO_DIRECTORY;
-    let server = TestServer::start(common::DEMO_CONFIG, dir).await;
-    let mut client = server.client().await;
+    let dir = DEMO_DIRECTORY;
+    let server = TestServer::with_directory_file(demo_config(), dir).await;
+    let mut client = server.client();
     let mut stream = client
         .watch_mail_tips(request(TARO, &[("yuki.ito@contoso.com", To)]))
         .await
@@ -425,8 +424,9 @@ async fn watch_pushes_a_fresh_evaluation_every_refresh_interval() {
         "address = \"yuki.ito@contoso.com\"\nname = \"伊藤 由紀\"\nauto_reply = { internal = \"On leave\" }\n",
     );
     assert_ne!(changed, dir);
-    std::fs::write(&server.dir_path, changed).unwrap();
-    server.directory.reload().unwrap();
+    let file = server.directory_file();
+    std::fs::write(&file.path, changed).unwrap();
+    file.directory.reload().unwrap();
 
     tokio::time::pause();
     let paused_at = tokio::time::Instant::now();
@@ -456,7 +456,7 @@ async fn watch_pushes_a_fresh_evaluation_every_refresh_interval() {
 #[tokio::test]
 async fn service_configuration() {
     let server = TestServer::demo().await;
-    let mut client = server.client().await;
+    let mut client = server.client();
     let c = client
         .get_service_configuration(pb::GetServiceConfigurationRequest::default())
         .await
@@ -486,14 +486,14 @@ async fn service_configuration() {
 
 #[tokio::test]
 async fn org_switches_apply() {
-    let config = common::DEMO_CONFIG
+    let text = DEMO_CONFIG
         .replace(
             "external_recipient_tips = true",
             "external_recipient_tips = false",
         )
         .replace("custom = true", "custom = false");
-    let server = TestServer::start(&config, common::DEMO_DIRECTORY).await;
-    let mut client = server.client().await;
+    let server = TestServer::with_directory_file(config(&text), DEMO_DIRECTORY).await;
+    let mut client = server.client();
     let r = client
         .get_mail_tips(request(
             TARO,
@@ -517,7 +517,7 @@ async fn health_reports_serving() {
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
     let server = TestServer::demo().await;
-    let mut health = HealthClient::new(server.channel().await);
+    let mut health = HealthClient::new(server.channel());
     for service in ["", "mailtips.v1.MailTipsService"] {
         let r = health
             .check(HealthCheckRequest {
@@ -534,7 +534,7 @@ async fn health_reports_serving() {
 async fn reflection_v1_and_v1alpha_list_the_service() {
     use tokio_stream::StreamExt;
     let server = TestServer::demo().await;
-    let channel = server.channel().await;
+    let channel = server.channel();
     {
         use tonic_reflection::pb::v1::ServerReflectionRequest;
         use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
@@ -593,31 +593,13 @@ async fn reflection_v1_and_v1alpha_list_the_service() {
 #[tokio::test]
 async fn grpc_web_over_http1_with_cors() {
     use prost::Message;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let server = TestServer::demo().await;
-
-    async fn exchange(addr: std::net::SocketAddr, head: String, body: &[u8]) -> (String, Vec<u8>) {
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        s.write_all(head.as_bytes()).await.unwrap();
-        s.write_all(body).await.unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.unwrap();
-        let split = buf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("header end")
-            + 4;
-        (
-            String::from_utf8_lossy(&buf[..split]).to_lowercase(),
-            buf[split..].to_vec(),
-        )
-    }
 
     let preflight = format!(
         "OPTIONS /mailtips.v1.MailTipsService/GetMailTips HTTP/1.1\r\nHost: {}\r\nOrigin: http://example.test\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type,x-grpc-web,x-user-agent\r\nConnection: close\r\n\r\n",
         server.addr
     );
-    let (head, _) = exchange(server.addr, preflight, b"").await;
+    let (head, _) = http1(server.addr, preflight.as_bytes()).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("access-control-allow-origin: *"), "{head}");
     assert!(head.contains("x-grpc-web"), "{head}");
@@ -626,12 +608,14 @@ async fn grpc_web_over_http1_with_cors() {
     let mut frame = vec![0u8];
     frame.extend_from_slice(&(msg.len() as u32).to_be_bytes());
     frame.extend_from_slice(&msg);
-    let post = format!(
+    let mut post = format!(
         "POST /mailtips.v1.MailTipsService/GetMailTips HTTP/1.1\r\nHost: {}\r\nOrigin: http://example.test\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
         server.addr,
         frame.len()
-    );
-    let (head, body) = exchange(server.addr, post, &frame).await;
+    )
+    .into_bytes();
+    post.extend_from_slice(&frame);
+    let (head, body) = http1(server.addr, &post).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(
         head.contains("content-type: application/grpc-web+proto"),

@@ -2,15 +2,15 @@
 //! the last known entries or `pending` (never an error, never a panic), and the server
 //! recovers by itself once slapd returns.
 
-mod ldap_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ldap_support::*;
 use mailtips::directory::ldap::config::Preset;
 use mailtips::directory::{CachedDirectory, LdapDirectory};
 use mailtips::pb::{self, TipKind};
+
+use crate::support::slapd::*;
+use crate::support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slapd_stopped_then_restarted() {
@@ -29,7 +29,7 @@ async fn slapd_stopped_then_restarted() {
         config.org.refresh_interval,
         clock,
     );
-    let server = Server::start(config.clone(), cached).await;
+    let server = TestServer::start(config.clone(), cached).await;
 
     let sender = "taro.yamada@contoso.com";
     let known = ["kenji.suzuki@contoso.com", "hanako.sato@contoso.com"];
@@ -70,7 +70,7 @@ async fn slapd_stopped_then_restarted() {
     req.message_size_bytes = 1_000;
     for round in 0..5 {
         let started = Instant::now();
-        let mut client = server.client.clone();
+        let mut client = server.client();
         let mut request = tonic::Request::new(req.clone());
         request.set_timeout(deadline);
         let resp = client
@@ -129,16 +129,8 @@ async fn slapd_stopped_then_restarted() {
 
     // A hung slapd (stopped, connections open but silent): answers still come within the
     // deadline, from the cache, and the server recovers when slapd wakes up.
-    let pid = slapd.pid().expect("running").to_string();
-    let signal = |sig: &str| {
-        let ok = std::process::Command::new("kill")
-            .args([sig, &pid])
-            .status()
-            .expect("kill")
-            .success();
-        assert!(ok, "kill {sig} {pid}");
-    };
-    signal("-STOP");
+    let pid = slapd.pid().expect("running");
+    signal(pid, "-STOP");
     *now.lock().unwrap() += config.directory.cache.positive_ttl + Duration::from_secs(1);
     let mut fresh = req.clone();
     fresh.recipients.push(pb::Recipient {
@@ -147,7 +139,7 @@ async fn slapd_stopped_then_restarted() {
     });
     for round in 0..3 {
         let started = Instant::now();
-        let mut client = server.client.clone();
+        let mut client = server.client();
         let mut request = tonic::Request::new(fresh.clone());
         request.set_timeout(deadline);
         let resp = client
@@ -161,7 +153,7 @@ async fn slapd_stopped_then_restarted() {
         assert!(has(&resp.recipients[0], TipKind::MailboxFull));
         assert!(!resp.recipients[4].pending.is_empty());
     }
-    signal("-CONT");
+    signal(pid, "-CONT");
     let woke = eventually(Duration::from_secs(5), || {
         let server = &server;
         let fresh = fresh.clone();

@@ -10,16 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use mailtips::config::Config;
-use mailtips::directory::FileDirectory;
+use crate::support::*;
 
-const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
 /// The whole browser run, far above its usual 15 s.
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(240);
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Everything the browser run needs, or a message saying how to install what is missing.
 fn prerequisites(chromium: &Path) -> Result<(), String> {
@@ -34,7 +28,7 @@ fn prerequisites(chromium: &Path) -> Result<(), String> {
     if Command::new("node").arg("--version").output().is_err() {
         missing.push("node is not on PATH (install Node.js 20 or newer)".to_owned());
     }
-    if !root().join("web/node_modules/playwright-core").exists() {
+    if !repo("web/node_modules/playwright-core").exists() {
         missing.push("web/node_modules is missing (run `npm ci` in web/)".to_owned());
     }
     if missing.is_empty() {
@@ -57,7 +51,7 @@ fn compose_page_in_real_chromium() {
     }
     let artifacts = std::env::var_os("MAILTIPS_ARTIFACTS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("test-artifacts"));
+        .unwrap_or_else(|| repo("test-artifacts"));
 
     // The real server, as `mailtips serve` runs it with no flags, on a free port.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -65,28 +59,14 @@ fn compose_page_in_real_chromium() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    let config = Config::from_toml(DEMO_CONFIG, Path::new("examples/mailtips.toml"))
-        .expect("the demo config is valid");
+    let config = demo_config();
     assert!(config.server.web_page, "the demo config serves the page");
-    let directory = std::sync::Arc::new(FileDirectory::demo(config.address_rules()));
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .expect("bind 127.0.0.1:0");
-    let addr = listener.local_addr().expect("local addr");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = runtime.spawn(mailtips::api::server::serve_backend(
-        config,
-        mailtips::api::server::Backend::File(directory),
-        listener,
-        async move {
-            let _ = stopped.await;
-        },
-    ));
+    let server = runtime.block_on(TestServer::embedded_demo(config));
 
     let mut child = Command::new("node")
-        .arg(root().join("web/tests/e2e.mjs"))
-        .current_dir(root().join("web"))
-        .env("MAILTIPS_URL", format!("http://{addr}/"))
+        .arg(repo("web/tests/e2e.mjs"))
+        .current_dir(repo("web"))
+        .env("MAILTIPS_URL", format!("{}/", server.url()))
         .env("MAILTIPS_ARTIFACTS", &artifacts)
         .env("MAILTIPS_CHROMIUM", &chromium)
         .stdout(Stdio::inherit())
@@ -108,12 +88,11 @@ fn compose_page_in_real_chromium() {
 
     // Graceful shutdown waits for open connections; a browser left behind by a killed run
     // could hold a WatchMailTips stream open, so give it a bound rather than hang.
-    let _ = stop.send(());
-    let stopped =
-        runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), server).await });
+    let stopped = runtime
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), server.stop()).await });
     runtime.shutdown_background();
-    if let Ok(joined) = stopped {
-        joined.expect("server task").expect("server ran cleanly");
+    if let Ok(result) = stopped {
+        result.expect("server ran cleanly");
     }
     match status {
         None => panic!("the browser run took more than {BROWSER_TIMEOUT:?} and was stopped"),

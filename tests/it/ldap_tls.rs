@@ -1,17 +1,15 @@
 //! TLS to a real slapd: ldaps:// and StartTLS, with the server certificate verified against a
 //! configured CA, and refused when it is not trusted.
 
-mod ldap_support;
-
-use ldap_support::*;
-use mailtips::directory::Directory;
 use mailtips::directory::LdapDirectory;
 use mailtips::directory::ldap::config::Preset;
 use mailtips::domain::address::Address;
 
+use crate::support::slapd::*;
+
 async fn resolves(dir: &LdapDirectory) -> bool {
     let a = Address::parse("kenji.suzuki@contoso.com").unwrap();
-    match dir.lookup(&[a]).await {
+    match lookup(dir, &[a]).await {
         Ok(found) => found[0].is_some(),
         Err(e) => {
             eprintln!("lookup failed: {e}");

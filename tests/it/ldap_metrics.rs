@@ -2,17 +2,17 @@
 //! paged searches, the `mailtips metrics` job writing the counts back, and a second server
 //! instance set to `group_metrics = "stored"` reading them.
 
-mod ldap_support;
-
 use std::fmt::Write as _;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
-use ldap_support::*;
 use mailtips::directory::ldap::config::{MetricsSource, Preset};
-use mailtips::directory::{CachedDirectory, Directory, LdapDirectory};
+use mailtips::directory::{Directory, LdapDirectory};
 use mailtips::domain::GroupMetrics;
 use mailtips::pb::{self, TipKind};
+
+use crate::support::slapd::*;
+use crate::support::*;
 
 const PEOPLE: usize = 10_000;
 
@@ -168,12 +168,7 @@ async fn ten_thousand_member_nested_group_with_loop() {
     assert_eq!(stored[&id("big-a")], all);
     let mut config = demo_config();
     config.org.large_audience_threshold = 25;
-    let cached = CachedDirectory::new(
-        reader.clone(),
-        config.directory.cache.clone(),
-        config.org.refresh_interval,
-    );
-    let server = Server::start(config, cached).await;
+    let server = TestServer::over_ldap(config, reader.clone()).await;
     let req = draft(
         "user00001@contoso.com",
         &[

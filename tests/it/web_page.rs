@@ -1,77 +1,27 @@
 //! The compose page over real HTTP/1.1 against the in-process server on `127.0.0.1:0`: served
 //! at `/` with its assets and security headers next to gRPC-web on the same port, and gone
-//! when `server.web_page = false`. (The page's behaviour in a browser is tests/browser.rs.)
+//! when `server.web_page = false`. (The page's behaviour in a browser is `browser.rs`.)
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use mailtips::config::Config;
-use mailtips::directory::FileDirectory;
 
-const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
+use crate::support::*;
 
-struct Server {
-    addr: SocketAddr,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<Result<(), mailtips::api::server::ServerError>>,
-}
-
-impl Server {
-    async fn start(web_page: bool) -> Self {
-        let mut config = Config::from_toml(DEMO_CONFIG, Path::new("examples/mailtips.toml"))
-            .expect("demo config");
-        config.server.web_page = web_page;
-        let directory = Arc::new(FileDirectory::demo(Default::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(mailtips::api::server::serve_backend(
-            config,
-            mailtips::api::server::Backend::File(directory),
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
-        Self {
-            addr,
-            stop: Some(stop),
-            task,
-        }
-    }
-
-    async fn stop(mut self) {
-        let _ = self.stop.take().map(|s| s.send(()));
-        self.task.await.unwrap().unwrap();
-    }
+/// The embedded demo organisation with `server.web_page` set.
+async fn start(web_page: bool) -> TestServer {
+    let mut config = demo_config();
+    config.server.web_page = web_page;
+    TestServer::embedded_demo(config).await
 }
 
 /// One HTTP/1.1 request on its own connection; returns the status line, headers (lower-case)
 /// and body.
 async fn http(addr: SocketAddr, request: String) -> (String, String, Vec<u8>) {
-    tokio::task::spawn_blocking(move || {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(request.as_bytes()).unwrap();
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).unwrap();
-        let split = raw
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("end of headers");
-        let head = String::from_utf8_lossy(&raw[..split]).to_lowercase();
-        let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
-        (
-            status.to_owned(),
-            headers.to_owned(),
-            raw[split + 4..].to_vec(),
-        )
-    })
-    .await
-    .unwrap()
+    let (head, body) = http1(addr, request.as_bytes()).await;
+    let (status, headers) = head.split_once("\r\n").unwrap_or((&head, ""));
+    (status.to_owned(), headers.to_owned(), body)
 }
 
 fn get(path: &str, method: &str) -> String {
@@ -80,7 +30,7 @@ fn get(path: &str, method: &str) -> String {
 
 #[tokio::test]
 async fn page_and_assets_are_served_on_the_grpc_port() {
-    let server = Server::start(true).await;
+    let server = start(true).await;
     let (status, headers, body) = http(server.addr, get("/", "GET")).await;
     assert_eq!(status, "http/1.1 200 ok");
     assert!(
@@ -111,12 +61,12 @@ async fn page_and_assets_are_served_on_the_grpc_port() {
     // Anything else is not the page's: a plain HTTP/1.1 GET elsewhere is refused as before.
     let (status, _, _) = http(server.addr, get("/assets/secret", "GET")).await;
     assert_ne!(status, "http/1.1 200 ok");
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn grpc_web_and_preflight_still_work_beside_the_page() {
-    let server = Server::start(true).await;
+    let server = start(true).await;
     // A CORS preflight from another origin, as a browser sends before a gRPC-web call.
     let preflight = "OPTIONS /mailtips.v1.MailTipsService/GetMailTips HTTP/1.1\r\nHost: 127.0.0.1\r\n\
          Origin: https://mail.example.com\r\nAccess-Control-Request-Method: POST\r\n\
@@ -154,15 +104,15 @@ async fn grpc_web_and_preflight_still_work_beside_the_page() {
     // may arrive chunked; look for the trailer text.
     let text = String::from_utf8_lossy(&body);
     assert!(text.contains("grpc-status:0"), "{text:?}");
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn web_page_false_turns_the_page_off() {
-    let server = Server::start(false).await;
+    let server = start(false).await;
     let (status, _, _) = http(server.addr, get("/", "GET")).await;
     assert_ne!(status, "http/1.1 200 ok");
-    server.stop().await;
+    server.stop().await.unwrap();
 }
 
 #[test]

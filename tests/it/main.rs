@@ -1,0 +1,16 @@
+//! The integration tests, one crate: the real server over real sockets (`grpc`, `web_page`,
+//! `browser`: the compose page in real Chromium), the `mailtips` binary as an administrator
+//! runs it (`reload`), and the LDAP backend against a real slapd (`ldap_*`). `support` is the
+//! one fixture they share.
+
+mod support;
+
+mod browser;
+mod grpc;
+mod ldap_batching;
+mod ldap_metrics;
+mod ldap_outage;
+mod ldap_tips;
+mod ldap_tls;
+mod reload;
+mod web_page;
