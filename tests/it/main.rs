@@ -1,9 +1,10 @@
 //! The integration tests, one crate: the real server over real sockets (`grpc`, `web_page`,
 //! `browser`: the compose page in real Chromium), the `mailtips` binary as an administrator
-//! runs it (`reload`), and the LDAP backend against a real slapd (`ldap_*`). `support` is the
-//! one fixture they share.
+//! runs it (`reload`), the LDAP backend against a real slapd (`ldap_*`), and the architecture's
+//! rules over the source text (`tidy`). `support` is the one fixture they share.
 
 mod support;
+mod tidy;
 
 mod browser;
 mod grpc;
