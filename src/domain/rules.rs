@@ -1,6 +1,6 @@
 //! The tip rules: pure functions from a validated draft and the directory facts resolved for
 //! it to the tips a person sees. No I/O, no clock (the time is passed in), no async; this is
-//! where every rule and exception of SPEC section 3 lives.
+//! where every tip rule and its exceptions live.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -361,7 +361,8 @@ impl Ctx<'_> {
         }
         if self.on(TipKind::ExternalRecipient) {
             if is_group {
-                // Groups that live in a remote domain are not evaluated (SPEC section 3).
+                // A group in a remote domain marked internal gets no external-recipient tip,
+                // whatever its members.
                 if scope != Scope::RemoteInternal {
                     match group_metrics {
                         Some(Some(m)) if m.external_members > 0 => out.tips.push(Tip {

@@ -42,7 +42,8 @@ impl TipKind {
         matches!(self, TipKind::AutoReply | TipKind::MailboxFull)
     }
 
-    /// Tips a restriction hides for the same recipient (SPEC section 3).
+    /// Tips a restriction hides for the same recipient: when a recipient refuses the sender, that
+    /// recipient shows no mailbox-full, auto-reply, custom, moderation or too-large tip.
     pub fn hidden_by_restriction(self) -> bool {
         matches!(
             self,
@@ -114,7 +115,8 @@ impl FromIterator<TipKind> for TipSet {
     }
 }
 
-/// Where a recipient's domain puts it (SPEC section 2).
+/// Where a recipient's domain puts it: an accepted domain is internal, a remote domain marked
+/// internal (hybrid or partner) is remote-internal, and any other domain is external.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// Malformed address: no domain to judge.
