@@ -542,8 +542,7 @@ mod tests {
     use crate::domain::address::{Address, AddressRules};
     use crate::domain::policy::{DomainRule, RemoteDomain};
     use crate::domain::{
-        AutoReply, CustomTip, DraftRecipient, Field, Locale, Moderation, Quota, ReplyAll,
-        Restrictions,
+        AutoReply, CustomTip, DraftRecipient, Locale, Moderation, Quota, ReplyAll, Restrictions,
     };
 
     const T0: u64 = 1_800_000_000;
@@ -590,7 +589,6 @@ mod tests {
                 .iter()
                 .map(|r| DraftRecipient {
                     raw: (*r).to_owned(),
-                    field: Field::To,
                     address: Address::parse(r),
                 })
                 .collect(),

@@ -55,22 +55,6 @@ impl TipKind {
         )
     }
 
-    /// The stable snake-case name used in config files.
-    pub fn config_name(self) -> &'static str {
-        match self {
-            TipKind::InvalidInternalRecipient => "invalid_internal_recipient",
-            TipKind::MailboxFull => "mailbox_full",
-            TipKind::AutoReply => "auto_reply",
-            TipKind::Custom => "custom",
-            TipKind::RestrictedRecipient => "restricted_recipient",
-            TipKind::ExternalRecipient => "external_recipient",
-            TipKind::LargeAudience => "large_audience",
-            TipKind::ModeratedRecipient => "moderated_recipient",
-            TipKind::ReplyAllOnBcc => "reply_all_on_bcc",
-            TipKind::MessageTooLarge => "message_too_large",
-        }
-    }
-
     /// The kind for a protobuf value, if it names one.
     pub fn from_i32(v: i32) -> Option<Self> {
         TipKind::ALL.into_iter().find(|k| *k as i32 == v)
