@@ -167,6 +167,7 @@ fn kinds(set: TipSet) -> Vec<i32> {
 
 fn tip_to_pb(t: Tip) -> pb::MailTip {
     use pb::mail_tip::Data;
+    let kind = t.kind() as i32;
     let data = match t.data {
         TipData::Invalid { address, reason } => {
             let (reason, detail) = match reason {
@@ -255,7 +256,7 @@ fn tip_to_pb(t: Tip) -> pb::MailTip {
         }
     };
     pb::MailTip {
-        kind: t.kind as i32,
+        kind,
         text: t.text,
         data,
     }

@@ -148,7 +148,6 @@ impl Ctx<'_> {
             Err(e) => {
                 if self.on(TipKind::InvalidInternalRecipient) {
                     out.tips.push(Tip {
-                        kind: TipKind::InvalidInternalRecipient,
                         text: Texts::invalid(self.lang, shown, true),
                         data: TipData::Invalid {
                             address: shown.to_owned(),
@@ -190,7 +189,6 @@ impl Ctx<'_> {
             Lookup::NotFound => match scope {
                 Scope::Internal if self.on(TipKind::InvalidInternalRecipient) => {
                     out.tips.push(Tip {
-                        kind: TipKind::InvalidInternalRecipient,
                         text: Texts::invalid(self.lang, shown, false),
                         data: TipData::Invalid {
                             address: shown.to_owned(),
@@ -226,7 +224,6 @@ impl Ctx<'_> {
 
     fn external_address(&self, who: &str) -> Tip {
         Tip {
-            kind: TipKind::ExternalRecipient,
             text: Texts::external(self.lang, who),
             data: TipData::External {
                 is_group: false,
@@ -261,7 +258,6 @@ impl Ctx<'_> {
                     restricted = true;
                     if self.on(TipKind::RestrictedRecipient) {
                         out.tips.push(Tip {
-                            kind: TipKind::RestrictedRecipient,
                             text: Texts::restricted(self.lang, who, reason),
                             data: TipData::Restricted {
                                 reason,
@@ -292,7 +288,6 @@ impl Ctx<'_> {
             && q.usage_bytes >= q.prohibit_receive_bytes
         {
             out.tips.push(Tip {
-                kind: TipKind::MailboxFull,
                 text: Texts::mailbox_full(self.lang, who),
                 data: TipData::MailboxFull {
                     quota_bytes: q.prohibit_receive_bytes,
@@ -306,7 +301,6 @@ impl Ctx<'_> {
             && self.draft.message_size > limit
         {
             out.tips.push(Tip {
-                kind: TipKind::MessageTooLarge,
                 text: Texts::too_large(self.lang, SizeLimitSource::Recipient, who, limit),
                 data: TipData::TooLarge {
                     source: SizeLimitSource::Recipient,
@@ -333,7 +327,6 @@ impl Ctx<'_> {
             };
             match exempt {
                 Some(false) => out.tips.push(Tip {
-                    kind: TipKind::ModeratedRecipient,
                     text: Texts::moderated(self.lang, who),
                     data: TipData::Moderated {
                         moderators: m.moderator_addresses.clone(),
@@ -347,7 +340,6 @@ impl Ctx<'_> {
             match group_metrics {
                 Some(Some(m)) if m.total_members > self.policy.large_audience_threshold => {
                     out.tips.push(Tip {
-                        kind: TipKind::LargeAudience,
                         text: Texts::large_audience(self.lang, who, m.total_members),
                         data: TipData::LargeAudience {
                             members: m.total_members,
@@ -366,7 +358,6 @@ impl Ctx<'_> {
                 if scope != Scope::RemoteInternal {
                     match group_metrics {
                         Some(Some(m)) if m.external_members > 0 => out.tips.push(Tip {
-                            kind: TipKind::ExternalRecipient,
                             text: Texts::external_group(
                                 self.lang,
                                 who,
@@ -446,7 +437,6 @@ impl Ctx<'_> {
         let (preview, more) = text::cut_chars(&plain, PREVIEW_CHARS);
         let (message, truncated) = text::cut_chars(&plain, MAX_TEXT_CHARS);
         Some(Tip {
-            kind: TipKind::AutoReply,
             text: Texts::auto_reply(self.lang, who, preview, more),
             data: TipData::AutoReply {
                 preview: preview.to_owned(),
@@ -470,7 +460,6 @@ impl Ctx<'_> {
             return None;
         }
         Some(Tip {
-            kind: TipKind::Custom,
             text: text::cut_chars(&plain, PREVIEW_CHARS).0.to_owned(),
             data: TipData::Custom {
                 language: language.to_owned(),
@@ -499,7 +488,6 @@ impl Ctx<'_> {
                 pending.insert(TipKind::ReplyAllOnBcc);
             } else {
                 tips.push(Tip {
-                    kind: TipKind::ReplyAllOnBcc,
                     text: Texts::reply_all_on_bcc(self.lang),
                     data: TipData::ReplyAllOnBcc,
                 });
@@ -517,7 +505,6 @@ impl Ctx<'_> {
             .min_by_key(|&(_, l)| l);
             match biting {
                 Some((source, limit)) => tips.push(Tip {
-                    kind: TipKind::MessageTooLarge,
                     text: Texts::too_large(self.lang, source, "", limit),
                     data: TipData::TooLarge {
                         source,
@@ -636,7 +623,7 @@ mod tests {
     }
 
     fn kinds(r: &RecipientResult) -> Vec<TipKind> {
-        r.tips.iter().map(|t| t.kind).collect()
+        r.tips.iter().map(|t| t.kind()).collect()
     }
 
     const ME: &str = "me@contoso.com";
@@ -683,7 +670,7 @@ mod tests {
             now(),
         );
         let t = &e.recipients[0].tips[0];
-        assert_eq!(t.kind, TipKind::InvalidInternalRecipient);
+        assert_eq!(t.kind(), TipKind::InvalidInternalRecipient);
         assert!(matches!(
             &t.data,
             TipData::Invalid {
@@ -1133,7 +1120,7 @@ mod tests {
             original: vec![addr("other@contoso.com")],
         });
         let e = evaluate(&policy(), &d, &s, &[], now());
-        assert_eq!(e.draft_tips[0].kind, TipKind::ReplyAllOnBcc);
+        assert_eq!(e.draft_tips[0].kind(), TipKind::ReplyAllOnBcc);
         d.reply_all = Some(ReplyAll {
             original: vec![addr("other@contoso.com"), addr("ALIAS@contoso.com")],
         });

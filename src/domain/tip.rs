@@ -186,12 +186,29 @@ pub enum TipData {
     },
 }
 
-/// One mail tip with its human text.
+/// One mail tip: its human text and its structured data, which decides its kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tip {
-    pub kind: TipKind,
     pub text: String,
     pub data: TipData,
+}
+
+impl Tip {
+    /// The kind, read from the data: a tip cannot carry one kind's data under another kind.
+    pub fn kind(&self) -> TipKind {
+        match self.data {
+            TipData::Invalid { .. } => TipKind::InvalidInternalRecipient,
+            TipData::MailboxFull { .. } => TipKind::MailboxFull,
+            TipData::AutoReply { .. } => TipKind::AutoReply,
+            TipData::Custom { .. } => TipKind::Custom,
+            TipData::Restricted { .. } => TipKind::RestrictedRecipient,
+            TipData::External { .. } => TipKind::ExternalRecipient,
+            TipData::LargeAudience { .. } => TipKind::LargeAudience,
+            TipData::Moderated { .. } => TipKind::ModeratedRecipient,
+            TipData::ReplyAllOnBcc => TipKind::ReplyAllOnBcc,
+            TipData::TooLarge { .. } => TipKind::MessageTooLarge,
+        }
+    }
 }
 
 /// The tips of one requested recipient.
