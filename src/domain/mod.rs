@@ -2,12 +2,13 @@
 //!
 //! Nothing in this layer does I/O, reads the clock, or knows protobuf, TOML files, LDAP or the
 //! async runtime; every other layer builds on it (ARCHITECTURE.md, checked by `tests/it/tidy.rs`).
-//! `draft`, `entry` and `tip` are private: their types are re-exported here. `text` serves the
-//! rules only.
+//! `draft`, `entry`, `fact` and `tip` are private: their types are re-exported here. `text`
+//! serves the rules only.
 //!
 //! - [`address`]: parsing and normalising SMTP addresses.
 //! - `entry`: directory objects (mailboxes, groups, contacts) and lookup answers.
 //! - `draft`: a validated request.
+//! - `fact`: [`Fact`], a fact the rules read that may not be known yet.
 //! - `tip`: tip kinds, their data, and the evaluation of a draft.
 //! - [`policy`]: the organisation's settings as the rules need them.
 //! - [`groups`]: group metrics over a group graph.
@@ -18,6 +19,7 @@
 pub mod address;
 mod draft;
 mod entry;
+mod fact;
 pub mod groups;
 pub mod policy;
 pub mod rules;
@@ -30,6 +32,7 @@ pub use entry::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, GroupMetrics, Lookup,
     Moderation, Quota, Restrictions,
 };
+pub use fact::Fact;
 pub use groups::{GroupGraph, Member};
 pub use policy::Policy;
 pub use tip::{

@@ -9,9 +9,9 @@ use std::time::SystemTime;
 use crate::domain::policy::Policy;
 use crate::domain::text::{self, MAX_TEXT_CHARS, PREVIEW_CHARS, Texts};
 use crate::domain::{
-    Draft, Entry, EntryId, EntryKind, Evaluation, ExternalAudience, GroupMetrics, InvalidReason,
-    Lang, Lookup, RecipientResult, RestrictionReason, Scope, SizeLimitSource, Tip, TipData,
-    TipKind, TipSet,
+    Draft, Entry, EntryId, EntryKind, Evaluation, ExternalAudience, Fact, GroupMetrics,
+    InvalidReason, Lang, Lookup, RecipientResult, RestrictionReason, Scope, SizeLimitSource, Tip,
+    TipData, TipKind, TipSet,
 };
 
 /// The facts resolved for one recipient, in request order.
@@ -35,25 +35,23 @@ pub struct SenderFacts {
 }
 
 impl SenderFacts {
-    /// Whether the sender is on `list` (directly or through a group); `None` when that cannot
-    /// be known now.
-    fn is_on(&self, list: &[EntryId]) -> Option<bool> {
+    /// Whether the sender is on `list` (directly or through a group).
+    fn is_on(&self, list: &[EntryId]) -> Fact<bool> {
         if list.is_empty() {
-            return Some(false);
+            return Fact::Known(false);
         }
         let Some(entry) = &self.entry else {
             // Unknown to the directory: on no list, unless we could not ask.
             return if self.lookup_failed {
-                None
+                Fact::Unknown
             } else {
-                Some(false)
+                Fact::Known(false)
             };
         };
         if list.iter().any(|id| *id == entry.id) {
-            return Some(true);
+            return Fact::Known(true);
         }
-        let groups = self.groups.as_ref()?;
-        Some(list.iter().any(|id| groups.contains(id)))
+        Fact::from(self.groups.as_ref()).map(|groups| list.iter().any(|id| groups.contains(id)))
     }
 }
 
@@ -243,9 +241,10 @@ impl Ctx<'_> {
     ) {
         let is_group = entry.kind == EntryKind::Group;
         let recipient_external = entry.kind == EntryKind::Contact || scope == Scope::External;
-        // Metrics matter only for groups, and only when the organisation computes them.
+        // Metrics matter only for groups, and only when the organisation computes them; not
+        // computed yet is unknown.
         let group_metrics = if is_group && self.policy.group_metrics {
-            Some(metrics)
+            Some(Fact::from(metrics))
         } else {
             None
         };
@@ -254,7 +253,7 @@ impl Ctx<'_> {
         let mut restricted = false;
         if self.policy.enabled.contains(TipKind::RestrictedRecipient) {
             match self.restriction(entry) {
-                Some(Some(reason)) => {
+                Fact::Known(Some(reason)) => {
                     restricted = true;
                     if self.on(TipKind::RestrictedRecipient) {
                         out.tips.push(Tip {
@@ -268,8 +267,8 @@ impl Ctx<'_> {
                         });
                     }
                 }
-                Some(None) => {}
-                None => {
+                Fact::Known(None) => {}
+                Fact::Unknown => {
                     // Cannot tell yet: the restriction and everything it would hide wait.
                     for k in self.active.iter() {
                         if k == TipKind::RestrictedRecipient || k.hidden_by_restriction() {
@@ -317,28 +316,24 @@ impl Ctx<'_> {
         if shows(TipKind::ModeratedRecipient)
             && let Some(m) = entry.moderation.as_ref().filter(|m| m.enabled)
         {
-            let exempt = match (
-                self.sender.is_on(&m.moderators),
-                self.sender.is_on(&m.bypass),
-            ) {
-                (Some(true), _) | (_, Some(true)) => Some(true),
-                (Some(false), Some(false)) => Some(false),
-                _ => None,
-            };
+            let exempt = self
+                .sender
+                .is_on(&m.moderators)
+                .or(self.sender.is_on(&m.bypass));
             match exempt {
-                Some(false) => out.tips.push(Tip {
+                Fact::Known(false) => out.tips.push(Tip {
                     text: Texts::moderated(self.lang, who),
                     data: TipData::Moderated {
                         moderators: m.moderator_addresses.clone(),
                     },
                 }),
-                Some(true) => {}
-                None => out.pend(TipKind::ModeratedRecipient),
+                Fact::Known(true) => {}
+                Fact::Unknown => out.pend(TipKind::ModeratedRecipient),
             }
         }
         if self.on(TipKind::LargeAudience) {
             match group_metrics {
-                Some(Some(m)) if m.total_members > self.policy.large_audience_threshold => {
+                Some(Fact::Known(m)) if m.total_members > self.policy.large_audience_threshold => {
                     out.tips.push(Tip {
                         text: Texts::large_audience(self.lang, who, m.total_members),
                         data: TipData::LargeAudience {
@@ -347,7 +342,7 @@ impl Ctx<'_> {
                         },
                     });
                 }
-                Some(None) => out.pend(TipKind::LargeAudience),
+                Some(Fact::Unknown) => out.pend(TipKind::LargeAudience),
                 _ => {}
             }
         }
@@ -357,7 +352,7 @@ impl Ctx<'_> {
                 // whatever its members.
                 if scope != Scope::RemoteInternal {
                     match group_metrics {
-                        Some(Some(m)) if m.external_members > 0 => out.tips.push(Tip {
+                        Some(Fact::Known(m)) if m.external_members > 0 => out.tips.push(Tip {
                             text: Texts::external_group(
                                 self.lang,
                                 who,
@@ -370,7 +365,7 @@ impl Ctx<'_> {
                                 total_members: m.total_members,
                             },
                         }),
-                        Some(None) => out.pend(TipKind::ExternalRecipient),
+                        Some(Fact::Unknown) => out.pend(TipKind::ExternalRecipient),
                         _ => {}
                     }
                 }
@@ -385,27 +380,26 @@ impl Ctx<'_> {
         }
     }
 
-    /// `Some(Some(reason))` restricted, `Some(None)` not restricted, `None` unknown now.
-    fn restriction(&self, entry: &Entry) -> Option<Option<RestrictionReason>> {
+    /// Why `entry` refuses the sender, or `None` when it accepts the sender.
+    fn restriction(&self, entry: &Entry) -> Fact<Option<RestrictionReason>> {
         let r = &entry.restrictions;
         if r.require_authenticated && !self.sender_internal {
-            return Some(Some(RestrictionReason::RequiresAuthenticatedSender));
+            return Fact::Known(Some(RestrictionReason::RequiresAuthenticatedSender));
         }
         if !r.reject_from.is_empty() {
             match self.sender.is_on(&r.reject_from) {
-                Some(true) => return Some(Some(RestrictionReason::InRejectList)),
-                Some(false) => {}
-                None => return None,
+                Fact::Known(true) => return Fact::Known(Some(RestrictionReason::InRejectList)),
+                Fact::Known(false) => {}
+                Fact::Unknown => return Fact::Unknown,
             }
         }
         if !r.accept_only_from.is_empty() {
-            return match self.sender.is_on(&r.accept_only_from) {
-                Some(true) => Some(None),
-                Some(false) => Some(Some(RestrictionReason::NotInAcceptList)),
-                None => None,
-            };
+            return self
+                .sender
+                .is_on(&r.accept_only_from)
+                .map(|accepted| (!accepted).then_some(RestrictionReason::NotInAcceptList));
         }
-        Some(None)
+        Fact::Known(None)
     }
 
     fn auto_reply(&self, entry: &Entry, who: &str) -> Option<Tip> {
