@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
 use crate::domain::{
-    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Locale, ReplyAll,
+    Draft, DraftRecipient, EntryKind, Evaluation, InvalidReason, Locale, ReplyAll,
     RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
 };
 use crate::service::MailTips;
@@ -77,17 +77,16 @@ pub fn draft_from_request(
     }
     let mut recipients = Vec::with_capacity(req.recipients.len());
     for (i, r) in req.recipients.into_iter().enumerate() {
-        let field = match pb::RecipientField::try_from(r.field) {
-            Ok(pb::RecipientField::To) => Field::To,
-            Ok(pb::RecipientField::Cc) => Field::Cc,
-            Ok(pb::RecipientField::Bcc) => Field::Bcc,
-            _ => {
-                return Err(FieldError::new(
-                    format!("recipients[{i}].field"),
-                    "must be TO, CC or BCC",
-                ));
-            }
-        };
+        // The rules do not read the field, but a client must still say which one it is.
+        if !matches!(
+            pb::RecipientField::try_from(r.field),
+            Ok(pb::RecipientField::To | pb::RecipientField::Cc | pb::RecipientField::Bcc)
+        ) {
+            return Err(FieldError::new(
+                format!("recipients[{i}].field"),
+                "must be TO, CC or BCC",
+            ));
+        }
         if r.address.len() > 4 * MAX_ADDRESS_BYTES {
             // Far beyond any address: refuse rather than echo kilobytes back.
             return Err(FieldError::new(
@@ -98,7 +97,6 @@ pub fn draft_from_request(
         let address = limits.addresses.parse(&r.address);
         recipients.push(DraftRecipient {
             raw: r.address,
-            field,
             address,
         });
     }
@@ -169,6 +167,7 @@ fn kinds(set: TipSet) -> Vec<i32> {
 
 fn tip_to_pb(t: Tip) -> pb::MailTip {
     use pb::mail_tip::Data;
+    let kind = t.kind() as i32;
     let data = match t.data {
         TipData::Invalid { address, reason } => {
             let (reason, detail) = match reason {
@@ -257,7 +256,7 @@ fn tip_to_pb(t: Tip) -> pb::MailTip {
         }
     };
     pb::MailTip {
-        kind: t.kind as i32,
+        kind,
         text: t.text,
         data,
     }

@@ -1,12 +1,13 @@
 //! SMTP addresses: parsing the addr-spec a client sends, and the normalised form used as a
 //! directory key.
 //!
-//! Matching is case-insensitive on the domain always and, by default, on the local part too
-//! (SPEC section 2), so an [`Address`] keeps both the normalised key and the text as given.
+//! Matching is case-insensitive on the domain always and, by default, on the local part too, so
+//! an [`Address`] keeps both the normalised key and the text as given.
 
 use std::fmt;
 
-/// The longest address accepted, in bytes (SPEC section 4; RFC 3696 errata).
+/// The longest address accepted, in bytes: a 64-byte local part, `@` and a 255-byte domain
+/// (RFC 3696, section 3).
 pub const MAX_ADDRESS_BYTES: usize = 320;
 const MAX_LOCAL_BYTES: usize = 64;
 const MAX_DOMAIN_BYTES: usize = 255;

@@ -4,14 +4,6 @@
 use crate::domain::address::{Address, AddressError};
 use crate::domain::tip::TipSet;
 
-/// To, Cc or Bcc.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    To,
-    Cc,
-    Bcc,
-}
-
 /// The languages with human texts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Lang {
@@ -67,7 +59,6 @@ impl Locale {
 pub struct DraftRecipient {
     /// The address exactly as given, echoed in the response.
     pub raw: String,
-    pub field: Field,
     pub address: Result<Address, AddressError>,
 }
 

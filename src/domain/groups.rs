@@ -1,6 +1,6 @@
 //! Group metrics as pure computation: every group's total and external member counts with nested
-//! groups expanded, each member counted once and loops survived. The background job
-//! (`crate::metrics`) and the LDAP write-back both run this over a [`GroupGraph`].
+//! groups expanded, each member counted once and loops survived. The background metrics job
+//! and the LDAP write-back both run this over a [`GroupGraph`].
 
 use std::collections::HashMap;
 

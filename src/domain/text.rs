@@ -24,7 +24,7 @@ pub fn cut_chars(s: &str, max: usize) -> (&str, bool) {
 }
 
 /// Whether `s` looks like HTML: it holds a tag such as `<p>`, `</div>`, `<br/>` or `<!--`.
-pub fn looks_like_html(s: &str) -> bool {
+fn looks_like_html(s: &str) -> bool {
     let b = s.as_bytes();
     b.windows(2)
         .any(|w| w[0] == b'<' && (w[1].is_ascii_alphabetic() || w[1] == b'/' || w[1] == b'!'))
@@ -186,7 +186,7 @@ fn decode_entity(name: &str) -> Option<char> {
 }
 
 /// Formats a byte count for people: "25 MB", "1.5 GB" (decimal units, as mail clients show).
-pub fn human_size(bytes: u64) -> String {
+fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["bytes", "KB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -42,7 +42,8 @@ impl TipKind {
         matches!(self, TipKind::AutoReply | TipKind::MailboxFull)
     }
 
-    /// Tips a restriction hides for the same recipient (SPEC section 3).
+    /// Tips a restriction hides for the same recipient: when a recipient refuses the sender, that
+    /// recipient shows no mailbox-full, auto-reply, custom, moderation or too-large tip.
     pub fn hidden_by_restriction(self) -> bool {
         matches!(
             self,
@@ -52,22 +53,6 @@ impl TipKind {
                 | TipKind::ModeratedRecipient
                 | TipKind::MessageTooLarge
         )
-    }
-
-    /// The stable snake-case name used in config files.
-    pub fn config_name(self) -> &'static str {
-        match self {
-            TipKind::InvalidInternalRecipient => "invalid_internal_recipient",
-            TipKind::MailboxFull => "mailbox_full",
-            TipKind::AutoReply => "auto_reply",
-            TipKind::Custom => "custom",
-            TipKind::RestrictedRecipient => "restricted_recipient",
-            TipKind::ExternalRecipient => "external_recipient",
-            TipKind::LargeAudience => "large_audience",
-            TipKind::ModeratedRecipient => "moderated_recipient",
-            TipKind::ReplyAllOnBcc => "reply_all_on_bcc",
-            TipKind::MessageTooLarge => "message_too_large",
-        }
     }
 
     /// The kind for a protobuf value, if it names one.
@@ -114,7 +99,8 @@ impl FromIterator<TipKind> for TipSet {
     }
 }
 
-/// Where a recipient's domain puts it (SPEC section 2).
+/// Where a recipient's domain puts it: an accepted domain is internal, a remote domain marked
+/// internal (hybrid or partner) is remote-internal, and any other domain is external.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
     /// Malformed address: no domain to judge.
@@ -200,12 +186,29 @@ pub enum TipData {
     },
 }
 
-/// One mail tip with its human text.
+/// One mail tip: its human text and its structured data, which decides its kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tip {
-    pub kind: TipKind,
     pub text: String,
     pub data: TipData,
+}
+
+impl Tip {
+    /// The kind, read from the data: a tip cannot carry one kind's data under another kind.
+    pub fn kind(&self) -> TipKind {
+        match self.data {
+            TipData::Invalid { .. } => TipKind::InvalidInternalRecipient,
+            TipData::MailboxFull { .. } => TipKind::MailboxFull,
+            TipData::AutoReply { .. } => TipKind::AutoReply,
+            TipData::Custom { .. } => TipKind::Custom,
+            TipData::Restricted { .. } => TipKind::RestrictedRecipient,
+            TipData::External { .. } => TipKind::ExternalRecipient,
+            TipData::LargeAudience { .. } => TipKind::LargeAudience,
+            TipData::Moderated { .. } => TipKind::ModeratedRecipient,
+            TipData::ReplyAllOnBcc => TipKind::ReplyAllOnBcc,
+            TipData::TooLarge { .. } => TipKind::MessageTooLarge,
+        }
+    }
 }
 
 /// The tips of one requested recipient.

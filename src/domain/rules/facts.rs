@@ -1,0 +1,48 @@
+//! The facts the rules read, as the request path resolved them: what the directory said about
+//! each recipient and about the sender, and whether the sender is on a list of senders.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::domain::{Entry, EntryId, Fact, GroupMetrics, Lookup};
+
+/// The facts resolved for one recipient, in request order.
+#[derive(Debug, Clone)]
+pub struct RecipientFacts {
+    pub resolution: Lookup,
+    /// Group metrics when the recipient is a group and metrics are computed.
+    pub metrics: Option<GroupMetrics>,
+}
+
+/// The facts resolved for the sender.
+#[derive(Debug, Clone, Default)]
+pub struct SenderFacts {
+    /// The sender's directory object, when the sender is in the directory.
+    pub entry: Option<Arc<Entry>>,
+    /// True when the directory could not be asked about the sender.
+    pub lookup_failed: bool,
+    /// Every group that holds the sender, nested groups expanded; `None` when unknown (not
+    /// looked up because no recipient needs it, or the directory failed).
+    pub groups: Option<Arc<HashSet<EntryId>>>,
+}
+
+impl SenderFacts {
+    /// Whether the sender is on `list` (directly or through a group).
+    pub(super) fn is_on(&self, list: &[EntryId]) -> Fact<bool> {
+        if list.is_empty() {
+            return Fact::Known(false);
+        }
+        let Some(entry) = &self.entry else {
+            // Unknown to the directory: on no list, unless we could not ask.
+            return if self.lookup_failed {
+                Fact::Unknown
+            } else {
+                Fact::Known(false)
+            };
+        };
+        if list.iter().any(|id| *id == entry.id) {
+            return Fact::Known(true);
+        }
+        Fact::from(self.groups.as_ref()).map(|groups| list.iter().any(|id| groups.contains(id)))
+    }
+}

@@ -1,0 +1,123 @@
+//! Test fixtures shared by the rules' unit tests: an organisation (contoso.com internal with its
+//! subdomains, fabrikam.com remote and internal), entries, drafts, resolved facts, and helpers
+//! that evaluate one recipient.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::{RecipientFacts, SenderFacts, evaluate};
+use crate::domain::address::{Address, AddressRules};
+use crate::domain::policy::{DomainRule, Policy, RemoteDomain};
+use crate::domain::{
+    AutoReply, Draft, DraftRecipient, Entry, EntryKind, ExternalAudience, GroupMetrics, Locale,
+    Lookup, RecipientResult, TipKind, TipSet,
+};
+
+const T0: u64 = 1_800_000_000;
+
+pub(super) fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(T0)
+}
+
+pub(super) fn policy() -> Policy {
+    Policy {
+        enabled: TipSet::ALL,
+        large_audience_threshold: 25,
+        per_mailbox_cap: 200,
+        max_message_bytes: Some(25_000_000),
+        refresh_interval: Duration::from_secs(2 * 3600),
+        group_metrics: true,
+        addresses: AddressRules::default(),
+        internal_domains: vec![DomainRule {
+            domain: "contoso.com".into(),
+            include_subdomains: true,
+        }],
+        remote_domains: vec![RemoteDomain {
+            domain: "fabrikam.com".into(),
+            include_subdomains: false,
+            internal: true,
+        }],
+    }
+}
+
+pub(super) fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+pub(super) fn entry(a: &str, kind: EntryKind) -> Entry {
+    let mut e = Entry::new(a, kind, addr(a));
+    e.display_name = a.split('@').next().unwrap().to_owned();
+    e
+}
+
+pub(super) fn draft(sender: &str, recipients: &[&str]) -> Draft {
+    Draft {
+        sender: addr(sender),
+        recipients: recipients
+            .iter()
+            .map(|r| DraftRecipient {
+                raw: (*r).to_owned(),
+                address: Address::parse(r),
+            })
+            .collect(),
+        message_size: 0,
+        reply_all: None,
+        wanted: TipSet::ALL,
+        locale: Locale::default(),
+    }
+}
+
+pub(super) fn found(e: Entry) -> RecipientFacts {
+    RecipientFacts {
+        resolution: Lookup::Found(Arc::new(e)),
+        metrics: None,
+    }
+}
+
+pub(super) fn group(e: Entry, total: u32, external: u32) -> RecipientFacts {
+    RecipientFacts {
+        resolution: Lookup::Found(Arc::new(e)),
+        metrics: Some(GroupMetrics {
+            total_members: total,
+            external_members: external,
+        }),
+    }
+}
+
+pub(super) fn not_found() -> RecipientFacts {
+    RecipientFacts {
+        resolution: Lookup::NotFound,
+        metrics: None,
+    }
+}
+
+pub(super) fn sender_entry(a: &str) -> SenderFacts {
+    SenderFacts {
+        entry: Some(Arc::new(entry(a, EntryKind::Mailbox))),
+        lookup_failed: false,
+        groups: Some(Arc::default()),
+    }
+}
+
+pub(super) fn eval1(d: &Draft, s: &SenderFacts, f: RecipientFacts) -> RecipientResult {
+    evaluate(&policy(), d, s, &[f], now()).recipients.remove(0)
+}
+
+pub(super) fn kinds(r: &RecipientResult) -> Vec<TipKind> {
+    r.tips.iter().map(|t| t.kind()).collect()
+}
+
+pub(super) const ME: &str = "me@contoso.com";
+
+pub(super) fn away(internal: &str, external: &str, audience: ExternalAudience) -> Entry {
+    let mut e = entry("away@contoso.com", EntryKind::Mailbox);
+    e.auto_reply = Some(AutoReply {
+        enabled: true,
+        internal_message: internal.into(),
+        external_message: external.into(),
+        external_audience: audience,
+        start: None,
+        end: None,
+    });
+    e
+}

@@ -1,0 +1,486 @@
+//! The tip rules: pure functions from a validated draft and the directory facts resolved for
+//! it to the tips a person sees. No I/O, no clock (the time is passed in), no async; this is
+//! where every tip rule and its exceptions live.
+//!
+//! This file holds the entry point [`evaluate`], the context every rule reads, and the flow for
+//! one recipient: a malformed address, an address the directory could not answer for now, an
+//! address it does not know, and a directory object it found. Each tip kind has one small rule
+//! in the file for its subject:
+//!
+//! - `restriction`: restricted recipient, which hides five kinds for the same recipient.
+//! - `mailbox`: mailbox full and automatic replies, read from the recipient's mailbox.
+//! - `size`: message too large, for one recipient and for the whole draft.
+//! - `moderation`: moderated recipient.
+//! - `audience`: large audience and external recipient.
+//! - `custom`: the administrator's custom tip.
+//! - `reply_all`: reply-all when the sender had the original on Bcc.
+//! - `facts`: what the rules read about the recipients and the sender.
+
+mod audience;
+mod custom;
+mod facts;
+#[cfg(test)]
+mod fixtures;
+mod mailbox;
+mod moderation;
+mod reply_all;
+mod restriction;
+mod size;
+
+use std::time::SystemTime;
+
+pub use facts::{RecipientFacts, SenderFacts};
+
+use crate::domain::address::{Address, AddressError, MAX_ADDRESS_BYTES};
+use crate::domain::policy::Policy;
+use crate::domain::text::{self, Texts};
+use crate::domain::{
+    Draft, Entry, EntryKind, Evaluation, Fact, GroupMetrics, InvalidReason, Lang, Lookup,
+    RecipientResult, Scope, Tip, TipData, TipKind, TipSet,
+};
+
+/// Evaluates every tip for `draft` at time `now`.
+///
+/// `recipients` holds one [`RecipientFacts`] per draft recipient, in the same order.
+pub fn evaluate(
+    policy: &Policy,
+    draft: &Draft,
+    sender: &SenderFacts,
+    recipients: &[RecipientFacts],
+    now: SystemTime,
+) -> Evaluation {
+    debug_assert_eq!(draft.recipients.len(), recipients.len());
+    let wanted = draft.wanted.intersect(policy.enabled);
+    let mut skipped = TipSet::EMPTY;
+    if draft.recipients.len() > policy.per_mailbox_cap as usize {
+        for k in wanted.iter().filter(|k| k.is_mailbox_sourced()) {
+            skipped.insert(k);
+        }
+    }
+    let mut active = wanted;
+    for k in skipped.iter() {
+        active.remove(k);
+    }
+    let ctx = Ctx {
+        policy,
+        draft,
+        sender,
+        sender_internal: policy.scope_of(draft.sender.domain()).is_internal(),
+        active,
+        lang: draft.locale.lang,
+        now,
+    };
+    let results = draft
+        .recipients
+        .iter()
+        .zip(recipients)
+        .map(|(r, facts)| ctx.recipient(&r.raw, r.address.as_ref(), facts))
+        .collect();
+    let draft_level = ctx.draft_tips();
+    Evaluation {
+        recipients: results,
+        draft_tips: draft_level.tips,
+        draft_pending: draft_level.pending,
+        skipped,
+        evaluated_at: now,
+        refresh_after: now + policy.refresh_interval,
+    }
+}
+
+/// What every rule reads: the organisation, the draft, the sender and the kinds to evaluate.
+struct Ctx<'a> {
+    policy: &'a Policy,
+    draft: &'a Draft,
+    sender: &'a SenderFacts,
+    /// Whether the sender's domain is internal (accepted, or remote and marked internal).
+    sender_internal: bool,
+    /// The kinds asked for, shown by the organisation and not skipped over the cap.
+    active: TipSet,
+    lang: Lang,
+    now: SystemTime,
+}
+
+/// A recipient the directory found, as the rules about it read it.
+struct Found<'a> {
+    entry: &'a Entry,
+    scope: Scope,
+    /// What the texts call the recipient: its display name, or the address as given.
+    who: &'a str,
+    /// The group metrics resolved for it (see [`RecipientFacts::metrics`]).
+    metrics: Option<GroupMetrics>,
+}
+
+impl Found<'_> {
+    fn is_group(&self) -> bool {
+        self.entry.kind == EntryKind::Group
+    }
+
+    /// A mail contact, or an object whose address is in an external domain.
+    fn is_external(&self) -> bool {
+        self.entry.kind == EntryKind::Contact || self.scope == Scope::External
+    }
+}
+
+/// The rule for one tip kind about a recipient the directory found: the tip, no tip, or unknown
+/// (the kind is pending) when a fact it needs is not known yet.
+type FoundRule<'a> = fn(&Ctx<'a>, &Found<'_>) -> Fact<Option<Tip>>;
+
+/// The rule for one draft-level tip kind, answering like a [`FoundRule`].
+type DraftRule<'a> = fn(&Ctx<'a>) -> Fact<Option<Tip>>;
+
+/// Collects tips in display order and the kinds pending.
+#[derive(Default)]
+struct Out {
+    tips: Vec<Tip>,
+    pending: TipSet,
+}
+
+impl Out {
+    fn pend(&mut self, k: TipKind) {
+        self.pending.insert(k);
+    }
+
+    /// Records a rule's answer for `kind`: its tip, nothing, or `kind` pending.
+    fn add(&mut self, kind: TipKind, answer: Fact<Option<Tip>>) {
+        match answer {
+            Fact::Known(Some(tip)) => {
+                debug_assert_eq!(tip.kind(), kind);
+                self.tips.push(tip);
+            }
+            Fact::Known(None) => {}
+            Fact::Unknown => self.pend(kind),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// Whether `k` is evaluated for this draft.
+    fn on(&self, k: TipKind) -> bool {
+        self.active.contains(k)
+    }
+
+    /// One recipient's tips, in display order, and its pending kinds.
+    fn recipient(
+        &self,
+        raw: &str,
+        address: Result<&Address, &AddressError>,
+        facts: &RecipientFacts,
+    ) -> RecipientResult {
+        let mut out = Out::default();
+        // The address as given, for texts and data.
+        let shown: &str = text::cut_chars(raw.trim(), MAX_ADDRESS_BYTES).0;
+        let address = match address {
+            Ok(a) => a,
+            Err(e) => {
+                if self.on(TipKind::InvalidInternalRecipient) {
+                    out.tips
+                        .push(self.invalid(shown, InvalidReason::Malformed(e.clone())));
+                }
+                return RecipientResult {
+                    address: raw.to_owned(),
+                    scope: Scope::Unknown,
+                    resolved: None,
+                    display_name: String::new(),
+                    tips: out.tips,
+                    pending: TipSet::EMPTY,
+                };
+            }
+        };
+        let scope = self.policy.scope_of(address.domain());
+        let mut resolved = None;
+        let mut display_name = String::new();
+        match &facts.resolution {
+            Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
+            Lookup::NotFound => self.not_found_tips(scope, shown, &mut out),
+            Lookup::Found(entry) => {
+                resolved = Some(entry.kind);
+                display_name.clone_from(&entry.display_name);
+                let who = if entry.display_name.is_empty() {
+                    shown
+                } else {
+                    entry.display_name.as_str()
+                };
+                let found = Found {
+                    entry,
+                    scope,
+                    who,
+                    metrics: facts.metrics,
+                };
+                self.found_tips(&found, &mut out);
+            }
+        }
+        RecipientResult {
+            address: raw.to_owned(),
+            scope,
+            resolved,
+            display_name,
+            tips: out.tips,
+            pending: out.pending,
+        }
+    }
+
+    /// The directory could not answer for the address now: only what the address alone tells
+    /// is known, and every kind that needs the directory is pending.
+    fn unknown_tips(&self, scope: Scope, shown: &str, out: &mut Out) {
+        if scope == Scope::External && self.on(TipKind::ExternalRecipient) {
+            out.tips.push(self.external_address(shown));
+        }
+        for k in self.active.iter() {
+            let needs_directory = match k {
+                TipKind::ReplyAllOnBcc => false,
+                TipKind::ExternalRecipient => scope != Scope::External,
+                TipKind::InvalidInternalRecipient => scope == Scope::Internal,
+                _ => true,
+            };
+            if needs_directory {
+                out.pend(k);
+            }
+        }
+    }
+
+    /// No directory object has the address: invalid in an internal domain, external in an
+    /// external one.
+    fn not_found_tips(&self, scope: Scope, shown: &str, out: &mut Out) {
+        match scope {
+            Scope::Internal if self.on(TipKind::InvalidInternalRecipient) => {
+                out.tips.push(self.invalid(shown, InvalidReason::NotFound));
+            }
+            Scope::External if self.on(TipKind::ExternalRecipient) => {
+                out.tips.push(self.external_address(shown));
+            }
+            _ => {}
+        }
+    }
+
+    /// Invalid internal recipient: a malformed address, or an internal one no directory object
+    /// has.
+    fn invalid(&self, shown: &str, reason: InvalidReason) -> Tip {
+        let malformed = matches!(reason, InvalidReason::Malformed(_));
+        Tip {
+            text: Texts::invalid(self.lang, shown, malformed),
+            data: TipData::Invalid {
+                address: shown.to_owned(),
+                reason,
+            },
+        }
+    }
+
+    /// The tips of a recipient the directory found, in display order.
+    fn found_tips(&self, r: &Found<'_>, out: &mut Out) {
+        // Restriction first. A recipient that refuses the sender shows none of the kinds a
+        // restriction hides; while that cannot be told, they are pending with it.
+        let restriction = self.restriction(r.entry);
+        if self.on(TipKind::RestrictedRecipient) {
+            let tip = restriction.map(|reason| reason.map(|reason| self.restricted(r, reason)));
+            out.add(TipKind::RestrictedRecipient, tip);
+        }
+        let rules: [(TipKind, FoundRule<'_>); 7] = [
+            (TipKind::MailboxFull, Self::mailbox_full),
+            (TipKind::MessageTooLarge, Self::too_large_for_recipient),
+            (TipKind::AutoReply, Self::auto_reply),
+            (TipKind::ModeratedRecipient, Self::moderated),
+            (TipKind::LargeAudience, Self::large_audience),
+            (TipKind::ExternalRecipient, Self::external_recipient),
+            (TipKind::Custom, Self::custom),
+        ];
+        for (kind, rule) in rules {
+            if !self.on(kind) {
+                continue;
+            }
+            let answer = match restriction {
+                Fact::Known(Some(_)) if kind.hidden_by_restriction() => Fact::Known(None),
+                Fact::Unknown if kind.hidden_by_restriction() => Fact::Unknown,
+                _ => rule(self, r),
+            };
+            out.add(kind, answer);
+        }
+    }
+
+    /// The draft-level tips, in display order, and the draft-level kinds pending.
+    fn draft_tips(&self) -> Out {
+        let mut out = Out::default();
+        let rules: [(TipKind, DraftRule<'_>); 2] = [
+            (TipKind::ReplyAllOnBcc, Self::reply_all_on_bcc),
+            (TipKind::MessageTooLarge, Self::too_large_for_draft),
+        ];
+        for (kind, rule) in rules {
+            if self.on(kind) {
+                out.add(kind, rule(self));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::fixtures::*;
+    use super::*;
+    use crate::domain::{CustomTip, ExternalAudience, Locale, Quota, ReplyAll};
+
+    #[test]
+    fn invalid_only_for_internal_domains() {
+        let s = sender_entry(ME);
+        let d = draft(
+            ME,
+            &[
+                "gone@contoso.com",
+                "x@sub.contoso.com",
+                "y@gmail.example",
+                "z@fabrikam.com",
+            ],
+        );
+        let e = evaluate(
+            &policy(),
+            &d,
+            &s,
+            &[not_found(), not_found(), not_found(), not_found()],
+            now(),
+        );
+        assert_eq!(kinds(&e.recipients[0]), [TipKind::InvalidInternalRecipient]);
+        assert_eq!(kinds(&e.recipients[1]), [TipKind::InvalidInternalRecipient]);
+        assert_eq!(kinds(&e.recipients[2]), [TipKind::ExternalRecipient]);
+        assert_eq!(e.recipients[2].scope, Scope::External);
+        // A remote domain marked internal is neither checked for existence nor external.
+        assert!(e.recipients[3].tips.is_empty());
+        assert_eq!(e.recipients[3].scope, Scope::RemoteInternal);
+    }
+
+    #[test]
+    fn malformed_address_gets_its_own_tip() {
+        let d = draft(ME, &["not an address", "ok@contoso.com"]);
+        let e = evaluate(
+            &policy(),
+            &d,
+            &sender_entry(ME),
+            &[
+                not_found(),
+                found(entry("ok@contoso.com", EntryKind::Mailbox)),
+            ],
+            now(),
+        );
+        let t = &e.recipients[0].tips[0];
+        assert_eq!(t.kind(), TipKind::InvalidInternalRecipient);
+        assert!(matches!(
+            &t.data,
+            TipData::Invalid {
+                reason: InvalidReason::Malformed(_),
+                ..
+            }
+        ));
+        assert_eq!(e.recipients[0].scope, Scope::Unknown);
+        assert!(e.recipients[1].tips.is_empty());
+    }
+
+    #[test]
+    fn switches_and_requested_kinds() {
+        let mut p = policy();
+        p.enabled.remove(TipKind::InvalidInternalRecipient);
+        let d = draft(ME, &["gone@contoso.com"]);
+        assert!(
+            evaluate(&p, &d, &sender_entry(ME), &[not_found()], now()).recipients[0]
+                .tips
+                .is_empty()
+        );
+        let mut d = draft(ME, &["gone@contoso.com", "x@gmail.example"]);
+        d.wanted = [TipKind::ExternalRecipient].into_iter().collect();
+        let e = evaluate(
+            &policy(),
+            &d,
+            &sender_entry(ME),
+            &[not_found(), not_found()],
+            now(),
+        );
+        assert!(e.recipients[0].tips.is_empty());
+        assert_eq!(kinds(&e.recipients[1]), [TipKind::ExternalRecipient]);
+    }
+
+    #[test]
+    fn directory_down_marks_pending_and_keeps_what_the_address_tells() {
+        let s = SenderFacts {
+            entry: None,
+            lookup_failed: true,
+            groups: None,
+        };
+        let mut d = draft(ME, &["a@contoso.com", "x@gmail.example"]);
+        d.reply_all = Some(ReplyAll::default());
+        let down = RecipientFacts {
+            resolution: Lookup::Unknown,
+            metrics: None,
+        };
+        let e = evaluate(&policy(), &d, &s, &[down.clone(), down], now());
+        assert!(e.recipients[0].tips.is_empty());
+        assert!(
+            e.recipients[0]
+                .pending
+                .contains(TipKind::InvalidInternalRecipient)
+        );
+        assert!(e.recipients[0].pending.contains(TipKind::AutoReply));
+        assert_eq!(kinds(&e.recipients[1]), [TipKind::ExternalRecipient]);
+        assert!(
+            !e.recipients[1]
+                .pending
+                .contains(TipKind::InvalidInternalRecipient)
+        );
+        assert!(e.draft_pending.contains(TipKind::ReplyAllOnBcc));
+    }
+
+    #[test]
+    fn over_the_cap_skips_mailbox_sourced_tips() {
+        let addrs: Vec<String> = (0..201).map(|i| format!("u{i}@contoso.com")).collect();
+        let refs: Vec<&str> = addrs.iter().map(String::as_str).collect();
+        let d = draft(ME, &refs);
+        let mut full = away("x", "", ExternalAudience::None);
+        full.quota = Some(Quota {
+            prohibit_receive_bytes: 1,
+            usage_bytes: 1,
+            enforced: true,
+        });
+        full.custom_tip = Some(CustomTip {
+            default: "still shown".into(),
+            ..Default::default()
+        });
+        let facts: Vec<RecipientFacts> = (0..201).map(|_| found(full.clone())).collect();
+        let e = evaluate(&policy(), &d, &sender_entry(ME), &facts, now());
+        assert_eq!(
+            e.skipped.iter().collect::<Vec<_>>(),
+            [TipKind::MailboxFull, TipKind::AutoReply]
+        );
+        assert_eq!(kinds(&e.recipients[0]), [TipKind::Custom]);
+        let e = evaluate(
+            &policy(),
+            &draft(ME, &refs[..200]),
+            &sender_entry(ME),
+            &facts[..200],
+            now(),
+        );
+        assert!(e.skipped.is_empty());
+        assert_eq!(
+            kinds(&e.recipients[0]),
+            [TipKind::MailboxFull, TipKind::AutoReply, TipKind::Custom]
+        );
+    }
+
+    #[test]
+    fn japanese_texts() {
+        let mut d = draft(ME, &["gone@contoso.com"]);
+        d.locale = Locale::parse("ja").unwrap();
+        let r = eval1(&d, &sender_entry(ME), not_found());
+        assert!(
+            r.tips[0].text.contains("見つかりません"),
+            "{}",
+            r.tips[0].text
+        );
+    }
+
+    #[test]
+    fn refresh_after_is_one_interval_later() {
+        let e = evaluate(&policy(), &draft(ME, &[]), &sender_entry(ME), &[], now());
+        assert_eq!(
+            e.refresh_after.duration_since(e.evaluated_at).unwrap(),
+            Duration::from_secs(7200)
+        );
+    }
+}
