@@ -70,7 +70,7 @@ impl<D: Directory> MailTips<D> {
             });
         }
         // Per address: a cache may know some of the draft while the backend is down.
-        let found = self.directory.lookup_each(&batch).await;
+        let found = self.directory.lookup(&batch).await;
         let resolution = |a: &Address| match index.get(a).and_then(|&i| found.get(i)) {
             Some(found) => found.clone(),
             // A backend that answered fewer addresses than asked.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use ldap_support::*;
 use mailtips::directory::ldap::config::{MetricsSource, Preset};
-use mailtips::directory::{CachedDirectory, Directory, LdapDirectory};
+use mailtips::directory::{CachedDirectory, GroupSource, LdapDirectory};
 use mailtips::domain::GroupMetrics;
 use mailtips::pb::{self, TipKind};
 

@@ -4,14 +4,13 @@
 mod ldap_support;
 
 use ldap_support::*;
-use mailtips::directory::Directory;
 use mailtips::directory::LdapDirectory;
 use mailtips::directory::ldap::config::Preset;
 use mailtips::domain::address::Address;
 
 async fn resolves(dir: &LdapDirectory) -> bool {
     let a = Address::parse("kenji.suzuki@contoso.com").unwrap();
-    match dir.lookup(&[a]).await {
+    match dir.try_lookup(&[a]).await {
         Ok(found) => found[0].is_some(),
         Err(e) => {
             eprintln!("lookup failed: {e}");

@@ -1,11 +1,14 @@
-//! A cache layer above any [`Directory`] backend (moka, bounded).
+//! A cache layer above any [`Directory`] backend (moka, bounded), and its `[directory.cache]`
+//! settings.
 //!
 //! Found entries are fresh for `positive_ttl`, "no such address" answers for `negative_ttl`;
 //! both are validated to be at most the organisation's refresh interval, so a cache never makes
-//! a tip older than the refresh interval (SPEC section 5). When the backend fails, entries past
-//! their TTL but younger than the refresh interval are served as they were last known, and only
-//! the addresses never seen (or older) come back [`Lookup::Unknown`], which the request path
-//! turns into pending tips. Freshness is judged by an injectable clock so tests need no sleeps.
+//! a tip older than the refresh interval (tips are refreshed at that interval, so no tip may
+//! rest on older facts). When the backend cannot answer for an address (it failed or timed
+//! out), the entry is served as it was last known if that is no older than the refresh
+//! interval, and only the addresses never seen (or older) come back [`Lookup::Unknown`], which
+//! the request path turns into pending tips. Freshness is judged by an injectable clock so
+//! tests need no sleeps. The metrics job's [`GroupSource`] calls go straight to the backend.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{Directory, DirectoryError, GroupGraph, Lookup};
+use super::{Directory, DirectoryError, GroupSource, Lookup};
 use crate::domain::address::Address;
-use crate::domain::{Entry, EntryId, GroupMetrics};
+use crate::domain::{Entry, EntryId, GroupGraph, GroupMetrics};
 
 /// The `[directory.cache]` section.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -152,12 +155,6 @@ impl<D: Directory> CachedDirectory<D> {
         &self.inner.backend
     }
 
-    /// Forgets everything.
-    pub fn clear(&self) {
-        self.inner.entries.invalidate_all();
-        self.inner.groups.invalidate_all();
-    }
-
     fn age(&self, at: Instant) -> Duration {
         (self.inner.clock)().saturating_duration_since(at)
     }
@@ -172,24 +169,7 @@ impl<D: Directory> CachedDirectory<D> {
 }
 
 impl<D: Directory> Directory for CachedDirectory<D> {
-    async fn lookup(
-        &self,
-        addresses: &[Address],
-    ) -> Result<Vec<Option<Arc<Entry>>>, DirectoryError> {
-        self.lookup_each(addresses)
-            .await
-            .into_iter()
-            .map(|l| match l {
-                Lookup::Found(e) => Ok(Some(e)),
-                Lookup::NotFound => Ok(None),
-                Lookup::Unknown => Err(DirectoryError::Unavailable(
-                    "directory unavailable and address not cached".into(),
-                )),
-            })
-            .collect()
-    }
-
-    async fn lookup_each(&self, addresses: &[Address]) -> Vec<Lookup> {
+    async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
         let mut out: Vec<Lookup> = Vec::with_capacity(addresses.len());
         let mut stale: HashMap<usize, Stamped<Option<Arc<Entry>>>> = HashMap::new();
         let mut misses: Vec<Address> = Vec::new();
@@ -213,20 +193,24 @@ impl<D: Directory> Directory for CachedDirectory<D> {
             return out;
         }
         let timeout = self.inner.config.backend_timeout;
-        let answer = tokio::time::timeout(timeout, self.inner.backend.lookup(&misses))
-            .await
-            .unwrap_or(Err(DirectoryError::Timeout));
-        match answer {
-            Ok(found) => {
-                let now = (self.inner.clock)();
-                for ((a, i), value) in misses.into_iter().zip(miss_at).zip(found) {
-                    out[i] = value.clone().map_or(Lookup::NotFound, Lookup::Found);
-                    self.inner.entries.insert(a, Stamped { value, at: now });
-                }
+        let answers = match tokio::time::timeout(timeout, self.inner.backend.lookup(&misses)).await
+        {
+            Ok(answers) => answers,
+            Err(_) => {
+                tracing::warn!(error = %DirectoryError::Timeout, asked = misses.len(),
+                    "directory lookup timed out");
+                // Every miss is unknown: served from what was last known below.
+                Vec::new()
             }
-            Err(e) => {
-                let mut served = 0;
-                for i in miss_at {
+        };
+        let now = (self.inner.clock)();
+        let mut answers = answers.into_iter();
+        let (mut unknown, mut served) = (0usize, 0usize);
+        for (a, i) in misses.into_iter().zip(miss_at) {
+            // A backend that answered fewer addresses than asked: the rest is unknown.
+            match answers.next().unwrap_or(Lookup::Unknown) {
+                Lookup::Unknown => {
+                    unknown += 1;
                     if let Some(s) = stale.remove(&i)
                         && self.age(s.at) <= self.inner.max_age
                     {
@@ -234,9 +218,23 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                         served += 1;
                     }
                 }
-                tracing::warn!(error = %e, asked = addresses.len(), served_stale = served,
-                    "directory lookup failed; serving last known entries, the rest pending");
+                answer => {
+                    let value = match &answer {
+                        Lookup::Found(e) => Some(e.clone()),
+                        _ => None,
+                    };
+                    out[i] = answer;
+                    self.inner.entries.insert(a, Stamped { value, at: now });
+                }
             }
+        }
+        if unknown > 0 {
+            tracing::warn!(
+                asked = addresses.len(),
+                unknown,
+                served_stale = served,
+                "directory could not answer; serving last known entries, the rest pending"
+            );
         }
         out
     }
@@ -269,7 +267,10 @@ impl<D: Directory> Directory for CachedDirectory<D> {
             },
         }
     }
+}
 
+/// The metrics job reads the backend itself: group scans are not cached.
+impl<D: GroupSource> GroupSource for CachedDirectory<D> {
     async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
         self.inner.backend.group_graph().await
     }
@@ -278,6 +279,10 @@ impl<D: Directory> Directory for CachedDirectory<D> {
         &self,
     ) -> Result<Option<HashMap<EntryId, GroupMetrics>>, DirectoryError> {
         self.inner.backend.stored_group_metrics().await
+    }
+
+    fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        self.inner.backend.changes()
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-use super::{Directory, DirectoryError};
+use super::{Directory, DirectoryError, GroupSource, Lookup};
 use crate::domain::ByteSize;
 use crate::domain::address::{Address, AddressRules};
 use crate::domain::{
@@ -640,21 +640,23 @@ fn parse_toml(text: &str, source: &str) -> Result<RawFile, DirectoryFileError> {
 }
 
 impl Directory for FileDirectory {
-    async fn lookup(
-        &self,
-        addresses: &[Address],
-    ) -> Result<Vec<Option<Arc<Entry>>>, DirectoryError> {
+    async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
         let snap = self.snapshot.load();
-        Ok(addresses
+        addresses
             .iter()
-            .map(|a| snap.by_address.get(a.as_str()).cloned())
-            .collect())
+            .map(|a| match snap.by_address.get(a.as_str()) {
+                Some(e) => Lookup::Found(e.clone()),
+                None => Lookup::NotFound,
+            })
+            .collect()
     }
 
     async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         Ok(Arc::new(self.snapshot.load().member_of(id)))
     }
+}
 
+impl GroupSource for FileDirectory {
     async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
         // Copying a big graph takes tens of milliseconds: not on a request worker.
         let snapshot = self.snapshot.load_full();

@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 
 use self::config::{LdapConfig, MetricsSource, Secret, SecretError};
 use self::mapping::{Mapping, MappingError, normalize_dn};
-use super::{Directory, DirectoryError};
+use super::{Directory, DirectoryError, GroupSource, Lookup};
 use crate::domain::address::{Address, AddressRules};
 use crate::domain::{Entry, EntryId, EntryKind, GroupMetrics};
 use crate::domain::{GroupGraph, Member};
@@ -642,9 +642,14 @@ fn parse_range(key: &str, name: &str) -> Option<Option<u64>> {
     }
 }
 
-impl Directory for LdapDirectory {
+impl LdapDirectory {
+    /// Looks up many addresses at once, one answer per address, in order: `None` when no
+    /// entry has the address. One search per `addresses_per_search` chunk.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] when a search fails (the whole batch is unanswered then).
     #[tracing::instrument(skip_all, fields(addresses = addresses.len()))]
-    async fn lookup(
+    pub async fn try_lookup(
         &self,
         addresses: &[Address],
     ) -> Result<Vec<Option<Arc<Entry>>>, DirectoryError> {
@@ -656,6 +661,21 @@ impl Directory for LdapDirectory {
             .iter()
             .map(|a| found.get(a.as_str()).cloned())
             .collect())
+    }
+}
+
+impl Directory for LdapDirectory {
+    async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
+        match self.try_lookup(addresses).await {
+            Ok(found) => found
+                .into_iter()
+                .map(|e| e.map_or(Lookup::NotFound, Lookup::Found))
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "directory lookup failed; tips pending");
+                vec![Lookup::Unknown; addresses.len()]
+            }
+        }
     }
 
     #[tracing::instrument(skip_all)]
@@ -693,7 +713,9 @@ impl Directory for LdapDirectory {
         }
         Ok(Arc::new(seen))
     }
+}
 
+impl GroupSource for LdapDirectory {
     #[tracing::instrument(skip_all)]
     async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
         Ok(self.scan_groups(true).await?.0)
