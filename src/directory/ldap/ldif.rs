@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use ldap3::dn_escape;
 
 use super::config::Preset;
-use super::mapping::{Mapping, format_generalized_time};
+use super::mapping::Mapping;
+use super::time::format_generalized_time;
 use crate::directory::file::Snapshot;
 use crate::domain::Member;
 use crate::domain::{Entry, EntryId, EntryKind, ExternalAudience};
