@@ -73,7 +73,7 @@ pub struct LdapDirectory {
 
 struct Inner {
     config: LdapConfig,
-    mapping: Mapping,
+    mapping: Arc<Mapping>,
     password: Secret,
     /// Set when `tls_ca_file` is: trust exactly those CAs.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -103,13 +103,14 @@ fn unavailable(e: impl std::fmt::Display) -> DirectoryError {
 }
 
 impl LdapDirectory {
-    /// Compiles the mapping and reads the bind secret. Does not connect: the first call does,
-    /// so a server starts even while its directory is down.
+    /// Takes the config's attribute mapping (compiled when the config was validated, else
+    /// now) and reads the bind secret. Does not connect: the first call does, so a server
+    /// starts even while its directory is down.
     ///
     /// # Errors
     /// [`LdapSetupError`] for a bad mapping or an unreadable secret.
     pub fn new(config: LdapConfig, addresses: AddressRules) -> Result<Self, LdapSetupError> {
-        let mapping = Mapping::compile(config.preset, &config.attributes)?;
+        let mapping = config.mapping()?;
         let password = config.bind_password()?;
         let tls = config.tls_ca_file.as_deref().map(tls_config).transpose()?;
         let conns = (0..config.connections.get())
