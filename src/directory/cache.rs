@@ -55,7 +55,10 @@ impl CacheConfig {
     ///
     /// # Errors
     /// The offending key and why.
-    pub fn validate(&self, refresh_interval: Duration) -> Result<(), (&'static str, String)> {
+    pub(crate) fn validate(
+        &self,
+        refresh_interval: Duration,
+    ) -> Result<(), (&'static str, String)> {
         for (key, ttl) in [
             ("directory.cache.positive_ttl", self.positive_ttl),
             ("directory.cache.negative_ttl", self.negative_ttl),
@@ -151,7 +154,7 @@ impl<D: Directory> CachedDirectory<D> {
     }
 
     /// The backend below the cache.
-    pub fn backend(&self) -> &D {
+    pub(crate) fn backend(&self) -> &D {
         &self.inner.backend
     }
 

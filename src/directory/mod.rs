@@ -23,7 +23,7 @@ pub mod ldap;
 
 pub use crate::domain::Lookup;
 pub use cache::CachedDirectory;
-pub use file::{DirectoryFileError, FileDirectory};
+pub use file::FileDirectory;
 pub use ldap::LdapDirectory;
 
 /// Why a directory call failed. The request path turns it into `pending` tips, never into a

@@ -24,12 +24,12 @@ pub(crate) const DEMO_DIRECTORY: &str = include_str!("../../../examples/demo-dir
 /// Why a directory file was refused: the file, the entry and the field are named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DirectoryFileError {
-    pub path: String,
+    pub(crate) path: String,
     /// e.g. `mailbox[3] (taro@contoso.com)`.
-    pub entry: Option<String>,
+    pub(crate) entry: Option<String>,
     /// e.g. `members[2]`.
-    pub field: Option<String>,
-    pub message: String,
+    pub(crate) field: Option<String>,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for DirectoryFileError {
@@ -96,7 +96,7 @@ impl Snapshot {
     }
 
     /// Every object once, ordered by id (for `mailtips export-ldif`).
-    pub fn entries(&self) -> Vec<Arc<Entry>> {
+    pub(crate) fn entries(&self) -> Vec<Arc<Entry>> {
         let mut by_id: HashMap<&EntryId, &Arc<Entry>> = HashMap::new();
         for e in self.by_address.values() {
             by_id.insert(&e.id, e);
@@ -107,7 +107,7 @@ impl Snapshot {
     }
 
     /// Every group with its direct members.
-    pub fn graph(&self) -> &GroupGraph {
+    pub(crate) fn graph(&self) -> &GroupGraph {
         &self.graph
     }
 

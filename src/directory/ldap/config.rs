@@ -97,14 +97,14 @@ impl fmt::Debug for CompiledMapping {
 /// One or several attribute names for a logical attribute.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
-pub enum AttributeNames {
+pub(crate) enum AttributeNames {
     One(String),
     Many(Vec<String>),
 }
 
 impl AttributeNames {
     /// The names as a list.
-    pub fn to_vec(&self) -> Vec<String> {
+    pub(crate) fn to_vec(&self) -> Vec<String> {
         match self {
             AttributeNames::One(s) => vec![s.clone()],
             AttributeNames::Many(v) => v.clone(),
@@ -169,14 +169,11 @@ fn default_page() -> NonZeroUsize {
 
 /// A password: readable by the code that binds, invisible to `Debug` and logs.
 #[derive(Clone, Default)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
     /// The secret text, for the bind call only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -204,7 +201,7 @@ impl LdapConfig {
     ///
     /// # Errors
     /// The offending key and a message.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         let url = self.url.to_ascii_lowercase();
         if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
             return Err((
@@ -274,7 +271,7 @@ impl LdapConfig {
     ///
     /// # Errors
     /// [`SecretError`] naming the file or variable, never the value.
-    pub fn bind_password(&self) -> Result<Secret, SecretError> {
+    pub(crate) fn bind_password(&self) -> Result<Secret, SecretError> {
         if let Some(path) = &self.bind_password_file {
             let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
                 path: path.clone(),
@@ -297,7 +294,7 @@ mod tests {
 
     #[test]
     fn secret_never_in_debug() {
-        let s = Secret::new("hunter2");
+        let s = Secret("hunter2".to_owned());
         assert!(!format!("{s:?}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
     }

@@ -53,7 +53,7 @@ impl LdapDirectory {
     ///
     /// # Errors
     /// [`DirectoryError`] saying what failed.
-    pub async fn check(&self) -> Result<(), DirectoryError> {
+    pub(crate) async fn check(&self) -> Result<(), DirectoryError> {
         let base = self.inner.config.base_dn.clone();
         let entries = self
             .search_once(&base, Scope::Base, "(objectClass=*)", &["1.1"])

@@ -16,7 +16,7 @@ use crate::domain::{
 impl Mapping {
     /// Parses one search result into a domain entry; `None` when it has no usable address.
     /// Values that do not parse are skipped with a warning, never a failure.
-    pub fn entry(
+    pub(crate) fn entry(
         &self,
         dn: &str,
         attrs: &HashMap<String, Vec<String>>,

@@ -57,7 +57,7 @@ fn base64(data: &[u8]) -> String {
 }
 
 /// The DN of an exported object.
-pub fn dn_for(kind: EntryKind, address: &str, base: &str) -> String {
+fn dn_for(kind: EntryKind, address: &str, base: &str) -> String {
     let ou = match kind {
         EntryKind::Mailbox => "people",
         EntryKind::Group => "groups",

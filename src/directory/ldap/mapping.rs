@@ -26,44 +26,44 @@ pub enum MappingError {
 /// hold several names (AD keeps people and groups of an accept list in two attributes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
-    pub preset: Preset,
+    pub(crate) preset: Preset,
     /// Object class that makes an entry a group (`groupOfNames`, `group`).
-    pub group_class: Vec<String>,
+    pub(crate) group_class: Vec<String>,
     /// Object class that makes an entry a mail contact (`mailtipsContact`, `contact`).
-    pub contact_class: Vec<String>,
-    pub display_name: Vec<String>,
-    pub primary_address: Vec<String>,
-    pub proxy_addresses: Vec<String>,
-    pub quota: Vec<String>,
-    pub usage: Vec<String>,
-    pub quota_enforced: Vec<String>,
-    pub max_send_size: Vec<String>,
-    pub max_receive_size: Vec<String>,
-    pub auto_reply_enabled: Vec<String>,
-    pub auto_reply_internal: Vec<String>,
-    pub auto_reply_external: Vec<String>,
-    pub auto_reply_audience: Vec<String>,
-    pub auto_reply_start: Vec<String>,
-    pub auto_reply_end: Vec<String>,
-    pub custom_tip: Vec<String>,
+    pub(crate) contact_class: Vec<String>,
+    pub(crate) display_name: Vec<String>,
+    pub(crate) primary_address: Vec<String>,
+    pub(crate) proxy_addresses: Vec<String>,
+    pub(crate) quota: Vec<String>,
+    pub(crate) usage: Vec<String>,
+    pub(crate) quota_enforced: Vec<String>,
+    pub(crate) max_send_size: Vec<String>,
+    pub(crate) max_receive_size: Vec<String>,
+    pub(crate) auto_reply_enabled: Vec<String>,
+    pub(crate) auto_reply_internal: Vec<String>,
+    pub(crate) auto_reply_external: Vec<String>,
+    pub(crate) auto_reply_audience: Vec<String>,
+    pub(crate) auto_reply_start: Vec<String>,
+    pub(crate) auto_reply_end: Vec<String>,
+    pub(crate) custom_tip: Vec<String>,
     /// Accept-only-from lists: people/contacts in the first name, groups in the second (AD's
     /// `authOrig` / `dLMemSubmitPerms`); any name is read.
-    pub accept_only_from: Vec<String>,
-    pub reject_from: Vec<String>,
-    pub require_authenticated: Vec<String>,
-    pub moderation_enabled: Vec<String>,
-    pub moderated_by: Vec<String>,
-    pub moderation_bypass: Vec<String>,
-    pub member: Vec<String>,
-    pub member_count: Vec<String>,
-    pub external_member_count: Vec<String>,
+    pub(crate) accept_only_from: Vec<String>,
+    pub(crate) reject_from: Vec<String>,
+    pub(crate) require_authenticated: Vec<String>,
+    pub(crate) moderation_enabled: Vec<String>,
+    pub(crate) moderated_by: Vec<String>,
+    pub(crate) moderation_bypass: Vec<String>,
+    pub(crate) member: Vec<String>,
+    pub(crate) member_count: Vec<String>,
+    pub(crate) external_member_count: Vec<String>,
     /// Prefix of SMTP proxy addresses (`smtp:` for AD's `proxyAddresses`, matched
     /// case-insensitively; `SMTP:` marks the primary). Fixed by the preset.
-    pub proxy_prefix: Option<&'static str>,
+    pub(crate) proxy_prefix: Option<&'static str>,
     /// Bytes per unit of quota and size attributes (AD stores KB).
-    pub size_unit: u64,
+    pub(crate) size_unit: u64,
     /// Attributes a lookup asks for: computed once.
-    pub lookup_attrs: Vec<String>,
+    pub(crate) lookup_attrs: Vec<String>,
 }
 
 const KEYS: [&str; 26] = [
@@ -211,7 +211,7 @@ impl Mapping {
     ///
     /// # Errors
     /// [`MappingError`] naming the key.
-    pub fn compile(
+    pub(crate) fn compile(
         preset: Preset,
         overrides: &BTreeMap<String, AttributeNames>,
     ) -> Result<Self, MappingError> {
@@ -276,7 +276,7 @@ impl Mapping {
 
     /// The filter terms matching `address` as a primary or proxy address. The address is
     /// escaped (RFC 4515) as a whole: local part and domain.
-    pub fn address_terms(&self, address: &str, out: &mut String) {
+    fn address_terms(&self, address: &str, out: &mut String) {
         let escaped = ldap_escape(address);
         for a in &self.primary_address {
             out.push('(');
@@ -310,7 +310,7 @@ impl Mapping {
     }
 
     /// `(|(objectClass=a)(objectClass=b))` for a list of classes.
-    pub fn class_filter(classes: &[String]) -> String {
+    pub(crate) fn class_filter(classes: &[String]) -> String {
         let mut f = String::from("(|");
         for c in classes {
             f.push_str("(objectClass=");

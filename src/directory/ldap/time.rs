@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Parses an LDAP GeneralizedTime (`20261201090000Z`, `20261201090000+0900`, fractions
 /// ignored).
-pub fn parse_generalized_time(s: &str) -> Option<SystemTime> {
+pub(super) fn parse_generalized_time(s: &str) -> Option<SystemTime> {
     let s = s.trim();
     let digits = |r: std::ops::Range<usize>| -> Option<i64> {
         let t = s.get(r)?;
@@ -42,7 +42,7 @@ pub fn parse_generalized_time(s: &str) -> Option<SystemTime> {
 }
 
 /// Formats a time as GeneralizedTime in UTC (`20261201000000Z`).
-pub fn format_generalized_time(t: SystemTime) -> String {
+pub(super) fn format_generalized_time(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = crate::domain::units::civil_from_days(days);
