@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::{BufMut as _, Bytes};
 use mailtips::config::Config;
 use mailtips::directory::file::Snapshot;
-use mailtips::directory::{Directory, FileDirectory};
+use mailtips::directory::{FileDirectory, GroupSource};
 use mailtips::metrics::MetricsStore;
 use mailtips::pb;
 use mailtips::tools::load::{self, AddressBook, DraftMix, LoadOptions, Report};

@@ -15,7 +15,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use mailtips::api::grpc::{RequestLimits, draft_from_request, response_from_evaluation};
 use mailtips::config::Config;
 use mailtips::directory::file::Snapshot;
-use mailtips::directory::{Directory, FileDirectory};
+use mailtips::directory::{Directory, FileDirectory, GroupSource};
 use mailtips::domain::Lookup;
 use mailtips::domain::address::Address;
 use mailtips::domain::rules::{self, RecipientFacts, SenderFacts};
@@ -89,10 +89,13 @@ fn draft(f: &Fixture, n: usize) -> (mailtips::pb::GetMailTipsRequest, Draft) {
 
 /// The facts the service would resolve for `draft`, resolved once up front.
 fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
-    let lookup = |a: &Address| {
-        f.rt.block_on(f.directory.lookup(std::slice::from_ref(a)))
-            .unwrap()
-            .remove(0)
+    let lookup = |a: &Address| match f
+        .rt
+        .block_on(f.directory.lookup(std::slice::from_ref(a)))
+        .remove(0)
+    {
+        Lookup::Found(e) => Some(e),
+        _ => None,
     };
     let sender_entry = lookup(&draft.sender);
     let groups = sender_entry

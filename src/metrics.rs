@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use crate::directory::Directory;
+use crate::directory::GroupSource;
 use crate::domain::{EntryId, GroupMetrics};
 
 /// The metrics cache requests read. Empty (`None`) until the first computation finishes.
@@ -40,9 +40,9 @@ impl MetricsStore {
     ///
     /// # Errors
     /// The directory's error; the previous metrics stay.
-    pub async fn refresh<D: Directory>(
+    pub async fn refresh<G: GroupSource>(
         &self,
-        directory: &D,
+        directory: &G,
     ) -> Result<usize, crate::directory::DirectoryError> {
         let started = Instant::now();
         if let Some(stored) = directory.stored_group_metrics().await? {
@@ -73,7 +73,7 @@ impl MetricsStore {
 
     /// Refreshes now, then every `interval` and whenever the directory reports a change,
     /// until the task is dropped.
-    pub async fn run_schedule<D: Directory>(self: Arc<Self>, directory: D, interval: Duration) {
+    pub async fn run_schedule<G: GroupSource>(self: Arc<Self>, directory: G, interval: Duration) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = directory.changes();
@@ -122,7 +122,6 @@ const RETRY_MAX: Duration = Duration::from_secs(600);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
 
     use crate::domain::{EntryKind, GroupGraph, Member};
 
@@ -155,20 +154,7 @@ mod tests {
         calls: std::sync::atomic::AtomicU32,
     }
 
-    impl Directory for Flaky {
-        async fn lookup(
-            &self,
-            a: &[crate::domain::address::Address],
-        ) -> Result<Vec<Option<Arc<crate::domain::Entry>>>, crate::directory::DirectoryError>
-        {
-            Ok(vec![None; a.len()])
-        }
-        async fn member_of(
-            &self,
-            _: &EntryId,
-        ) -> Result<Arc<HashSet<EntryId>>, crate::directory::DirectoryError> {
-            Ok(Arc::default())
-        }
+    impl GroupSource for Flaky {
         async fn group_graph(&self) -> Result<GroupGraph, crate::directory::DirectoryError> {
             self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut left = self.failures_left.lock().unwrap();

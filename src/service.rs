@@ -70,7 +70,7 @@ impl<D: Directory> MailTips<D> {
             });
         }
         // Per address: a cache may know some of the draft while the backend is down.
-        let found = self.directory.lookup_each(&batch).await;
+        let found = self.directory.lookup(&batch).await;
         let resolution = |a: &Address| match index.get(a).and_then(|&i| found.get(i)) {
             Some(found) => found.clone(),
             // A backend that answered fewer addresses than asked.
@@ -134,4 +134,265 @@ fn has_sender_lists(e: &Entry) -> bool {
     !e.restrictions.accept_only_from.is_empty()
         || !e.restrictions.reject_from.is_empty()
         || e.moderation.as_ref().is_some_and(|m| m.enabled)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::directory::DirectoryError;
+    use crate::domain::address::AddressRules;
+    use crate::domain::policy::DomainRule;
+    use crate::domain::{
+        DraftRecipient, EntryId, Locale, Moderation, ReplyAll, Restrictions, TipSet,
+    };
+
+    const TARO: &str = "taro@contoso.com";
+    const KENJI: &str = "kenji@contoso.com";
+    /// Accepts mail only from members of vips@contoso.com.
+    const BOSS: &str = "boss@contoso.com";
+    /// A moderated group.
+    const LIST: &str = "list@contoso.com";
+    const VIPS: &str = "vips@contoso.com";
+
+    /// An in-memory directory that records what it is asked.
+    struct Fake {
+        entries: HashMap<String, Arc<Entry>>,
+        /// Addresses answered `Unknown`.
+        unknown: HashSet<&'static str>,
+        /// The sender's groups; `None`: `member_of` fails.
+        groups: Option<HashSet<EntryId>>,
+        lookups: Mutex<Vec<Vec<String>>>,
+        member_of: Mutex<Vec<EntryId>>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            let entry = |a: &str, kind| Entry::new(a, kind, Address::parse(a).unwrap());
+            let mut boss = entry(BOSS, EntryKind::Mailbox);
+            boss.restrictions = Restrictions {
+                accept_only_from: vec![EntryId::from(VIPS)],
+                ..Restrictions::default()
+            };
+            let mut list = entry(LIST, EntryKind::Group);
+            list.moderation = Some(Moderation {
+                enabled: true,
+                moderators: vec![EntryId::from("mod@contoso.com")],
+                moderator_addresses: vec!["mod@contoso.com".into()],
+                bypass: Vec::new(),
+            });
+            let entries = [
+                entry(TARO, EntryKind::Mailbox),
+                entry(KENJI, EntryKind::Mailbox),
+                boss,
+                list,
+            ];
+            Self {
+                entries: entries
+                    .into_iter()
+                    .map(|e| (e.primary.as_str().to_owned(), Arc::new(e)))
+                    .collect(),
+                unknown: HashSet::new(),
+                groups: Some(HashSet::from([EntryId::from(VIPS)])),
+                lookups: Mutex::default(),
+                member_of: Mutex::default(),
+            }
+        }
+
+        fn lookups(&self) -> Vec<Vec<String>> {
+            self.lookups.lock().unwrap().clone()
+        }
+
+        fn member_of_calls(&self) -> usize {
+            self.member_of.lock().unwrap().len()
+        }
+    }
+
+    impl Directory for Fake {
+        async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
+            self.lookups
+                .lock()
+                .unwrap()
+                .push(addresses.iter().map(|a| a.as_str().to_owned()).collect());
+            addresses
+                .iter()
+                .map(|a| match self.entries.get(a.as_str()) {
+                    _ if self.unknown.contains(a.as_str()) => Lookup::Unknown,
+                    Some(e) => Lookup::Found(e.clone()),
+                    None => Lookup::NotFound,
+                })
+                .collect()
+        }
+
+        async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
+            self.member_of.lock().unwrap().push(id.clone());
+            self.groups
+                .clone()
+                .map(Arc::new)
+                .ok_or_else(|| DirectoryError::Unavailable("down".into()))
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            enabled: TipSet::ALL,
+            large_audience_threshold: 25,
+            per_mailbox_cap: 200,
+            max_message_bytes: Some(25_000_000),
+            refresh_interval: Duration::from_secs(2 * 3600),
+            group_metrics: true,
+            addresses: AddressRules::default(),
+            internal_domains: vec![DomainRule {
+                domain: "contoso.com".into(),
+                include_subdomains: false,
+            }],
+            remote_domains: Vec::new(),
+        }
+    }
+
+    fn tips(directory: Fake) -> MailTips<Fake> {
+        MailTips::new(directory, Arc::default(), policy()).with_clock(Arc::new(|| {
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30)
+        }))
+    }
+
+    fn draft(sender: &str, recipients: &[&str]) -> Draft {
+        Draft {
+            sender: Address::parse(sender).unwrap(),
+            recipients: recipients
+                .iter()
+                .map(|r| DraftRecipient {
+                    raw: (*r).to_owned(),
+                    address: Address::parse(r),
+                })
+                .collect(),
+            message_size: 0,
+            reply_all: None,
+            wanted: TipSet::ALL,
+            locale: Locale::default(),
+        }
+    }
+
+    fn kinds(tips: &[crate::domain::Tip]) -> Vec<TipKind> {
+        tips.iter().map(|t| t.kind()).collect()
+    }
+
+    #[tokio::test]
+    async fn one_batch_per_draft_with_the_sender_and_every_address_once() {
+        let t = tips(Fake::new());
+        let e = t
+            .evaluate(&draft(
+                TARO,
+                &[
+                    KENJI,
+                    "Kenji@Contoso.com",
+                    TARO,
+                    "not an address",
+                    "x@example.net",
+                    KENJI,
+                ],
+            ))
+            .await;
+        assert_eq!(
+            t.directory().lookups(),
+            [[TARO, KENJI, "x@example.net"]],
+            "one lookup: the sender first, each distinct well-formed address once"
+        );
+        assert_eq!(t.directory().member_of_calls(), 0);
+        assert_eq!(e.recipients.len(), 6);
+        for i in [0, 1, 2, 5] {
+            assert_eq!(e.recipients[i].resolved, Some(EntryKind::Mailbox), "{i}");
+        }
+        assert_eq!(e.recipients[3].resolved, None);
+        assert!(e.recipients.iter().all(|r| r.pending.is_empty()));
+    }
+
+    #[tokio::test]
+    async fn sender_groups_are_asked_only_when_a_recipient_restricts_or_moderates() {
+        let t = tips(Fake::new());
+        t.evaluate(&draft(
+            TARO,
+            &[KENJI, "x@example.net", "nobody@contoso.com"],
+        ))
+        .await;
+        assert_eq!(t.directory().member_of_calls(), 0, "nobody restricts");
+
+        // A restricted recipient: the sender's groups (vips) let the mail through.
+        let e = t.evaluate(&draft(TARO, &[KENJI, BOSS])).await;
+        assert_eq!(
+            *t.directory().member_of.lock().unwrap(),
+            [EntryId::from(TARO)]
+        );
+        assert!(e.recipients[1].tips.is_empty() && e.recipients[1].pending.is_empty());
+
+        // A moderated group: asked once more; the sender is no moderator.
+        let e = t.evaluate(&draft(TARO, &[LIST])).await;
+        assert_eq!(t.directory().member_of_calls(), 2);
+        assert_eq!(kinds(&e.recipients[0].tips), [TipKind::ModeratedRecipient]);
+
+        // Neither kind asked for: not asked.
+        let mut d = draft(TARO, &[BOSS, LIST]);
+        d.wanted = TipKind::ALL
+            .into_iter()
+            .filter(|k| {
+                !matches!(
+                    k,
+                    TipKind::RestrictedRecipient | TipKind::ModeratedRecipient
+                )
+            })
+            .collect();
+        t.evaluate(&d).await;
+        assert_eq!(t.directory().member_of_calls(), 2);
+
+        // A sender the directory does not know has no groups to ask for.
+        t.evaluate(&draft("stranger@contoso.com", &[BOSS])).await;
+        assert_eq!(t.directory().member_of_calls(), 2);
+        assert_eq!(t.directory().lookups().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn unknown_answers_make_tips_pending() {
+        let mut fake = Fake::new();
+        fake.unknown = HashSet::from([TARO, KENJI]);
+        let t = tips(fake);
+        let mut d = draft(TARO, &[KENJI, BOSS]);
+        d.reply_all = Some(ReplyAll::default());
+        let e = t.evaluate(&d).await;
+        let kenji = &e.recipients[0];
+        assert_eq!(kenji.resolved, None);
+        assert!(kenji.tips.is_empty());
+        assert!(kenji.pending.contains(TipKind::InvalidInternalRecipient));
+        assert!(kenji.pending.contains(TipKind::AutoReply));
+        // The sender is unknown: the draft-level tip that needs the sender waits.
+        assert!(e.draft_pending.contains(TipKind::ReplyAllOnBcc));
+        // Boss restricts, but the sender's entry is unknown: pending, and no groups asked.
+        assert!(
+            e.recipients[1]
+                .pending
+                .contains(TipKind::RestrictedRecipient)
+        );
+        assert_eq!(t.directory().member_of_calls(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_failing_member_of_makes_restriction_pending() {
+        let mut fake = Fake::new();
+        fake.groups = None;
+        let t = tips(fake);
+        let e = t.evaluate(&draft(TARO, &[BOSS, LIST, KENJI])).await;
+        assert_eq!(t.directory().member_of_calls(), 1);
+        let (boss, list, kenji) = (&e.recipients[0], &e.recipients[1], &e.recipients[2]);
+        assert!(boss.tips.is_empty());
+        assert!(boss.pending.contains(TipKind::RestrictedRecipient));
+        assert!(list.pending.contains(TipKind::ModeratedRecipient));
+        assert!(!kinds(&list.tips).contains(&TipKind::ModeratedRecipient));
+        assert!(
+            kenji.pending.is_empty(),
+            "unrestricted recipients are unaffected"
+        );
+        assert_eq!(boss.resolved, Some(EntryKind::Mailbox));
+    }
 }

@@ -17,7 +17,7 @@ use crate::api::pb;
 use crate::config::{Config, ConfigError};
 use crate::directory::file::DirectoryFileError;
 use crate::directory::ldap::LdapSetupError;
-use crate::directory::{CachedDirectory, Directory, FileDirectory, LdapDirectory};
+use crate::directory::{CachedDirectory, Directory, FileDirectory, GroupSource, LdapDirectory};
 use crate::metrics::MetricsStore;
 use crate::service::MailTips;
 
@@ -188,7 +188,7 @@ fn reload_on_sighup(
 ///
 /// # Errors
 /// [`ServerError`] when the listener fails.
-async fn run<D: Directory + Clone>(
+async fn run<D: Directory + GroupSource + Clone>(
     listener: TcpListener,
     config: Config,
     directory: D,

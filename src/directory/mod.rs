@@ -1,15 +1,21 @@
-//! The directory: the narrow trait every backend implements, and the backends.
+//! The directory: the two narrow traits its clients read through, and the backends.
 //!
-//! The main call is a *batch* lookup: a draft's addresses go to the backend at once, so LDAP
-//! can answer a whole draft in one search. Domain types only: no backend types cross it.
-//! Backends: [`file`] (embedded TOML) and [`ldap`]; [`cache`] sits above either.
+//! Two clients, two traits, each sized to its caller:
+//! - [`Directory`], the request path's view: a *batch* lookup (a draft's addresses go to the
+//!   backend at once, so LDAP can answer a whole draft in one search) that never fails, and
+//!   the groups a sender belongs to.
+//! - [`GroupSource`], the background group metrics job's view: the group graph, counts stored
+//!   in the directory, and a signal when the directory was replaced.
+//!
+//! Domain types only: no backend types cross either trait. Backends: [`file`] (embedded TOML)
+//! and [`ldap`]; [`cache`] sits above either and implements both traits.
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::address::Address;
-use crate::domain::{Entry, EntryId, GroupGraph, GroupMetrics};
+use crate::domain::{EntryId, GroupGraph, GroupMetrics};
 
 pub mod cache;
 pub mod file;
@@ -17,7 +23,7 @@ pub mod ldap;
 
 pub use crate::domain::Lookup;
 pub use cache::CachedDirectory;
-pub use file::{DirectoryFileError, FileDirectory};
+pub use file::FileDirectory;
 pub use ldap::LdapDirectory;
 
 /// Why a directory call failed. The request path turns it into `pending` tips, never into a
@@ -30,17 +36,13 @@ pub enum DirectoryError {
     Timeout,
 }
 
-/// A source of directory facts.
+/// What the request path asks of a directory.
 pub trait Directory: Send + Sync + 'static {
-    /// Looks up many addresses at once (primary and proxy addresses), returning one answer per
-    /// address, in order.
-    ///
-    /// # Errors
-    /// [`DirectoryError`] when the backend cannot answer; the caller marks tips pending.
-    fn lookup(
-        &self,
-        addresses: &[Address],
-    ) -> impl Future<Output = Result<Vec<Option<Arc<Entry>>>, DirectoryError>> + Send;
+    /// Looks up many addresses at once (primary and proxy addresses), returning one answer
+    /// per address, in order. Never fails: an address the backend could not answer for (it
+    /// failed or timed out; logged at warn) is [`Lookup::Unknown`], which the request path
+    /// turns into pending tips.
+    fn lookup(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send;
 
     /// Every group that holds `id`, directly or through nested groups.
     ///
@@ -50,34 +52,19 @@ pub trait Directory: Send + Sync + 'static {
         &self,
         id: &EntryId,
     ) -> impl Future<Output = Result<Arc<HashSet<EntryId>>, DirectoryError>> + Send;
+}
 
-    /// Like [`Directory::lookup`], but answers address by address, so that what is known (a
-    /// cache) is served while the rest is [`Lookup::Unknown`]. The default maps a failed
-    /// `lookup` to `Unknown` for every address.
-    fn lookup_each(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
-        async move {
-            match self.lookup(addresses).await {
-                Ok(found) => {
-                    let mut each: Vec<Lookup> = found
-                        .into_iter()
-                        .take(addresses.len())
-                        .map(|e| e.map_or(Lookup::NotFound, Lookup::Found))
-                        .collect();
-                    // A backend that answered fewer addresses than asked: the rest is unknown.
-                    each.resize(addresses.len(), Lookup::Unknown);
-                    each
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "directory lookup failed; tips pending");
-                    vec![Lookup::Unknown; addresses.len()]
-                }
-            }
-        }
-    }
+/// What the background group metrics job asks of a directory.
+pub trait GroupSource: Send + Sync + 'static {
+    /// All groups with their direct members.
+    ///
+    /// # Errors
+    /// [`DirectoryError`] when the backend cannot answer.
+    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send;
 
     /// Group metrics computed elsewhere and stored in the directory (the `mailtips metrics`
     /// job writing back to LDAP), when this backend is set to read them; `None` means
-    /// "compute them from [`Directory::group_graph`]".
+    /// "compute them from [`GroupSource::group_graph`]".
     ///
     /// # Errors
     /// [`DirectoryError`] when the backend cannot answer.
@@ -88,12 +75,6 @@ pub trait Directory: Send + Sync + 'static {
         async { Ok(None) }
     }
 
-    /// All groups with their direct members, for the background group metrics job.
-    ///
-    /// # Errors
-    /// [`DirectoryError`] when the backend cannot answer.
-    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send;
-
     /// A signal that ticks whenever the directory's contents were replaced (a file reload), so
     /// that group metrics follow at once instead of at the next scheduled run. `None` for
     /// backends that change continuously (LDAP).
@@ -102,11 +83,10 @@ pub trait Directory: Send + Sync + 'static {
     }
 }
 
+// A shared backend (the server keeps an `Arc<FileDirectory>` to reload it) is a directory too.
+
 impl<D: Directory> Directory for Arc<D> {
-    fn lookup(
-        &self,
-        addresses: &[Address],
-    ) -> impl Future<Output = Result<Vec<Option<Arc<Entry>>>, DirectoryError>> + Send {
+    fn lookup(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
         (**self).lookup(addresses)
     }
     fn member_of(
@@ -115,17 +95,17 @@ impl<D: Directory> Directory for Arc<D> {
     ) -> impl Future<Output = Result<Arc<HashSet<EntryId>>, DirectoryError>> + Send {
         (**self).member_of(id)
     }
-    fn lookup_each(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
-        (**self).lookup_each(addresses)
+}
+
+impl<G: GroupSource> GroupSource for Arc<G> {
+    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send {
+        (**self).group_graph()
     }
     fn stored_group_metrics(
         &self,
     ) -> impl Future<Output = Result<Option<HashMap<EntryId, GroupMetrics>>, DirectoryError>> + Send
     {
         (**self).stored_group_metrics()
-    }
-    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send {
-        (**self).group_graph()
     }
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
         (**self).changes()

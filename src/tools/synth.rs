@@ -541,7 +541,7 @@ pub fn config_for(directory_file: &str) -> String {
 mod tests {
     use super::*;
     use crate::directory::file::Snapshot;
-    use crate::directory::{Directory, FileDirectory};
+    use crate::directory::{FileDirectory, GroupSource};
 
     #[test]
     fn deterministic_and_loadable() {

@@ -7,7 +7,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use mailtips::directory::ldap::config::{MetricsSource, Preset};
-use mailtips::directory::{Directory, LdapDirectory};
+use mailtips::directory::{GroupSource, LdapDirectory};
 use mailtips::domain::GroupMetrics;
 use mailtips::pb::{self, TipKind};
 

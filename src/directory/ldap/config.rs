@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use serde::Deserialize;
+
+use super::mapping::{Mapping, MappingError};
 
 /// The LDAP backend's settings. Every key has a default except `url` and `base_dn`.
 #[derive(Debug, Clone, Deserialize)]
@@ -59,30 +62,49 @@ pub struct LdapConfig {
     /// Page size of paged searches (RFC 2696) for the group graph.
     #[serde(default = "default_page")]
     pub page_size: NonZeroUsize,
-    /// The attribute names: `openldap` or `active-directory`.
+    /// The attribute names: `openldap` or `active-directory`. Read through
+    /// [`LdapConfig::mapping`], which compiles it with `attributes` once.
     #[serde(default)]
-    pub preset: Preset,
+    preset: Preset,
     /// Per-attribute overrides of the preset, e.g. `{ primary_address = "userPrincipalName" }`;
     /// keys are listed in docs/ldap.md.
     #[serde(default)]
-    pub attributes: BTreeMap<String, AttributeNames>,
+    attributes: BTreeMap<String, AttributeNames>,
     /// Where servers get group metrics: `compute` (expand groups themselves) or `stored`
     /// (read the counts the `mailtips metrics` job wrote back to the group entries).
     #[serde(default)]
     pub group_metrics: MetricsSource,
+    /// `preset` with `attributes`, compiled by the first [`LdapConfig::mapping`] call (config
+    /// validation at start-up) and shared by clones of this config.
+    #[serde(skip)]
+    compiled: CompiledMapping,
+}
+
+/// The compiled mapping, or why it was refused, once compiled.
+#[derive(Clone, Default)]
+struct CompiledMapping(OnceLock<Result<Arc<Mapping>, MappingError>>);
+
+impl fmt::Debug for CompiledMapping {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0.get() {
+            None => "not compiled",
+            Some(Ok(_)) => "compiled",
+            Some(Err(_)) => "refused",
+        })
+    }
 }
 
 /// One or several attribute names for a logical attribute.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
-pub enum AttributeNames {
+pub(crate) enum AttributeNames {
     One(String),
     Many(Vec<String>),
 }
 
 impl AttributeNames {
     /// The names as a list.
-    pub fn to_vec(&self) -> Vec<String> {
+    pub(crate) fn to_vec(&self) -> Vec<String> {
         match self {
             AttributeNames::One(s) => vec![s.clone()],
             AttributeNames::Many(v) => v.clone(),
@@ -147,14 +169,11 @@ fn default_page() -> NonZeroUsize {
 
 /// A password: readable by the code that binds, invisible to `Debug` and logs.
 #[derive(Clone, Default)]
-pub struct Secret(String);
+pub(crate) struct Secret(String);
 
 impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Self(s.into())
-    }
     /// The secret text, for the bind call only.
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -182,7 +201,7 @@ impl LdapConfig {
     ///
     /// # Errors
     /// The offending key and a message.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         let url = self.url.to_ascii_lowercase();
         if !(url.starts_with("ldap://") || url.starts_with("ldaps://")) {
             return Err((
@@ -231,16 +250,28 @@ impl LdapConfig {
         if self.page_size.get() > i32::MAX as usize {
             return Err(("directory.ldap.page_size", "too large".into()));
         }
-        super::mapping::Mapping::compile(self.preset, &self.attributes)
+        self.mapping()
             .map_err(|e| ("directory.ldap.attributes", e.to_string()))?;
         Ok(())
+    }
+
+    /// The attribute mapping: `preset` with the `attributes` overrides, compiled on the first
+    /// call (config validation, at start-up) and shared by every later call and clone.
+    ///
+    /// # Errors
+    /// [`MappingError`] for an unknown key or a bad attribute name.
+    pub(crate) fn mapping(&self) -> Result<Arc<Mapping>, MappingError> {
+        self.compiled
+            .0
+            .get_or_init(|| Mapping::compile(self.preset, &self.attributes).map(Arc::new))
+            .clone()
     }
 
     /// Reads the bind password from its file or environment variable (empty when neither).
     ///
     /// # Errors
     /// [`SecretError`] naming the file or variable, never the value.
-    pub fn bind_password(&self) -> Result<Secret, SecretError> {
+    pub(crate) fn bind_password(&self) -> Result<Secret, SecretError> {
         if let Some(path) = &self.bind_password_file {
             let text = std::fs::read_to_string(path).map_err(|source| SecretError::File {
                 path: path.clone(),
@@ -263,8 +294,36 @@ mod tests {
 
     #[test]
     fn secret_never_in_debug() {
-        let s = Secret::new("hunter2");
+        let s = Secret("hunter2".to_owned());
         assert!(!format!("{s:?}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn mapping_is_compiled_once_and_shared_by_clones() {
+        let base = "url = \"ldap://x\"\nbase_dn = \"dc=x\"\n";
+        let c: LdapConfig = toml::from_str(&format!(
+            "{base}attributes = {{ primary_address = \"userPrincipalName\" }}\n"
+        ))
+        .unwrap();
+        assert_eq!(format!("{:?}", c.compiled), "not compiled");
+        assert!(c.validate().is_ok());
+        let copy = c.clone();
+        assert_eq!(format!("{:?}", copy.compiled), "compiled");
+        assert!(Arc::ptr_eq(&c.mapping().unwrap(), &copy.mapping().unwrap()));
+        assert_eq!(
+            copy.mapping().unwrap().primary_address,
+            ["userPrincipalName"]
+        );
+
+        let bad: LdapConfig =
+            toml::from_str(&format!("{base}attributes = {{ qouta = \"x\" }}\n")).unwrap();
+        let (key, message) = bad.validate().unwrap_err();
+        assert_eq!(key, "directory.ldap.attributes");
+        assert_eq!(
+            message,
+            MappingError::UnknownKey("qouta".into()).to_string()
+        );
+        assert_eq!(bad.mapping(), Err(MappingError::UnknownKey("qouta".into())));
     }
 }

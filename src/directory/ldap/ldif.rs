@@ -12,7 +12,8 @@ use std::fmt::Write as _;
 use ldap3::dn_escape;
 
 use super::config::Preset;
-use super::mapping::{Mapping, format_generalized_time};
+use super::mapping::Mapping;
+use super::time::format_generalized_time;
 use crate::directory::file::Snapshot;
 use crate::domain::Member;
 use crate::domain::{Entry, EntryId, EntryKind, ExternalAudience};
@@ -56,7 +57,7 @@ fn base64(data: &[u8]) -> String {
 }
 
 /// The DN of an exported object.
-pub fn dn_for(kind: EntryKind, address: &str, base: &str) -> String {
+fn dn_for(kind: EntryKind, address: &str, base: &str) -> String {
     let ou = match kind {
         EntryKind::Mailbox => "people",
         EntryKind::Group => "groups",

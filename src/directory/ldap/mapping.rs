@@ -1,20 +1,15 @@
 //! The attribute mapping: which LDAP attributes hold which directory facts, for the two presets
 //! (`openldap`, `active-directory`) with per-attribute overrides, compiled once at start-up into
-//! the attribute list and filter pieces every search reuses; and the parsing of one LDAP entry
-//! into a domain [`Entry`].
+//! the attribute list and filter pieces every search reuses; and entry ids for DNs. Reading an
+//! entry through the mapping is in `entry.rs`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ldap3::ldap_escape;
 
 use super::config::{AttributeNames, Preset};
-use crate::domain::address::{Address, AddressRules};
-use crate::domain::{
-    AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, Moderation, Quota,
-    Restrictions,
-};
+use crate::domain::EntryId;
 
 /// Why a mapping was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,44 +26,44 @@ pub enum MappingError {
 /// hold several names (AD keeps people and groups of an accept list in two attributes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
-    pub preset: Preset,
+    pub(crate) preset: Preset,
     /// Object class that makes an entry a group (`groupOfNames`, `group`).
-    pub group_class: Vec<String>,
+    pub(crate) group_class: Vec<String>,
     /// Object class that makes an entry a mail contact (`mailtipsContact`, `contact`).
-    pub contact_class: Vec<String>,
-    pub display_name: Vec<String>,
-    pub primary_address: Vec<String>,
-    pub proxy_addresses: Vec<String>,
-    pub quota: Vec<String>,
-    pub usage: Vec<String>,
-    pub quota_enforced: Vec<String>,
-    pub max_send_size: Vec<String>,
-    pub max_receive_size: Vec<String>,
-    pub auto_reply_enabled: Vec<String>,
-    pub auto_reply_internal: Vec<String>,
-    pub auto_reply_external: Vec<String>,
-    pub auto_reply_audience: Vec<String>,
-    pub auto_reply_start: Vec<String>,
-    pub auto_reply_end: Vec<String>,
-    pub custom_tip: Vec<String>,
+    pub(crate) contact_class: Vec<String>,
+    pub(crate) display_name: Vec<String>,
+    pub(crate) primary_address: Vec<String>,
+    pub(crate) proxy_addresses: Vec<String>,
+    pub(crate) quota: Vec<String>,
+    pub(crate) usage: Vec<String>,
+    pub(crate) quota_enforced: Vec<String>,
+    pub(crate) max_send_size: Vec<String>,
+    pub(crate) max_receive_size: Vec<String>,
+    pub(crate) auto_reply_enabled: Vec<String>,
+    pub(crate) auto_reply_internal: Vec<String>,
+    pub(crate) auto_reply_external: Vec<String>,
+    pub(crate) auto_reply_audience: Vec<String>,
+    pub(crate) auto_reply_start: Vec<String>,
+    pub(crate) auto_reply_end: Vec<String>,
+    pub(crate) custom_tip: Vec<String>,
     /// Accept-only-from lists: people/contacts in the first name, groups in the second (AD's
     /// `authOrig` / `dLMemSubmitPerms`); any name is read.
-    pub accept_only_from: Vec<String>,
-    pub reject_from: Vec<String>,
-    pub require_authenticated: Vec<String>,
-    pub moderation_enabled: Vec<String>,
-    pub moderated_by: Vec<String>,
-    pub moderation_bypass: Vec<String>,
-    pub member: Vec<String>,
-    pub member_count: Vec<String>,
-    pub external_member_count: Vec<String>,
+    pub(crate) accept_only_from: Vec<String>,
+    pub(crate) reject_from: Vec<String>,
+    pub(crate) require_authenticated: Vec<String>,
+    pub(crate) moderation_enabled: Vec<String>,
+    pub(crate) moderated_by: Vec<String>,
+    pub(crate) moderation_bypass: Vec<String>,
+    pub(crate) member: Vec<String>,
+    pub(crate) member_count: Vec<String>,
+    pub(crate) external_member_count: Vec<String>,
     /// Prefix of SMTP proxy addresses (`smtp:` for AD's `proxyAddresses`, matched
     /// case-insensitively; `SMTP:` marks the primary). Fixed by the preset.
-    pub proxy_prefix: Option<&'static str>,
+    pub(crate) proxy_prefix: Option<&'static str>,
     /// Bytes per unit of quota and size attributes (AD stores KB).
-    pub size_unit: u64,
+    pub(crate) size_unit: u64,
     /// Attributes a lookup asks for: computed once.
-    pub lookup_attrs: Vec<String>,
+    pub(crate) lookup_attrs: Vec<String>,
 }
 
 const KEYS: [&str; 26] = [
@@ -216,7 +211,7 @@ impl Mapping {
     ///
     /// # Errors
     /// [`MappingError`] naming the key.
-    pub fn compile(
+    pub(crate) fn compile(
         preset: Preset,
         overrides: &BTreeMap<String, AttributeNames>,
     ) -> Result<Self, MappingError> {
@@ -281,7 +276,7 @@ impl Mapping {
 
     /// The filter terms matching `address` as a primary or proxy address. The address is
     /// escaped (RFC 4515) as a whole: local part and domain.
-    pub fn address_terms(&self, address: &str, out: &mut String) {
+    fn address_terms(&self, address: &str, out: &mut String) {
         let escaped = ldap_escape(address);
         for a in &self.primary_address {
             out.push('(');
@@ -315,7 +310,7 @@ impl Mapping {
     }
 
     /// `(|(objectClass=a)(objectClass=b))` for a list of classes.
-    pub fn class_filter(classes: &[String]) -> String {
+    pub(crate) fn class_filter(classes: &[String]) -> String {
         let mut f = String::from("(|");
         for c in classes {
             f.push_str("(objectClass=");
@@ -324,173 +319,6 @@ impl Mapping {
         }
         f.push(')');
         f
-    }
-
-    /// Parses one search result into a domain entry; `None` when it has no usable address.
-    /// Values that do not parse are skipped with a warning, never a failure.
-    pub fn entry(
-        &self,
-        dn: &str,
-        attrs: &HashMap<String, Vec<String>>,
-        case: AddressRules,
-    ) -> Option<Entry> {
-        let attrs: HashMap<String, &Vec<String>> = attrs
-            .iter()
-            .map(|(k, v)| (k.to_ascii_lowercase(), v))
-            .collect();
-        let get = |names: &[String]| -> Vec<&str> {
-            names
-                .iter()
-                .filter_map(|n| attrs.get(&n.to_ascii_lowercase()))
-                .flat_map(|v| v.iter().map(String::as_str))
-                .collect()
-        };
-        let first = |names: &[String]| get(names).into_iter().next();
-        let classes = get(&["objectClass".to_owned()]);
-        let is = |list: &[String]| {
-            classes
-                .iter()
-                .any(|c| list.iter().any(|l| l.eq_ignore_ascii_case(c)))
-        };
-        let kind = if is(&self.group_class) {
-            EntryKind::Group
-        } else if is(&self.contact_class) {
-            EntryKind::Contact
-        } else {
-            EntryKind::Mailbox
-        };
-        let warn = |what: &str, value: &str| {
-            tracing::warn!(dn, attribute = what, value, "ignoring an unparsable value");
-        };
-        let mut addresses: Vec<Address> = Vec::new();
-        let mut primary = None;
-        for raw in get(&self.primary_address) {
-            match case.parse(raw) {
-                Ok(a) => {
-                    primary.get_or_insert_with(|| a.clone());
-                    addresses.push(a);
-                }
-                Err(_) => warn("primary_address", raw),
-            }
-        }
-        for raw in get(&self.proxy_addresses) {
-            let value = match self.proxy_prefix {
-                Some(p) => match raw.get(..p.len()) {
-                    Some(head) if head.eq_ignore_ascii_case(p) => {
-                        let rest = &raw[p.len()..];
-                        if head.starts_with("SMTP") && primary.is_none() {
-                            // Exchange marks the primary with upper-case SMTP:.
-                            if let Ok(a) = case.parse(rest) {
-                                primary = Some(a);
-                            }
-                        }
-                        rest
-                    }
-                    // X500:, SIP: and other address types are not SMTP addresses.
-                    _ => continue,
-                },
-                None => raw,
-            };
-            match case.parse(value) {
-                Ok(a) => {
-                    if !addresses.contains(&a) {
-                        addresses.push(a);
-                    }
-                }
-                Err(_) => warn("proxy_addresses", raw),
-            }
-        }
-        let primary = primary.or_else(|| addresses.first().cloned())?;
-        let mut e = Entry::new(normalize_dn(dn), kind, primary);
-        for a in addresses {
-            if !e.addresses.contains(&a) {
-                e.addresses.push(a);
-            }
-        }
-        e.display_name = first(&self.display_name).unwrap_or_default().to_owned();
-        let number = |key: &str, names: &[String]| -> Option<u64> {
-            let raw = first(names)?;
-            match raw.trim().parse::<u64>() {
-                Ok(n) => Some(n),
-                Err(_) => {
-                    warn(key, raw);
-                    None
-                }
-            }
-        };
-        let boolean = |key: &str, names: &[String]| -> Option<bool> {
-            let raw = first(names)?;
-            match raw.trim().to_ascii_uppercase().as_str() {
-                "TRUE" => Some(true),
-                "FALSE" => Some(false),
-                _ => {
-                    warn(key, raw);
-                    None
-                }
-            }
-        };
-        let unit = self.size_unit;
-        let size = |key: &str, names: &[String]| number(key, names).map(|n| n.saturating_mul(unit));
-        if let Some(q) = size("quota", &self.quota) {
-            e.quota = Some(Quota {
-                prohibit_receive_bytes: q,
-                usage_bytes: number("usage", &self.usage).unwrap_or(0),
-                enforced: boolean("quota_enforced", &self.quota_enforced).unwrap_or(true),
-            });
-        }
-        e.max_send_bytes = size("max_send_size", &self.max_send_size);
-        e.max_receive_bytes = size("max_receive_size", &self.max_receive_size);
-        let internal = first(&self.auto_reply_internal);
-        let external = first(&self.auto_reply_external);
-        let enabled = boolean("auto_reply_enabled", &self.auto_reply_enabled);
-        if enabled.is_some() || internal.is_some() || external.is_some() {
-            let time = |key: &str, names: &[String]| {
-                let raw = first(names)?;
-                let t = parse_generalized_time(raw);
-                if t.is_none() {
-                    warn(key, raw);
-                }
-                t
-            };
-            let audience = match first(&self.auto_reply_audience).map(str::to_ascii_lowercase) {
-                Some(a) if a == "all" => ExternalAudience::All,
-                Some(a) if a == "known" => ExternalAudience::Known,
-                _ => ExternalAudience::None,
-            };
-            e.auto_reply = Some(AutoReply {
-                enabled: enabled.unwrap_or(true),
-                internal_message: internal.unwrap_or_default().to_owned(),
-                external_message: external.unwrap_or_default().to_owned(),
-                external_audience: audience,
-                start: time("auto_reply_start", &self.auto_reply_start),
-                end: time("auto_reply_end", &self.auto_reply_end),
-            });
-        }
-        let tips = get(&self.custom_tip);
-        if !tips.is_empty() {
-            e.custom_tip = Some(parse_custom_tip(&tips));
-        }
-        let dns = |names: &[String]| -> Vec<EntryId> {
-            get(names).into_iter().map(normalize_dn).collect()
-        };
-        e.restrictions = Restrictions {
-            accept_only_from: dns(&self.accept_only_from),
-            reject_from: dns(&self.reject_from),
-            require_authenticated: boolean("require_authenticated", &self.require_authenticated)
-                .unwrap_or(false),
-        };
-        let moderators = dns(&self.moderated_by);
-        let moderation_enabled = boolean("moderation_enabled", &self.moderation_enabled);
-        if moderation_enabled.is_some() || !moderators.is_empty() {
-            e.moderation = Some(Moderation {
-                enabled: moderation_enabled.unwrap_or(false),
-                moderators,
-                // Filled by the backend, which resolves the moderators' addresses.
-                moderator_addresses: Vec::new(),
-                bypass: dns(&self.moderation_bypass),
-            });
-        }
-        Some(e)
     }
 }
 
@@ -509,78 +337,6 @@ fn is_attribute_name(s: &str) -> bool {
         Some(c) if c.is_ascii_digit() => s.chars().all(|c| c.is_ascii_digit() || c == '.'),
         _ => false,
     }
-}
-
-/// Exchange's translation format: `default:text` and `ja:text` values (language code
-/// case-insensitive); a value without a known prefix is the default.
-fn parse_custom_tip(values: &[&str]) -> CustomTip {
-    let mut tip = CustomTip::default();
-    for v in values {
-        match v.split_once(':') {
-            Some((lang, text)) if lang.eq_ignore_ascii_case("default") => {
-                tip.default = text.to_owned();
-            }
-            Some((lang, text))
-                if lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_alphabetic()) =>
-            {
-                tip.translations
-                    .insert(lang.to_ascii_lowercase(), text.to_owned());
-            }
-            _ => tip.default = (*v).to_owned(),
-        }
-    }
-    tip
-}
-
-/// Parses an LDAP GeneralizedTime (`20261201090000Z`, `20261201090000+0900`, fractions
-/// ignored).
-pub fn parse_generalized_time(s: &str) -> Option<SystemTime> {
-    let s = s.trim();
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let t = s.get(r)?;
-        t.bytes()
-            .all(|b| b.is_ascii_digit())
-            .then(|| t.parse().ok())?
-    };
-    let (y, mo, d, h) = (digits(0..4)?, digits(4..6)?, digits(6..8)?, digits(8..10)?);
-    let mi = digits(10..12).unwrap_or(0);
-    let sec = digits(12..14).unwrap_or(0);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let rest = s.get(14..).unwrap_or("");
-    let rest = rest.trim_start_matches(|c: char| c == '.' || c == ',' || c.is_ascii_digit());
-    let offset = match rest {
-        "Z" | "" => 0,
-        _ => {
-            let sign = match rest.as_bytes()[0] {
-                b'+' => 1,
-                b'-' => -1,
-                _ => return None,
-            };
-            let oh: i64 = rest.get(1..3)?.parse().ok()?;
-            let om: i64 = rest.get(3..5).unwrap_or("00").parse().ok()?;
-            sign * (oh * 3600 + om * 60)
-        }
-    };
-    let days = crate::domain::units::days_from_civil(y, mo as u32, d as u32);
-    let secs = days * 86_400 + h * 3600 + mi * 60 + sec - offset;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
-}
-
-/// Formats a time as GeneralizedTime in UTC (`20261201000000Z`).
-pub fn format_generalized_time(t: SystemTime) -> String {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = crate::domain::units::civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
 }
 
 #[cfg(test)]
@@ -630,53 +386,5 @@ mod tests {
             f,
             "(mail=\"\\2a\\29\\28a\\5c\"@x.com)(proxyAddresses=smtp:\"\\2a\\29\\28a\\5c\"@x.com)"
         );
-    }
-
-    #[test]
-    fn parses_ad_entry() {
-        let m = Mapping::preset(Preset::ActiveDirectory);
-        let attrs: HashMap<String, Vec<String>> = [
-            ("objectClass", vec!["top", "group"]),
-            (
-                "proxyAddresses",
-                vec![
-                    "X500:/o=Contoso",
-                    "smtp:Alias@Contoso.com",
-                    "SMTP:g@contoso.com",
-                ],
-            ),
-            (
-                "msExchSenderHintTranslations",
-                vec!["default:Hi", "JA:やあ"],
-            ),
-            ("delivContLength", vec!["10240"]),
-            ("authOrig", vec!["CN=A,DC=x"]),
-            ("dLMemSubmitPerms", vec!["CN=G,DC=x"]),
-            ("msExchEnableModeration", vec!["TRUE"]),
-            ("msExchModeratedByLink", vec!["CN=M,DC=x"]),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.into_iter().map(String::from).collect()))
-        .collect();
-        let e = m.entry("CN=G,DC=x", &attrs, Default::default()).unwrap();
-        assert_eq!(e.kind, EntryKind::Group);
-        assert_eq!(e.primary.as_str(), "g@contoso.com");
-        assert_eq!(e.addresses.len(), 2);
-        assert_eq!(e.max_receive_bytes, Some(10 << 20));
-        assert_eq!(e.custom_tip.as_ref().unwrap().translations["ja"], "やあ");
-        assert_eq!(e.restrictions.accept_only_from.len(), 2);
-        assert_eq!(&*e.moderation.unwrap().moderators[0], "cn=m,dc=x");
-    }
-
-    #[test]
-    fn generalized_time_round_trips() {
-        let t = parse_generalized_time("20261201090000+0900").unwrap();
-        assert_eq!(format_generalized_time(t), "20261201000000Z");
-        assert_eq!(
-            parse_generalized_time("20260229000000Z"),
-            parse_generalized_time("20260301000000Z")
-        );
-        assert!(parse_generalized_time("2026").is_none());
-        assert!(parse_generalized_time("20261301000000Z").is_none());
     }
 }

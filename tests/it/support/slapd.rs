@@ -6,13 +6,9 @@
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mailtips::directory::ldap::config::{LdapConfig, Preset};
-use mailtips::directory::{Directory, DirectoryError, LdapDirectory};
-use mailtips::domain::Entry;
-use mailtips::domain::address::Address;
 use tempfile::TempDir;
 
 use super::{free_port, repo};
@@ -292,13 +288,4 @@ impl Drop for Slapd {
 pub fn demo_ldif(preset: Preset) -> String {
     let snap = mailtips::directory::FileDirectory::demo(Default::default()).snapshot();
     mailtips::directory::ldap::ldif::export(&snap, preset, BASE).expect("export")
-}
-
-/// `ldap`'s answer for each of `addresses` (`None`: no such address), or why it failed: the
-/// one place the tests call the request-path lookup, so a change of its shape is adapted here.
-pub async fn lookup(
-    ldap: &LdapDirectory,
-    addresses: &[Address],
-) -> Result<Vec<Option<Arc<Entry>>>, DirectoryError> {
-    ldap.lookup(addresses).await
 }

@@ -1,0 +1,464 @@
+//! Validation of a parsed directory file into a [`Snapshot`], in two passes: first every
+//! object's addresses (an address belongs to one object only), then every object with its
+//! fields checked for its kind and its references (members, accept and reject lists,
+//! moderators) resolved against those addresses. Errors name the file, the object and the
+//! field.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::format::{RawAutoReply, RawCustomTip, RawEntry, RawFile, RawModeration};
+use super::{DirectoryFileError, FastMap, Snapshot};
+use crate::domain::address::{Address, AddressError, AddressRules};
+use crate::domain::{
+    AutoReply, CustomTip, Entry, EntryId, EntryKind, Member, Moderation, Quota, Restrictions,
+};
+
+/// Every address in the file, with the id and kind of the object that has it.
+type AddressIndex = FastMap<Box<str>, (EntryId, EntryKind)>;
+
+/// One object of the file: its kind, its place in its list and what was written.
+#[derive(Clone, Copy)]
+struct Object<'r> {
+    kind: EntryKind,
+    index: usize,
+    raw: &'r RawEntry,
+}
+
+impl Object<'_> {
+    /// How errors name the object, e.g. `mailbox[3] (taro@contoso.com)`.
+    fn label(&self) -> Option<String> {
+        let kind = match self.kind {
+            EntryKind::Mailbox => "mailbox",
+            EntryKind::Group => "group",
+            EntryKind::Contact => "contact",
+        };
+        Some(format!(
+            "{kind}[{}] ({})",
+            self.index,
+            self.raw.address.trim()
+        ))
+    }
+}
+
+/// Every object of the file, mailboxes first, then groups, then contacts.
+fn objects(raw: &RawFile) -> Vec<Object<'_>> {
+    [
+        (EntryKind::Mailbox, &raw.mailbox),
+        (EntryKind::Group, &raw.group),
+        (EntryKind::Contact, &raw.contact),
+    ]
+    .into_iter()
+    .flat_map(|(kind, list)| {
+        list.iter()
+            .enumerate()
+            .map(move |(index, raw)| Object { kind, index, raw })
+    })
+    .collect()
+}
+
+/// What every step needs: where errors point and how addresses are read.
+struct Builder<'a> {
+    source: &'a str,
+    rules: AddressRules,
+}
+
+impl Snapshot {
+    /// Validates parsed raw entries into a snapshot (the second half of [`Snapshot::parse`];
+    /// the file's loader calls the halves apart so the file's text is freed before the
+    /// snapshot grows).
+    pub(super) fn build(
+        raw: RawFile,
+        source: &str,
+        rules: AddressRules,
+    ) -> Result<Self, DirectoryFileError> {
+        let b = Builder { source, rules };
+        let objects = objects(&raw);
+        let ids = b.index_addresses(&objects)?;
+        let mut snapshot = Snapshot {
+            rules,
+            ..Snapshot::default()
+        };
+        for o in &objects {
+            b.add_object(*o, &ids, &mut snapshot)?;
+        }
+        Ok(snapshot)
+    }
+}
+
+impl Builder<'_> {
+    fn err(
+        &self,
+        entry: Option<String>,
+        field: Option<String>,
+        message: String,
+    ) -> DirectoryFileError {
+        DirectoryFileError {
+            path: self.source.to_owned(),
+            entry,
+            field,
+            message,
+        }
+    }
+
+    fn parse(&self, s: &str) -> Result<Address, AddressError> {
+        self.rules.parse(s)
+    }
+
+    /// Pass 1: every object's primary and proxy addresses, each owned by one object only.
+    fn index_addresses(&self, objects: &[Object<'_>]) -> Result<AddressIndex, DirectoryFileError> {
+        // Who has each address, for the error; only this pass needs it, so it is freed before
+        // the snapshot is built.
+        let mut owner: FastMap<Box<str>, String> = FastMap::default();
+        let mut ids = AddressIndex::default();
+        for o in objects {
+            let at = o.label();
+            let primary = self
+                .parse(&o.raw.address)
+                .map_err(|e| self.err(at.clone(), Some("address".into()), e.to_string()))?;
+            let id: EntryId = Arc::from(primary.as_str());
+            let proxies = o.raw.proxy_addresses.iter().enumerate().map(|(j, p)| {
+                self.parse(p).map_err(|e| {
+                    self.err(
+                        at.clone(),
+                        Some(format!("proxy_addresses[{j}]")),
+                        e.to_string(),
+                    )
+                })
+            });
+            for a in std::iter::once(Ok(primary.clone())).chain(proxies) {
+                let a = a?;
+                if let Some(prev) = owner.get(a.as_str()) {
+                    if prev.as_str() != at.as_deref().unwrap_or("") {
+                        return Err(self.err(
+                            at,
+                            None,
+                            format!("address {} is already used by {prev}", a.as_str()),
+                        ));
+                    }
+                    continue;
+                }
+                owner.insert(a.as_str().into(), at.clone().unwrap_or_default());
+                ids.insert(a.as_str().into(), (id.clone(), o.kind));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Pass 2, one object: its fields checked and resolved into an entry, added to the
+    /// snapshot under each of its addresses, with its members in the group graph.
+    fn add_object(
+        &self,
+        o: Object<'_>,
+        ids: &AddressIndex,
+        snapshot: &mut Snapshot,
+    ) -> Result<(), DirectoryFileError> {
+        let r = o.raw;
+        let at = o.label();
+        self.check_fields(o.kind, r, &at)?;
+        let mut entry = self.entry_with_addresses(o.kind, r);
+        entry.quota = r.quota.map(|q| Quota {
+            prohibit_receive_bytes: q.0,
+            usage_bytes: r.usage.map_or(0, |u| u.0),
+            enforced: r.quota_enforced.unwrap_or(true),
+        });
+        entry.max_send_bytes = r.max_send_size.map(|b| b.0);
+        entry.max_receive_bytes = r.max_receive_size.map(|b| b.0);
+        if let Some(ar) = &r.auto_reply {
+            entry.auto_reply = Some(self.auto_reply(&at, ar)?);
+        }
+        if let Some(t) = &r.custom_tip {
+            entry.custom_tip = Some(self.custom_tip(&at, t)?);
+        }
+        entry.restrictions = Restrictions {
+            accept_only_from: self.resolve_list(
+                ids,
+                &at,
+                "accept_only_from",
+                &r.accept_only_from,
+            )?,
+            reject_from: self.resolve_list(ids, &at, "reject_from", &r.reject_from)?,
+            require_authenticated: r.require_authenticated_senders,
+        };
+        if let Some(m) = &r.moderation {
+            entry.moderation = Some(self.moderation(ids, &at, m)?);
+        }
+        if let Some(members) = &r.members {
+            let list = self.members(ids, &at, members, &entry.id, &mut snapshot.parents)?;
+            snapshot.graph.groups.push((entry.id.clone(), list));
+        }
+        let entry = Arc::new(entry);
+        for a in &entry.addresses {
+            snapshot.by_address.insert(a.as_str().into(), entry.clone());
+        }
+        Ok(())
+    }
+
+    /// The fields only some kinds may have, a group's required members list, and a usage
+    /// that needs a quota.
+    fn check_fields(
+        &self,
+        kind: EntryKind,
+        r: &RawEntry,
+        at: &Option<String>,
+    ) -> Result<(), DirectoryFileError> {
+        use EntryKind::{Group, Mailbox};
+        let only = |field: &str, present: bool, allowed: &[EntryKind]| {
+            if present && !allowed.contains(&kind) {
+                Err(self.err(
+                    at.clone(),
+                    Some(field.into()),
+                    format!("not allowed on a {kind:?} entry").to_lowercase(),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        only("quota", r.quota.is_some(), &[Mailbox])?;
+        only("usage", r.usage.is_some(), &[Mailbox])?;
+        only("quota_enforced", r.quota_enforced.is_some(), &[Mailbox])?;
+        only("max_send_size", r.max_send_size.is_some(), &[Mailbox])?;
+        only("auto_reply", r.auto_reply.is_some(), &[Mailbox])?;
+        only("members", r.members.is_some(), &[Group])?;
+        if kind == Group && r.members.is_none() {
+            return Err(self.err(
+                at.clone(),
+                Some("members".into()),
+                "a group needs a members list (it may be empty)".into(),
+            ));
+        }
+        if r.usage.is_some() && r.quota.is_none() {
+            return Err(self.err(
+                at.clone(),
+                Some("usage".into()),
+                "usage needs a quota".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// A new entry with its id, name, primary address and distinct proxy addresses (all
+    /// checked in pass 1).
+    fn entry_with_addresses(&self, kind: EntryKind, r: &RawEntry) -> Entry {
+        let primary = self.parse(&r.address).expect("checked in pass 1");
+        let id: EntryId = Arc::from(primary.as_str());
+        let mut entry = Entry::new(id, kind, primary);
+        entry.display_name = r.name.trim().to_owned();
+        for p in &r.proxy_addresses {
+            let a = self.parse(p).expect("checked in pass 1");
+            if !entry.addresses.contains(&a) {
+                entry.addresses.push(a);
+            }
+        }
+        entry
+    }
+
+    /// A mailbox's automatic reply; its window, when given, must end after it starts.
+    fn auto_reply(
+        &self,
+        at: &Option<String>,
+        ar: &RawAutoReply,
+    ) -> Result<AutoReply, DirectoryFileError> {
+        let time = |field: &str, d: &Option<toml::value::Datetime>| {
+            d.as_ref()
+                .map(|d| {
+                    datetime_to_system(d)
+                        .map_err(|m| self.err(at.clone(), Some(format!("auto_reply.{field}")), m))
+                })
+                .transpose()
+        };
+        let (start, end) = (time("start", &ar.start)?, time("end", &ar.end)?);
+        if let (Some(s), Some(e)) = (start, end)
+            && e <= s
+        {
+            return Err(self.err(
+                at.clone(),
+                Some("auto_reply.end".into()),
+                "end must be after start".into(),
+            ));
+        }
+        Ok(AutoReply {
+            enabled: ar.enabled,
+            internal_message: ar.internal.clone(),
+            external_message: ar.external.clone(),
+            external_audience: ar.external_audience,
+            start,
+            end,
+        })
+    }
+
+    /// A custom tip; translations are keyed by two-letter language codes (lower-cased).
+    fn custom_tip(
+        &self,
+        at: &Option<String>,
+        t: &RawCustomTip,
+    ) -> Result<CustomTip, DirectoryFileError> {
+        let mut translations = HashMap::new();
+        for (lang, text) in &t.translations {
+            let l = lang.to_ascii_lowercase();
+            if l.len() != 2 || !l.bytes().all(|b| b.is_ascii_lowercase()) {
+                return Err(self.err(
+                    at.clone(),
+                    Some(format!("custom_tip.translations.{lang}")),
+                    "translation keys are two-letter language codes (e.g. ja)".into(),
+                ));
+            }
+            translations.insert(l, text.clone());
+        }
+        Ok(CustomTip {
+            default: t.default.clone(),
+            translations,
+        })
+    }
+
+    /// Moderation, with the moderators and the senders who bypass it resolved.
+    fn moderation(
+        &self,
+        ids: &AddressIndex,
+        at: &Option<String>,
+        m: &RawModeration,
+    ) -> Result<Moderation, DirectoryFileError> {
+        let moderators = self.resolve_list(ids, at, "moderation.moderators", &m.moderators)?;
+        Ok(Moderation {
+            enabled: m.enabled,
+            moderator_addresses: moderators.iter().map(|m| m.to_string()).collect(),
+            moderators,
+            bypass: self.resolve_list(ids, at, "moderation.bypass", &m.bypass)?,
+        })
+    }
+
+    /// A list of addresses (`field`) that must all be objects of this directory, as ids.
+    fn resolve_list(
+        &self,
+        ids: &AddressIndex,
+        at: &Option<String>,
+        field: &str,
+        list: &[String],
+    ) -> Result<Vec<EntryId>, DirectoryFileError> {
+        list.iter()
+            .enumerate()
+            .map(|(j, s)| {
+                let f = Some(format!("{field}[{j}]"));
+                let a = self
+                    .parse(s)
+                    .map_err(|e| self.err(at.clone(), f.clone(), e.to_string()))?;
+                ids.get(a.as_str())
+                    .map(|(id, _)| id.clone())
+                    .ok_or_else(|| {
+                        self.err(
+                            at.clone(),
+                            f,
+                            format!("{} is not in this directory", a.as_str()),
+                        )
+                    })
+            })
+            .collect()
+    }
+
+    /// A group's distinct members: objects of this directory, or external addresses. Each
+    /// member object gets `group` as a direct parent.
+    fn members(
+        &self,
+        ids: &AddressIndex,
+        at: &Option<String>,
+        members: &[String],
+        group: &EntryId,
+        parents: &mut FastMap<EntryId, Vec<EntryId>>,
+    ) -> Result<Vec<Member>, DirectoryFileError> {
+        let mut list = Vec::with_capacity(members.len());
+        for (j, m) in members.iter().enumerate() {
+            let a = self
+                .parse(m)
+                .map_err(|e| self.err(at.clone(), Some(format!("members[{j}]")), e.to_string()))?;
+            let member = match ids.get(a.as_str()) {
+                Some((id, kind)) => {
+                    parents.entry(id.clone()).or_default().push(group.clone());
+                    Member::Entry(id.clone(), *kind)
+                }
+                None => Member::External(a.as_str().into()),
+            };
+            if !list.contains(&member) {
+                list.push(member);
+            }
+        }
+        Ok(list)
+    }
+}
+
+/// Converts a TOML date-time with an offset to a `SystemTime`.
+fn datetime_to_system(d: &toml::value::Datetime) -> Result<SystemTime, String> {
+    let (Some(date), Some(time), Some(offset)) = (d.date, d.time, d.offset) else {
+        return Err(format!(
+            "{d} needs a date, a time and an offset (e.g. 2026-12-01T09:00:00+09:00)"
+        ));
+    };
+    let days = crate::domain::units::days_from_civil(
+        i64::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    );
+    let offset_minutes = match offset {
+        toml::value::Offset::Z => 0,
+        toml::value::Offset::Custom { minutes } => i64::from(minutes),
+    };
+    let secs = days * 86_400
+        + i64::from(time.hour) * 3600
+        + i64::from(time.minute) * 60
+        + i64::from(time.second.unwrap_or(0))
+        - offset_minutes * 60;
+    u64::try_from(secs)
+        .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        .map_err(|_| format!("{d} is before 1970"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Snapshot, DirectoryFileError> {
+        Snapshot::parse(s, "dir.toml", AddressRules::default())
+    }
+
+    #[test]
+    fn errors_name_file_entry_and_field() {
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\n[[group]]\naddress = \"g@contoso.com\"\nmembers = [\"not an address\"]\n")
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "dir.toml: group[0] (g@contoso.com): field `members[0]`: missing '@'"
+        );
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\nmembers = []\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("members"));
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\naccept_only_from = [\"nobody@contoso.com\"]\n").unwrap_err();
+        assert!(e.to_string().contains("accept_only_from[0]"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("nobody@contoso.com is not in this directory"),
+            "{e}"
+        );
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\n[[mailbox]]\naddress = \"b@contoso.com\"\nproxy_addresses = [\"A@contoso.com\"]\n").unwrap_err();
+        assert!(e.to_string().contains("already used by mailbox[0]"), "{e}");
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\nqouta = 5\n").unwrap_err();
+        assert!(e.to_string().contains("unknown field `qouta`"), "{e}");
+        assert!(e.to_string().starts_with("dir.toml"), "{e}");
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\nauto_reply = { internal = \"x\", start = 2026-01-02 }\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("auto_reply.start"));
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\ncustom_tip = { translations = { japanese = \"x\" } }\n").unwrap_err();
+        assert!(e.to_string().contains("two-letter"), "{e}");
+    }
+
+    #[test]
+    fn datetimes_honour_offsets() {
+        let d: toml::value::Datetime = "2026-11-25T09:00:00+09:00".parse().unwrap();
+        let z: toml::value::Datetime = "2026-11-25T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            datetime_to_system(&d).unwrap(),
+            datetime_to_system(&z).unwrap()
+        );
+        assert_eq!(
+            datetime_to_system(&"1970-01-02T00:00:00Z".parse().unwrap()).unwrap(),
+            UNIX_EPOCH + Duration::from_secs(86_400)
+        );
+    }
+}
