@@ -5,7 +5,7 @@
 /// it: background jobs then take what the request workers leave. On a 2-core machine the
 /// metrics job at normal priority doubled request p99 while it ran (BENCHMARKS.md).
 /// `None` when the thread could not start or panicked.
-pub(crate) async fn run<T: Send + 'static>(
+pub async fn run<T: Send + 'static>(
     name: &str,
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Option<T> {

@@ -186,14 +186,14 @@ pub enum ConfigError {
 }
 
 /// The embedded demo configuration: what `mailtips serve` runs with no `--config`.
-pub const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
+pub(crate) const DEMO_CONFIG: &str = include_str!("../examples/mailtips.toml");
 
 impl Config {
     /// Loads `path`, or the embedded demo configuration when there is none.
     ///
     /// # Errors
     /// [`ConfigError`] naming the file and the key.
-    pub fn load_or_demo(path: Option<&Path>) -> Result<Self, ConfigError> {
+    pub(crate) fn load_or_demo(path: Option<&Path>) -> Result<Self, ConfigError> {
         match path {
             Some(p) => Self::load(p),
             None => Self::from_toml(DEMO_CONFIG, Path::new("<embedded demo config>")),
@@ -205,7 +205,7 @@ impl Config {
     ///
     /// # Errors
     /// [`ConfigError`] naming the file and the key.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    pub(crate) fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -252,7 +252,7 @@ impl Config {
     ///
     /// # Errors
     /// The offending key and why.
-    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
         let org = &self.org;
         if org.refresh_interval < Duration::from_secs(60) {
             return Err(("org.refresh_interval", "must be at least 1m".into()));

@@ -27,12 +27,13 @@ impl MetricsStore {
     }
 
     /// True once a computation has finished.
-    pub fn is_ready(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_ready(&self) -> bool {
         self.current.load().is_some()
     }
 
     /// Replaces the metrics with a new computation.
-    pub fn store(&self, metrics: HashMap<EntryId, GroupMetrics>) {
+    pub(crate) fn store(&self, metrics: HashMap<EntryId, GroupMetrics>) {
         self.current.store(Some(Arc::new(metrics)));
     }
 
@@ -73,7 +74,11 @@ impl MetricsStore {
 
     /// Refreshes now, then every `interval` and whenever the directory reports a change,
     /// until the task is dropped.
-    pub async fn run_schedule<G: GroupSource>(self: Arc<Self>, directory: G, interval: Duration) {
+    pub(crate) async fn run_schedule<G: GroupSource>(
+        self: Arc<Self>,
+        directory: G,
+        interval: Duration,
+    ) {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut changes = directory.changes();

@@ -13,7 +13,7 @@ use crate::domain::{Draft, Entry, EntryKind, Evaluation, TipKind};
 use crate::metrics::MetricsStore;
 
 /// A source of the current time, injectable for tests.
-pub type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
+pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 
 /// Evaluates drafts against one directory and one metrics cache.
 pub struct MailTips<D> {
@@ -34,18 +34,15 @@ impl<D: Directory> MailTips<D> {
     }
 
     /// Replaces the clock (tests).
+    #[cfg(test)]
     #[must_use]
-    pub fn with_clock(mut self, clock: Clock) -> Self {
+    pub(crate) fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
         self
     }
 
     pub fn policy(&self) -> &Policy {
         &self.policy
-    }
-
-    pub fn directory(&self) -> &D {
-        &self.directory
     }
 
     /// Evaluates `draft` now. Directory failures never fail the call: the tips that needed the
@@ -297,11 +294,11 @@ mod tests {
             ))
             .await;
         assert_eq!(
-            t.directory().lookups(),
+            t.directory.lookups(),
             [[TARO, KENJI, "x@example.net"]],
             "one lookup: the sender first, each distinct well-formed address once"
         );
-        assert_eq!(t.directory().member_of_calls(), 0);
+        assert_eq!(t.directory.member_of_calls(), 0);
         assert_eq!(e.recipients.len(), 6);
         for i in [0, 1, 2, 5] {
             assert_eq!(e.recipients[i].resolved, Some(EntryKind::Mailbox), "{i}");
@@ -318,19 +315,19 @@ mod tests {
             &[KENJI, "x@example.net", "nobody@contoso.com"],
         ))
         .await;
-        assert_eq!(t.directory().member_of_calls(), 0, "nobody restricts");
+        assert_eq!(t.directory.member_of_calls(), 0, "nobody restricts");
 
         // A restricted recipient: the sender's groups (vips) let the mail through.
         let e = t.evaluate(&draft(TARO, &[KENJI, BOSS])).await;
         assert_eq!(
-            *t.directory().member_of.lock().unwrap(),
+            *t.directory.member_of.lock().unwrap(),
             [EntryId::from(TARO)]
         );
         assert!(e.recipients[1].tips.is_empty() && e.recipients[1].pending.is_empty());
 
         // A moderated group: asked once more; the sender is no moderator.
         let e = t.evaluate(&draft(TARO, &[LIST])).await;
-        assert_eq!(t.directory().member_of_calls(), 2);
+        assert_eq!(t.directory.member_of_calls(), 2);
         assert_eq!(kinds(&e.recipients[0].tips), [TipKind::ModeratedRecipient]);
 
         // Neither kind asked for: not asked.
@@ -345,12 +342,12 @@ mod tests {
             })
             .collect();
         t.evaluate(&d).await;
-        assert_eq!(t.directory().member_of_calls(), 2);
+        assert_eq!(t.directory.member_of_calls(), 2);
 
         // A sender the directory does not know has no groups to ask for.
         t.evaluate(&draft("stranger@contoso.com", &[BOSS])).await;
-        assert_eq!(t.directory().member_of_calls(), 2);
-        assert_eq!(t.directory().lookups().len(), 5);
+        assert_eq!(t.directory.member_of_calls(), 2);
+        assert_eq!(t.directory.lookups().len(), 5);
     }
 
     #[tokio::test]
@@ -374,7 +371,7 @@ mod tests {
                 .pending
                 .contains(TipKind::RestrictedRecipient)
         );
-        assert_eq!(t.directory().member_of_calls(), 0);
+        assert_eq!(t.directory.member_of_calls(), 0);
     }
 
     #[tokio::test]
@@ -383,7 +380,7 @@ mod tests {
         fake.groups = None;
         let t = tips(fake);
         let e = t.evaluate(&draft(TARO, &[BOSS, LIST, KENJI])).await;
-        assert_eq!(t.directory().member_of_calls(), 1);
+        assert_eq!(t.directory.member_of_calls(), 1);
         let (boss, list, kenji) = (&e.recipients[0], &e.recipients[1], &e.recipients[2]);
         assert!(boss.tips.is_empty());
         assert!(boss.pending.contains(TipKind::RestrictedRecipient));

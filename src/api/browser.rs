@@ -39,7 +39,7 @@ pub(crate) fn cors(config: &Config) -> CorsLayer {
 /// `Origin` header), which go straight to the services: the bulk of the traffic, from mail
 /// clients and load tests, does not pay for header checks meant for browsers.
 #[derive(Debug, Clone)]
-pub struct BrowserOnly<L>(pub L);
+pub(crate) struct BrowserOnly<L>(pub L);
 
 impl<L: Layer<S>, S: Clone> Layer<S> for BrowserOnly<L> {
     type Service = BrowserOnlyService<S, L::Service>;
@@ -54,7 +54,7 @@ impl<L: Layer<S>, S: Clone> Layer<S> for BrowserOnly<L> {
 
 /// The service of [`BrowserOnly`].
 #[derive(Debug, Clone)]
-pub struct BrowserOnlyService<S, B> {
+pub(crate) struct BrowserOnlyService<S, B> {
     native: S,
     browser: B,
 }

@@ -297,7 +297,7 @@ pub fn response_from_evaluation(e: Evaluation) -> pb::GetMailTipsResponse {
 }
 
 /// The `MailTipsService` implementation.
-pub struct GrpcService<D> {
+pub(crate) struct GrpcService<D> {
     tips: Arc<MailTips<D>>,
     limits: RequestLimits,
     configuration: pb::ServiceConfiguration,

@@ -22,7 +22,8 @@ use crate::metrics::MetricsStore;
 use crate::service::MailTips;
 
 /// The encoded descriptor set of `mailtips.proto`, served by reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("mailtips_descriptor");
+pub(crate) const FILE_DESCRIPTOR_SET: &[u8] =
+    tonic::include_file_descriptor_set!("mailtips_descriptor");
 
 /// Why the server could not start, or stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +113,7 @@ impl Backend {
     ///
     /// # Errors
     /// [`ServerError`] for a bad directory file or LDAP settings.
-    pub fn open(config: &Config) -> Result<Self, ServerError> {
+    pub(crate) fn open(config: &Config) -> Result<Self, ServerError> {
         let rules = config.address_rules();
         if let Some(ldap) = &config.directory.ldap {
             let ldap = LdapDirectory::new(ldap.clone(), rules)?;
@@ -133,7 +134,7 @@ impl Backend {
 ///
 /// # Errors
 /// [`ServerError`] when the directory is refused or the listener fails.
-pub async fn serve(
+pub(crate) async fn serve(
     config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,

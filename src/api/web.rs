@@ -90,7 +90,7 @@ fn page_response(method: &Method, path: &str) -> Option<Response<Body>> {
 /// Adds the compose page in front of a gRPC service; `enabled = false` (config
 /// `server.web_page = false`) passes every request through.
 #[derive(Debug, Clone, Copy)]
-pub struct WebPageLayer {
+pub(crate) struct WebPageLayer {
     enabled: bool,
 }
 
@@ -114,7 +114,7 @@ impl<S> Layer<S> for WebPageLayer {
 
 /// The service made by [`WebPageLayer`].
 #[derive(Debug, Clone)]
-pub struct WebPage<S> {
+pub(crate) struct WebPage<S> {
     inner: S,
     enabled: bool,
 }

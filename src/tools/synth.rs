@@ -83,14 +83,14 @@ pub struct GenStats {
 /// A small deterministic generator (SplitMix64): stable across platforms and releases, which
 /// a general-purpose RNG crate does not promise.
 #[derive(Debug, Clone)]
-pub struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
     pub fn new(seed: u64) -> Self {
         Self(seed)
     }
 
-    pub fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -99,12 +99,12 @@ impl SplitMix64 {
     }
 
     /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
+    pub(crate) fn below(&mut self, n: usize) -> usize {
         ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
     }
 
     /// True with probability `p`.
-    pub fn chance(&mut self, p: f64) -> bool {
+    pub(crate) fn chance(&mut self, p: f64) -> bool {
         ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
     }
 }
@@ -527,7 +527,7 @@ pub fn generate(p: &GenParams) -> (String, GenStats) {
 
 /// A config file for a generated directory: the demo settings with `contoso.com` internal and
 /// `directory.file` pointing at `directory_file`.
-pub fn config_for(directory_file: &str) -> String {
+pub(crate) fn config_for(directory_file: &str) -> String {
     format!(
         "# Config for a directory written by `mailtips gen-directory`.\n\
          [directory]\nfile = {}\n\n[org]\nexternal_recipient_tips = true\n\

@@ -78,7 +78,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
 ///
 /// # Errors
 /// A message when the size does not parse.
-pub fn request(args: &DraftArgs) -> Result<pb::GetMailTipsRequest, String> {
+pub(crate) fn request(args: &DraftArgs) -> Result<pb::GetMailTipsRequest, String> {
     let mut recipients = Vec::new();
     for (list, field) in [
         (&args.to, pb::RecipientField::To),
@@ -134,7 +134,7 @@ fn field_name(f: i32) -> &'static str {
 }
 
 /// Renders a response for a terminal.
-pub fn render(req: &pb::GetMailTipsRequest, resp: &pb::GetMailTipsResponse) -> String {
+pub(crate) fn render(req: &pb::GetMailTipsRequest, resp: &pb::GetMailTipsResponse) -> String {
     let mut s = String::new();
     let tip_lines = |s: &mut String, tips: &[pb::MailTip]| {
         for t in tips {

@@ -124,7 +124,7 @@ impl AddressBook {
 
 /// `request` as one gRPC message on the wire: a zero compression flag, the big-endian length,
 /// then the protobuf bytes. What generic HTTP/2 tools (h2load) send as the body.
-pub fn grpc_frame(request: &pb::GetMailTipsRequest) -> Vec<u8> {
+pub(crate) fn grpc_frame(request: &pb::GetMailTipsRequest) -> Vec<u8> {
     let body = prost::Message::encode_to_vec(request);
     let mut frame = Vec::with_capacity(body.len() + 5);
     frame.push(0);

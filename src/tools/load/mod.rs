@@ -16,7 +16,8 @@ use crate::domain::address::AddressRules;
 mod drafts;
 mod run;
 
-pub use drafts::{AddressBook, DraftMix, grpc_frame};
+use drafts::grpc_frame;
+pub use drafts::{AddressBook, DraftMix};
 pub use run::{Latency, LoadOptions, Report, connect, run};
 
 /// Why a load run could not start.

@@ -63,7 +63,7 @@ pub struct Latency {
 
 impl Latency {
     /// Percentiles of `micros` (sorted in place), nearest-rank.
-    pub fn from_micros(micros: &mut [u32]) -> Self {
+    pub(crate) fn from_micros(micros: &mut [u32]) -> Self {
         if micros.is_empty() {
             return Self::default();
         }
