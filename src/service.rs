@@ -143,9 +143,8 @@ mod tests {
     use crate::directory::DirectoryError;
     use crate::domain::address::AddressRules;
     use crate::domain::policy::DomainRule;
-    use crate::domain::{
-        DraftRecipient, EntryId, Locale, Moderation, ReplyAll, Restrictions, TipSet,
-    };
+    use crate::domain::rules::fixtures::draft;
+    use crate::domain::{EntryId, Moderation, ReplyAll, Restrictions, TipSet};
 
     const TARO: &str = "taro@contoso.com";
     const KENJI: &str = "kenji@contoso.com";
@@ -254,23 +253,6 @@ mod tests {
         MailTips::new(directory, Arc::default(), policy()).with_clock(Arc::new(|| {
             SystemTime::UNIX_EPOCH + Duration::from_secs(1 << 30)
         }))
-    }
-
-    fn draft(sender: &str, recipients: &[&str]) -> Draft {
-        Draft {
-            sender: Address::parse(sender).unwrap(),
-            recipients: recipients
-                .iter()
-                .map(|r| DraftRecipient {
-                    raw: (*r).to_owned(),
-                    address: Address::parse(r),
-                })
-                .collect(),
-            message_size: 0,
-            reply_all: None,
-            wanted: TipSet::ALL,
-            locale: Locale::default(),
-        }
     }
 
     fn kinds(tips: &[crate::domain::Tip]) -> Vec<TipKind> {

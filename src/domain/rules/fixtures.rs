@@ -1,4 +1,4 @@
-//! Test fixtures shared by the rules' unit tests: an organisation (contoso.com internal with its
+//! Test fixtures shared by the rules' unit tests (and, for drafts, the request path's): an organisation (contoso.com internal with its
 //! subdomains, fabrikam.com remote and internal), entries, drafts, resolved facts, and helpers
 //! that evaluate one recipient.
 
@@ -50,7 +50,7 @@ pub(super) fn entry(a: &str, kind: EntryKind) -> Entry {
     e
 }
 
-pub(super) fn draft(sender: &str, recipients: &[&str]) -> Draft {
+pub(crate) fn draft(sender: &str, recipients: &[&str]) -> Draft {
     Draft {
         sender: addr(sender),
         recipients: recipients

@@ -20,7 +20,7 @@ mod audience;
 mod custom;
 mod facts;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod mailbox;
 mod moderation;
 mod reply_all;
