@@ -232,7 +232,8 @@ impl<D: Directory> Directory for CachedDirectory<D> {
             }
         }
         if unknown > 0 {
-            tracing::warn!(
+            // The backend (or the timeout above) has already warned: one warning per failure.
+            tracing::debug!(
                 asked = addresses.len(),
                 unknown,
                 served_stale = served,
