@@ -38,10 +38,10 @@ pub struct DraftArgs {
     #[arg(long)]
     pub size: Option<String>,
     /// The original To of a reply-all.
-    #[arg(long = "original-to")]
+    #[arg(long = "original-to", value_name = "ORIGINAL_TO")]
     pub reply_all_to: Vec<String>,
     /// The original Cc of a reply-all.
-    #[arg(long = "original-cc")]
+    #[arg(long = "original-cc", value_name = "ORIGINAL_CC")]
     pub reply_all_cc: Vec<String>,
     /// The draft is a reply-all; give the original To/Cc with --original-to/--original-cc.
     #[arg(long)]
