@@ -239,7 +239,7 @@ fn protobuf_and_ldap_stay_at_their_edges() {
                     ));
                 }
             }
-            if !in_ldap && !in_api_or_tools && names_word(line, "ldap3") {
+            if !in_ldap && names_word(line, "ldap3") {
                 problems.push(format!(
                     "src/{}:{n}: names ldap3 outside directory/ldap/",
                     s.rel
