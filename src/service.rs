@@ -141,10 +141,8 @@ mod tests {
 
     use super::*;
     use crate::directory::DirectoryError;
-    use crate::domain::address::AddressRules;
-    use crate::domain::policy::DomainRule;
-    use crate::domain::rules::fixtures::draft;
-    use crate::domain::{EntryId, Moderation, ReplyAll, Restrictions, TipSet};
+    use crate::domain::rules::fixtures::{draft, policy};
+    use crate::domain::{EntryId, Moderation, ReplyAll, Restrictions};
 
     const TARO: &str = "taro@contoso.com";
     const KENJI: &str = "kenji@contoso.com";
@@ -229,23 +227,6 @@ mod tests {
                 .clone()
                 .map(Arc::new)
                 .ok_or_else(|| DirectoryError::Unavailable("down".into()))
-        }
-    }
-
-    fn policy() -> Policy {
-        Policy {
-            enabled: TipSet::ALL,
-            large_audience_threshold: 25,
-            per_mailbox_cap: 200,
-            max_message_bytes: Some(25_000_000),
-            refresh_interval: Duration::from_secs(2 * 3600),
-            group_metrics: true,
-            addresses: AddressRules::default(),
-            internal_domains: vec![DomainRule {
-                domain: "contoso.com".into(),
-                include_subdomains: false,
-            }],
-            remote_domains: Vec::new(),
         }
     }
 

@@ -1,4 +1,5 @@
-//! Test fixtures shared by the rules' unit tests (and, for drafts, the request path's): an organisation (contoso.com internal with its
+//! Test fixtures shared by the rules' unit tests (and, for the policy and drafts, the request
+//! path's): an organisation (contoso.com internal with its
 //! subdomains, fabrikam.com remote and internal), entries, drafts, resolved facts, and helpers
 //! that evaluate one recipient.
 
@@ -19,7 +20,7 @@ pub(super) fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(T0)
 }
 
-pub(super) fn policy() -> Policy {
+pub(crate) fn policy() -> Policy {
     Policy {
         enabled: TipSet::ALL,
         large_audience_threshold: 25,
