@@ -3,6 +3,7 @@
 //! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
 mod browser;
+pub(crate) mod caller;
 pub mod grpc;
 pub mod server;
 pub mod web;
