@@ -75,6 +75,16 @@ impl Address {
         let (local, domain) = (&s[..at], &s[at + 1..]);
         check_local(local)?;
         check_domain(domain)?;
+        // A quoted local part whose content needs no quoting is the same address as the
+        // unquoted one (RFC 5322 section 3.4.1): `"hanako.sato"@x` is `hanako.sato@x`.
+        let unquoted;
+        let (s, at, local) = match needless_quotes(local) {
+            Some(bare) => {
+                unquoted = format!("{bare}@{domain}");
+                (unquoted.as_str(), bare.len(), &unquoted[..bare.len()])
+            }
+            None => (s, at, local),
+        };
         let mut key = String::with_capacity(s.len());
         if s.is_ascii() {
             // The common case, without per-character Unicode case mapping (for ASCII,
@@ -192,6 +202,27 @@ fn check_local(local: &str) -> Result<(), AddressError> {
     Ok(())
 }
 
+/// The content of a quoted local part (escapes removed) when it is a dot-atom that needs no
+/// quotes; `None` for an unquoted local part or one that needs its quotes.
+fn needless_quotes(local: &str) -> Option<String> {
+    let inner = local.strip_prefix('"')?.strip_suffix('"')?;
+    let mut bare = String::with_capacity(inner.len());
+    let mut escaped = false;
+    for c in inner.chars() {
+        if !escaped && c == '\\' {
+            escaped = true;
+            continue;
+        }
+        escaped = false;
+        bare.push(c);
+    }
+    let dot_atom = !bare.is_empty()
+        && bare
+            .split('.')
+            .all(|seg| !seg.is_empty() && seg.chars().all(is_atext));
+    dot_atom.then_some(bare)
+}
+
 /// RFC 5322 `atext`, extended with non-ASCII characters (RFC 6531) other than controls and
 /// white space.
 fn is_atext(c: char) -> bool {
@@ -281,6 +312,17 @@ mod tests {
     fn accepts_utf8_and_quoted_local_parts() {
         assert_eq!(p("山田@例え.jp").unwrap().domain(), "例え.jp");
         assert!(p("\"john doe\"@contoso.com").is_ok());
+        // Quotes that are not needed do not make another address.
+        assert_eq!(
+            p("\"Hanako.Sato\"@Contoso.com").unwrap().as_str(),
+            "hanako.sato@contoso.com"
+        );
+        assert_eq!(p("\"a\\b\"@x.com").unwrap().as_str(), "ab@x.com");
+        assert_eq!(
+            p("\"john doe\"@contoso.com").unwrap().as_str(),
+            "\"john doe\"@contoso.com"
+        );
+        assert_eq!(p("\"a..b\"@x.com").unwrap().local(), "\"a..b\"");
         assert!(p("a+tag@contoso.com").is_ok());
     }
 
