@@ -17,6 +17,10 @@ use crate::domain::address::AddressRules;
 use crate::domain::policy::{DomainRule, RemoteDomain};
 use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
+mod beyond_exchange;
+
+pub use beyond_exchange::ReadReceiptsConfig;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -95,6 +99,16 @@ pub struct OrgConfig {
     pub internal_domains: Vec<DomainRule>,
     /// Remote domains and whether they are treated as internal.
     pub remote_domains: Vec<RemoteDomain>,
+    // Beyond Exchange.
+    /// Drafts reaching more people than this get WHOLE_AUDIENCE; absent: the large-audience
+    /// threshold.
+    pub whole_audience_threshold: Option<u32>,
+    /// To and Cc with at least this many addresses get RECIPIENTS_VISIBLE.
+    pub visible_recipients_threshold: u32,
+    /// To whom the organisation's people send read receipts.
+    pub read_receipts: ReadReceiptsConfig,
+    /// Whether send-from addresses marked with their own outbound gateway send through it.
+    pub per_user_outbound_gateways: bool,
 }
 
 impl Default for OrgConfig {
@@ -113,6 +127,10 @@ impl Default for OrgConfig {
             case_sensitive_local_part: false,
             internal_domains: Vec::new(),
             remote_domains: Vec::new(),
+            whole_audience_threshold: None,
+            visible_recipients_threshold: 15,
+            read_receipts: ReadReceiptsConfig::default(),
+            per_user_outbound_gateways: false,
         }
     }
 }
@@ -131,6 +149,12 @@ pub struct TipSwitches {
     pub moderated_recipient: bool,
     pub reply_all_on_bcc: bool,
     pub message_too_large: bool,
+    // Beyond Exchange.
+    pub whole_audience: bool,
+    pub recipients_visible: bool,
+    pub read_receipt: bool,
+    pub sent_on_behalf: bool,
+    pub forwarded_externally: bool,
 }
 
 impl Default for TipSwitches {
@@ -146,6 +170,11 @@ impl Default for TipSwitches {
             moderated_recipient: true,
             reply_all_on_bcc: true,
             message_too_large: true,
+            whole_audience: true,
+            recipients_visible: true,
+            read_receipt: true,
+            sent_on_behalf: true,
+            forwarded_externally: true,
         }
     }
 }
@@ -163,6 +192,11 @@ impl TipSwitches {
             TipKind::ModeratedRecipient => self.moderated_recipient,
             TipKind::ReplyAllOnBcc => self.reply_all_on_bcc,
             TipKind::MessageTooLarge => self.message_too_large,
+            TipKind::WholeAudience => self.whole_audience,
+            TipKind::RecipientsVisible => self.recipients_visible,
+            TipKind::ReadReceipt => self.read_receipt,
+            TipKind::SentOnBehalf => self.sent_on_behalf,
+            TipKind::ForwardedExternally => self.forwarded_externally,
         }
     }
 }
@@ -285,6 +319,7 @@ impl Config {
             ldap.validate()?;
         }
         self.directory.cache.validate(org.refresh_interval)?;
+        self.validate_beyond_exchange()?;
         let mut seen = std::collections::HashSet::new();
         let all = org
             .internal_domains
@@ -354,6 +389,18 @@ impl Config {
             addresses: self.address_rules(),
             internal_domains: org.internal_domains.clone(),
             remote_domains: org.remote_domains.clone(),
+            whole_audience_threshold: org
+                .whole_audience_threshold
+                .unwrap_or(org.large_audience_threshold),
+            visible_recipients_threshold: org.visible_recipients_threshold,
+            read_receipts: org.read_receipts.policy,
+            receipt_allowlist: org
+                .read_receipts
+                .allowlist
+                .iter()
+                .filter_map(|a| self.address_rules().parse(a).ok())
+                .collect(),
+            per_user_outbound_gateways: org.per_user_outbound_gateways,
         }
     }
 }

@@ -319,7 +319,9 @@ mod tests {
         fake.unknown = HashSet::from([TARO, KENJI]);
         let t = tips(fake);
         let mut d = draft(TARO, &[KENJI, BOSS]);
-        d.reply_all = Some(ReplyAll::default());
+        d.reply_all = Some(ReplyAll {
+            original: vec![Address::parse("other@contoso.com").unwrap()],
+        });
         let e = t.evaluate(&d).await;
         let kenji = &e.recipients[0];
         assert_eq!(kenji.resolved, None);

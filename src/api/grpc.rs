@@ -14,8 +14,8 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
 use crate::domain::{
-    Draft, DraftRecipient, EntryKind, Evaluation, InvalidReason, Locale, ReplyAll,
-    RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
+    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Locale, ReceiptPolicy,
+    ReplyAll, RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
 };
 use crate::service::MailTips;
 
@@ -77,16 +77,18 @@ pub fn draft_from_request(
     }
     let mut recipients = Vec::with_capacity(req.recipients.len());
     for (i, r) in req.recipients.into_iter().enumerate() {
-        // The rules do not read the field, but a client must still say which one it is.
-        if !matches!(
-            pb::RecipientField::try_from(r.field),
-            Ok(pb::RecipientField::To | pb::RecipientField::Cc | pb::RecipientField::Bcc)
-        ) {
-            return Err(FieldError::new(
-                format!("recipients[{i}].field"),
-                "must be TO, CC or BCC",
-            ));
-        }
+        // A client must say which field: every recipient sees To and Cc.
+        let field = match pb::RecipientField::try_from(r.field) {
+            Ok(pb::RecipientField::To) => Field::To,
+            Ok(pb::RecipientField::Cc) => Field::Cc,
+            Ok(pb::RecipientField::Bcc) => Field::Bcc,
+            _ => {
+                return Err(FieldError::new(
+                    format!("recipients[{i}].field"),
+                    "must be TO, CC or BCC",
+                ));
+            }
+        };
         if r.address.len() > 4 * MAX_ADDRESS_BYTES {
             // Far beyond any address: refuse rather than echo kilobytes back.
             return Err(FieldError::new(
@@ -98,6 +100,7 @@ pub fn draft_from_request(
         recipients.push(DraftRecipient {
             raw: r.address,
             address,
+            field,
         });
     }
     let reply_all = match req.reply_all {
@@ -154,6 +157,7 @@ pub fn draft_from_request(
         reply_all,
         wanted,
         locale,
+        read_receipt_requested: req.read_receipt_requested,
     })
 }
 
@@ -254,11 +258,60 @@ fn tip_to_pb(t: Tip) -> pb::MailTip {
                 message_size_bytes: message_bytes,
             }))
         }
+        TipData::WholeAudience {
+            people,
+            from_groups,
+            upper_bound,
+            threshold,
+        } => Some(Data::WholeAudience(pb::WholeAudienceData {
+            people,
+            from_groups,
+            upper_bound,
+            threshold,
+        })),
+        TipData::RecipientsVisible {
+            visible,
+            threshold,
+            outside_domains,
+        } => Some(Data::RecipientsVisible(pb::RecipientsVisibleData {
+            visible_count: visible,
+            threshold,
+            outside_domains,
+        })),
+        TipData::ReadReceipt {
+            policy,
+            ignored,
+            no_receipt_from,
+        } => Some(Data::ReadReceipt(pb::ReadReceiptData {
+            policy: receipt_policy(policy) as i32,
+            ignored,
+            no_receipt_from,
+        })),
+        TipData::SentOnBehalf {
+            send_as,
+            on_behalf_of,
+            shown_as,
+        } => Some(Data::SentOnBehalf(pb::SentOnBehalfData {
+            send_as,
+            on_behalf_of,
+            shown_as,
+        })),
+        TipData::ForwardedExternally => {
+            Some(Data::ForwardedExternally(pb::ForwardedExternallyData {}))
+        }
     };
     pb::MailTip {
         kind,
         text: t.text,
         data,
+    }
+}
+
+fn receipt_policy(p: ReceiptPolicy) -> pb::ReadReceiptPolicy {
+    match p {
+        ReceiptPolicy::None => pb::ReadReceiptPolicy::None,
+        ReceiptPolicy::InternalAndAllowlist => pb::ReadReceiptPolicy::InternalAndAllowlist,
+        ReceiptPolicy::All => pb::ReadReceiptPolicy::All,
     }
 }
 
@@ -337,6 +390,10 @@ impl<D: Directory> GrpcService<D> {
             per_mailbox_evaluation_cap: org.per_mailbox_evaluation_cap,
             group_metrics_enabled: org.group_metrics_enabled,
             mailbox_tips_enabled: org.mailbox_tips_enabled,
+            whole_audience_threshold: policy.whole_audience_threshold,
+            visible_recipients_threshold: policy.visible_recipients_threshold,
+            read_receipt_policy: receipt_policy(policy.read_receipts) as i32,
+            per_user_outbound_gateways: policy.per_user_outbound_gateways,
         };
         let limits = RequestLimits {
             max_recipients: org.max_recipients_per_request.get() as usize,

@@ -54,12 +54,23 @@ impl Locale {
     }
 }
 
+/// Where a recipient appears in the draft.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Field {
+    #[default]
+    To,
+    Cc,
+    Bcc,
+}
+
 /// One recipient as the client addressed it.
 #[derive(Debug, Clone)]
 pub struct DraftRecipient {
     /// The address exactly as given, echoed in the response.
     pub raw: String,
     pub address: Result<Address, AddressError>,
+    /// To, Cc or Bcc: every other recipient sees the To and Cc ones.
+    pub field: Field,
 }
 
 /// A validated request: what the rules evaluate.
@@ -73,6 +84,8 @@ pub struct Draft {
     /// The kinds the client asked for.
     pub wanted: TipSet,
     pub locale: Locale,
+    /// The draft asks for a read receipt.
+    pub read_receipt_requested: bool,
 }
 
 /// The original To and Cc of a reply-all, normalised where they parse.

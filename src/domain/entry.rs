@@ -38,6 +38,18 @@ pub struct Entry {
     pub max_send_bytes: Option<u64>,
     /// The largest message this object accepts, in bytes.
     pub max_receive_bytes: Option<u64>,
+    /// Extra addresses in other domains this mailbox may send as (never received at).
+    pub send_from: Vec<SendFrom>,
+    /// Where the mailbox forwards its mail, when it does.
+    pub forwarding_address: Option<Address>,
+}
+
+/// An address in another domain a mailbox may send as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendFrom {
+    pub address: Address,
+    /// Whether its mail leaves through that domain's own server (a per-user outbound gateway).
+    pub outbound_gateway: bool,
 }
 
 impl Entry {
@@ -57,7 +69,17 @@ impl Entry {
             moderation: None,
             max_send_bytes: None,
             max_receive_bytes: None,
+            send_from: Vec::new(),
+            forwarding_address: None,
         }
+    }
+}
+
+impl Entry {
+    /// Whether `a` is only one of this mailbox's send-from addresses: the directory found the
+    /// object by it, but the object never receives there.
+    pub fn only_sends_from(&self, a: &Address) -> bool {
+        self.send_from.iter().any(|s| s.address == *a) && !self.addresses.contains(a)
     }
 }
 

@@ -27,16 +27,16 @@ mod text;
 mod tip;
 pub mod units;
 
-pub use draft::{Draft, DraftRecipient, Lang, Locale, ReplyAll};
+pub use draft::{Draft, DraftRecipient, Field, Lang, Locale, ReplyAll};
 pub use entry::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, GroupMetrics, Lookup,
-    Moderation, Quota, Restrictions,
+    Moderation, Quota, Restrictions, SendFrom,
 };
 pub use fact::Fact;
 pub use groups::{GroupGraph, Member};
 pub use policy::Policy;
 pub use tip::{
-    Evaluation, InvalidReason, RecipientResult, RestrictionReason, Scope, SizeLimitSource, Tip,
-    TipData, TipKind, TipSet,
+    Evaluation, InvalidReason, ReceiptPolicy, RecipientResult, RestrictionReason, Scope,
+    SizeLimitSource, Tip, TipData, TipKind, TipSet,
 };
 pub use units::ByteSize;

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
-use crate::domain::address::{AddressRules, domain_matches};
-use crate::domain::tip::{Scope, TipSet};
+use crate::domain::address::{Address, AddressRules, domain_matches};
+use crate::domain::tip::{ReceiptPolicy, Scope, TipSet};
 
 /// A domain, optionally with its subdomains (matched on a dot boundary).
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -49,6 +49,18 @@ pub struct Policy {
     pub addresses: AddressRules,
     pub internal_domains: Vec<DomainRule>,
     pub remote_domains: Vec<RemoteDomain>,
+    /// Beyond Exchange: drafts reaching more people than this get WHOLE_AUDIENCE.
+    pub whole_audience_threshold: u32,
+    /// To and Cc with at least this many addresses get RECIPIENTS_VISIBLE.
+    pub visible_recipients_threshold: u32,
+    /// To whom the organisation's people send read receipts.
+    pub read_receipts: ReceiptPolicy,
+    /// The senders outside the organisation that still get receipts under
+    /// [`ReceiptPolicy::InternalAndAllowlist`].
+    pub receipt_allowlist: Vec<Address>,
+    /// Whether a send-from address marked with its own outbound gateway really leaves through
+    /// it (the organisation allows per-user outbound gateways).
+    pub per_user_outbound_gateways: bool,
 }
 
 impl fmt::Debug for Policy {

@@ -23,6 +23,60 @@ pub fn cut_chars(s: &str, max: usize) -> (&str, bool) {
     }
 }
 
+/// The longest name (display name or address) inside a tip text, in characters.
+pub const NAME_CHARS: usize = 100;
+
+/// `name` cut to [`NAME_CHARS`] characters, with "…" when cut: no text grows past its limit
+/// however long a directory's display name is.
+pub fn cap_name(name: &str) -> std::borrow::Cow<'_, str> {
+    match cut_chars(name, NAME_CHARS) {
+        (s, false) => std::borrow::Cow::Borrowed(s),
+        (s, true) => std::borrow::Cow::Owned(format!("{s}…")),
+    }
+}
+
+/// A directory display name as a text names it: capped ([`cap_name`]), and in Japanese
+/// followed by さん when it is a person's (a mailbox's).
+pub fn name_in_text(lang: Lang, name: &str, person: bool) -> std::borrow::Cow<'_, str> {
+    let capped = cap_name(name);
+    if lang == Lang::Ja && person {
+        std::borrow::Cow::Owned(format!("{capped} さん"))
+    } else {
+        capped
+    }
+}
+
+/// A name before a Japanese particle: an address or a Latin name keeps a space before the
+/// Japanese text that follows (「taro@contoso.com は」), a Japanese one does not (「佐藤 花子 さんは」).
+fn ja_spaced(who: &str) -> String {
+    if who.chars().last().is_some_and(|c| c.is_ascii()) {
+        format!("{who} ")
+    } else {
+        who.to_owned()
+    }
+}
+
+/// Up to five names joined for a sentence, then how many more ("a, b and 3 more";
+/// 「a、b ほか 3 件」).
+fn name_list(lang: Lang, names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let sep = if lang == Lang::Ja { "、" } else { ", " };
+    let mut s = names
+        .iter()
+        .take(SHOWN)
+        .map(|n| cap_name(n))
+        .collect::<Vec<_>>()
+        .join(sep);
+    if names.len() > SHOWN {
+        let more = names.len() - SHOWN;
+        let _ = match lang {
+            Lang::En => write!(s, " and {more} more"),
+            Lang::Ja => write!(s, " ほか {more} 件"),
+        };
+    }
+    s
+}
+
 /// Whether `s` looks like HTML: it holds a tag such as `<p>`, `</div>`, `<br/>` or `<!--`.
 fn looks_like_html(s: &str) -> bool {
     let b = s.as_bytes();
@@ -209,89 +263,97 @@ pub struct Texts;
 
 impl Texts {
     pub fn invalid(lang: Lang, who: &str, malformed: bool) -> String {
+        let who_ = ja_spaced(who);
         match (lang, malformed) {
             (Lang::En, false) => format!(
                 "{who} could not be found in the organisation's directory. The message may not be delivered."
             ),
             (Lang::Ja, false) => format!(
-                "{who} は組織のディレクトリに見つかりません。メッセージは配信されない可能性があります。"
+                "{who_}は組織のディレクトリに見つかりません。メッセージは配信されない可能性があります。"
             ),
             (Lang::En, true) => format!("{who} is not a valid email address."),
-            (Lang::Ja, true) => format!("{who} は有効なメール アドレスではありません。"),
+            (Lang::Ja, true) => format!("{who_}は有効なメール アドレスではありません。"),
         }
     }
 
     pub fn mailbox_full(lang: Lang, who: &str) -> String {
+        let who_ = ja_spaced(who);
         match lang {
             Lang::En => format!("{who}'s mailbox is full. The message will not be delivered."),
             Lang::Ja => {
-                format!("{who} のメールボックスがいっぱいです。メッセージは配信されません。")
+                format!("{who_}のメールボックスがいっぱいです。メッセージは配信されません。")
             }
         }
     }
 
     /// `more` adds an ellipsis when the preview was cut from a longer reply.
     pub fn auto_reply(lang: Lang, who: &str, preview: &str, more: bool) -> String {
+        let who_ = ja_spaced(who);
         let ellipsis = if more { "…" } else { "" };
         match lang {
             Lang::En => format!("{who} has automatic replies on: {preview}{ellipsis}"),
-            Lang::Ja => format!("{who} は自動応答を設定しています: {preview}{ellipsis}"),
+            Lang::Ja => format!("{who_}は自動応答を設定しています：{preview}{ellipsis}"),
         }
     }
 
     pub fn restricted(lang: Lang, who: &str, reason: RestrictionReason) -> String {
+        let who_ = ja_spaced(who);
         match (lang, reason) {
             (Lang::En, RestrictionReason::RequiresAuthenticatedSender) => format!(
                 "{who} accepts messages only from senders inside the organisation. Your message will not be delivered."
             ),
             (Lang::Ja, RestrictionReason::RequiresAuthenticatedSender) => format!(
-                "{who} は組織内の送信者からのメッセージのみ受け付けます。メッセージは配信されません。"
+                "{who_}は組織内の送信者からのメッセージのみ受け付けます。メッセージは配信されません。"
             ),
             (Lang::En, _) => format!(
                 "You don't have permission to send to {who}. Your message will not be delivered."
             ),
             (Lang::Ja, _) => {
-                format!("{who} に送信する権限がありません。メッセージは配信されません。")
+                format!("{who_}に送信する権限がありません。メッセージは配信されません。")
             }
         }
     }
 
     pub fn external(lang: Lang, who: &str) -> String {
+        let who_ = ja_spaced(who);
         match lang {
             Lang::En => format!("{who} is outside your organisation."),
-            Lang::Ja => format!("{who} は組織外の受信者です。"),
+            Lang::Ja => format!("{who_}は組織外の受信者です。"),
         }
     }
 
     pub fn external_group(lang: Lang, who: &str, external: u32, total: u32) -> String {
+        let who_ = ja_spaced(who);
         match lang {
             Lang::En => format!(
                 "{who} contains {external} recipient(s) outside your organisation (of {total})."
             ),
             Lang::Ja => {
-                format!("{who} には組織外の受信者が {external} 人含まれています ({total} 人中)。")
+                format!("{who_}のメンバー {total} 人のうち {external} 人が組織外の受信者です。")
             }
         }
     }
 
     pub fn large_audience(lang: Lang, who: &str, members: u32) -> String {
+        let who_ = ja_spaced(who);
         match lang {
             Lang::En => format!(
                 "{who} has {members} members. Are you sure you want to send to this many people?"
             ),
             Lang::Ja => format!(
-                "{who} には {members} 人のメンバーがいます。多数の受信者に送信しようとしています。"
+                "{who_}には {members} 人のメンバーがいます。本当にこれだけ多くの人に送信しますか？"
             ),
         }
     }
 
     pub fn moderated(lang: Lang, who: &str) -> String {
+        let who_ = ja_spaced(who);
         match lang {
             Lang::En => format!(
                 "{who} is moderated. Your message may be delayed until a moderator approves it."
             ),
             Lang::Ja => format!(
-                "{who} はモデレートされています。モデレーターが承認するまでメッセージの配信が遅れる場合があります。"
+                "{who_}はモデレートされています。モデレーターが承認するまでメッセージの配信が遅れる場合があります。"
             ),
         }
     }
@@ -304,6 +366,7 @@ impl Texts {
     }
 
     pub fn too_large(lang: Lang, source: SizeLimitSource, who: &str, limit: u64) -> String {
+        let who_ = ja_spaced(who);
         let limit = human_size(limit);
         let mut s = String::new();
         let _ = match (lang, source) {
@@ -312,7 +375,7 @@ impl Texts {
             }
             (Lang::Ja, SizeLimitSource::Sender) => write!(
                 s,
-                "このメッセージは送信できるサイズ ({limit}) を超えています。"
+                "このメッセージは送信できるサイズ（{limit}）を超えています。"
             ),
             (Lang::En, SizeLimitSource::Recipient) => write!(
                 s,
@@ -320,7 +383,7 @@ impl Texts {
             ),
             (Lang::Ja, SizeLimitSource::Recipient) => write!(
                 s,
-                "このメッセージは {who} が受信できるサイズ ({limit}) を超えています。"
+                "このメッセージは、{who_}が受信できるサイズ（{limit}）を超えています。"
             ),
             (Lang::En, SizeLimitSource::Organization) => write!(
                 s,
@@ -328,10 +391,118 @@ impl Texts {
             ),
             (Lang::Ja, SizeLimitSource::Organization) => write!(
                 s,
-                "このメッセージは組織で許可されているサイズ ({limit}) を超えています。"
+                "このメッセージは組織で許可されているサイズ（{limit}）を超えています。"
             ),
         };
         s
+    }
+
+    pub fn whole_audience(lang: Lang, people: u32, from_groups: u32, upper_bound: bool) -> String {
+        match lang {
+            Lang::En => {
+                let reach = if upper_bound { "at most " } else { "" };
+                let groups = if from_groups > 0 {
+                    format!(" ({from_groups} of them through groups)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "This message will reach {reach}{people} people{groups}. Are you sure you want to send to this many people?"
+                )
+            }
+            Lang::Ja => {
+                let reach = if upper_bound { "最大 " } else { "" };
+                let groups = if from_groups > 0 {
+                    format!("（うちグループ経由 {from_groups} 人）")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "このメッセージは{reach}{people} 人に届きます{groups}。本当にこれだけ多くの人に送信しますか？"
+                )
+            }
+        }
+    }
+
+    pub fn recipients_visible(lang: Lang, visible: u32, outside_domains: &[String]) -> String {
+        let mut s = match lang {
+            Lang::En => {
+                format!("All {visible} addresses in To and Cc are visible to every recipient.")
+            }
+            Lang::Ja => format!(
+                "宛先（To）と CC の {visible} 件のアドレスは、すべての受信者に表示されます。"
+            ),
+        };
+        if outside_domains.len() >= 2 {
+            let n = outside_domains.len();
+            let list = name_list(lang, outside_domains);
+            let _ = match lang {
+                Lang::En => write!(
+                    s,
+                    " Recipients at {n} outside domains ({list}) will see each other's addresses."
+                ),
+                Lang::Ja => write!(
+                    s,
+                    "組織外の {n} 個のドメイン（{list}）の受信者に、互いのアドレスが見えます。"
+                ),
+            };
+        }
+        s.push_str(match lang {
+            Lang::En => " Consider Bcc.",
+            Lang::Ja => "BCC の利用を検討してください。",
+        });
+        s
+    }
+
+    pub fn read_receipt_ignored(lang: Lang) -> String {
+        match lang {
+            Lang::En => "You asked for a read receipt, but your organisation sends none: the request will be ignored.".to_owned(),
+            Lang::Ja => "開封確認を要求していますが、組織では開封確認を送信しないため、この要求は無視されます。".to_owned(),
+        }
+    }
+
+    /// `names`: the recipients that will never send a receipt (may be empty).
+    pub fn read_receipt(lang: Lang, names: &[String]) -> String {
+        let mut s = String::new();
+        if !names.is_empty() {
+            let list = name_list(lang, names);
+            let _ = match lang {
+                Lang::En => write!(s, "{list} will never send a read receipt. "),
+                Lang::Ja => write!(s, "{}からは開封確認が送信されません。", ja_spaced(&list)),
+            };
+        }
+        s.push_str(match lang {
+            Lang::En => "A read receipt does not prove that the message was delivered.",
+            Lang::Ja => "開封確認は配信の証明にはなりません。",
+        });
+        s
+    }
+
+    /// How recipients' mail clients may show a sender sending on behalf of another address.
+    pub fn shown_on_behalf(lang: Lang, send_as: &str, own: &str) -> String {
+        match lang {
+            Lang::En => format!("{send_as} (on behalf of {own})"),
+            Lang::Ja => format!("{send_as}（{own} 代理）"),
+        }
+    }
+
+    pub fn sent_on_behalf(lang: Lang, shown_as: &str) -> String {
+        match lang {
+            Lang::En => format!(
+                "Recipients may see the sender as \"{shown_as}\": mail from this address does not leave through its own domain's server."
+            ),
+            Lang::Ja => format!(
+                "受信者には送信者が「{shown_as}」と表示される場合があります。このアドレスのメールは、そのドメインのサーバーを経由せずに送信されるためです。"
+            ),
+        }
+    }
+
+    pub fn forwarded_externally(lang: Lang, who: &str) -> String {
+        let who_ = ja_spaced(who);
+        match lang {
+            Lang::En => format!("Mail to {who} is forwarded outside your organisation."),
+            Lang::Ja => format!("{who_}宛てのメールは組織外に転送されます。"),
+        }
     }
 }
 

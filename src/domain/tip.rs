@@ -1,4 +1,4 @@
-//! Tips and evaluations: the ten kinds, their structured data and texts, and the answer for a
+//! Tips and evaluations: the fifteen kinds, their structured data and texts, and the answer for a
 //! whole draft. The gRPC edge turns these into protobuf.
 
 use std::time::SystemTime;
@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use crate::domain::address::AddressError;
 use crate::domain::entry::EntryKind;
 
-/// The ten tip kinds; the discriminants are the protobuf `TipKind` values.
+/// The tip kinds; the discriminants are the protobuf `TipKind` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum TipKind {
@@ -20,10 +20,16 @@ pub enum TipKind {
     ModeratedRecipient = 8,
     ReplyAllOnBcc = 9,
     MessageTooLarge = 10,
+    // Beyond Exchange.
+    WholeAudience = 11,
+    RecipientsVisible = 12,
+    ReadReceipt = 13,
+    SentOnBehalf = 14,
+    ForwardedExternally = 15,
 }
 
 impl TipKind {
-    pub const ALL: [TipKind; 10] = [
+    pub const ALL: [TipKind; 15] = [
         TipKind::InvalidInternalRecipient,
         TipKind::MailboxFull,
         TipKind::AutoReply,
@@ -34,6 +40,11 @@ impl TipKind {
         TipKind::ModeratedRecipient,
         TipKind::ReplyAllOnBcc,
         TipKind::MessageTooLarge,
+        TipKind::WholeAudience,
+        TipKind::RecipientsVisible,
+        TipKind::ReadReceipt,
+        TipKind::SentOnBehalf,
+        TipKind::ForwardedExternally,
     ];
 
     /// Tips read from the recipient's mailbox, skipped above the per-mailbox cap and refreshed
@@ -43,7 +54,8 @@ impl TipKind {
     }
 
     /// Tips a restriction hides for the same recipient: when a recipient refuses the sender, that
-    /// recipient shows no mailbox-full, auto-reply, custom, moderation or too-large tip.
+    /// recipient shows no mailbox-full, auto-reply, custom, moderation, too-large or
+    /// forwarded-outside tip.
     pub fn hidden_by_restriction(self) -> bool {
         matches!(
             self,
@@ -52,6 +64,7 @@ impl TipKind {
                 | TipKind::Custom
                 | TipKind::ModeratedRecipient
                 | TipKind::MessageTooLarge
+                | TipKind::ForwardedExternally
         )
     }
 
@@ -67,7 +80,7 @@ pub struct TipSet(u16);
 
 impl TipSet {
     pub const EMPTY: TipSet = TipSet(0);
-    pub const ALL: TipSet = TipSet(0b111_1111_1110);
+    pub const ALL: TipSet = TipSet(0b1111_1111_1111_1110);
 
     pub fn contains(self, k: TipKind) -> bool {
         self.0 & (1 << k as u16) != 0
@@ -140,6 +153,19 @@ pub enum SizeLimitSource {
     Organization,
 }
 
+/// The organisation's read-receipt policy: to whom its people's mail clients send receipts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptPolicy {
+    /// Receipts are sent to nobody.
+    None,
+    /// Receipts go to internal senders and to the allow-list only.
+    InternalAndAllowlist,
+    /// Receipts go to every sender.
+    #[default]
+    All,
+}
+
 /// A tip's structured data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TipData {
@@ -184,6 +210,39 @@ pub enum TipData {
         limit_bytes: u64,
         message_bytes: u64,
     },
+    WholeAudience {
+        /// The people the draft reaches, each directory object once, groups by member count.
+        people: u32,
+        /// How many of them came from groups' member counts.
+        from_groups: u32,
+        /// True when a person may be counted twice (in two addressed groups, or addressed and
+        /// in a group).
+        upper_bound: bool,
+        threshold: u32,
+    },
+    RecipientsVisible {
+        /// Distinct addresses in To and Cc.
+        visible: u32,
+        threshold: u32,
+        /// The distinct outside domains of individual external To and Cc recipients, sorted.
+        outside_domains: Vec<String>,
+    },
+    ReadReceipt {
+        policy: ReceiptPolicy,
+        /// Under policy `None`: the request is ignored by everyone inside the organisation.
+        ignored: bool,
+        /// The recipients (as addressed) that will never send a receipt.
+        no_receipt_from: Vec<String>,
+    },
+    SentOnBehalf {
+        /// The send-from address the draft is sent as.
+        send_as: String,
+        /// The sender's own (primary) address.
+        on_behalf_of: String,
+        /// How recipients may see the sender, in the request's language.
+        shown_as: String,
+    },
+    ForwardedExternally,
 }
 
 /// One mail tip: its human text and its structured data, which decides its kind.
@@ -207,6 +266,11 @@ impl Tip {
             TipData::Moderated { .. } => TipKind::ModeratedRecipient,
             TipData::ReplyAllOnBcc => TipKind::ReplyAllOnBcc,
             TipData::TooLarge { .. } => TipKind::MessageTooLarge,
+            TipData::WholeAudience { .. } => TipKind::WholeAudience,
+            TipData::RecipientsVisible { .. } => TipKind::RecipientsVisible,
+            TipData::ReadReceipt { .. } => TipKind::ReadReceipt,
+            TipData::SentOnBehalf { .. } => TipKind::SentOnBehalf,
+            TipData::ForwardedExternally => TipKind::ForwardedExternally,
         }
     }
 }

@@ -49,6 +49,9 @@ pub struct DraftArgs {
     /// Language of the texts, e.g. ja.
     #[arg(long, default_value = "")]
     pub locale: String,
+    /// The draft asks for a read receipt.
+    #[arg(long)]
+    pub read_receipt: bool,
 }
 
 /// Runs `mailtips tips`: one call, the tips printed for a person.
@@ -115,6 +118,7 @@ pub(crate) fn request(args: &DraftArgs) -> Result<pb::GetMailTipsRequest, String
         reply_all,
         tip_kinds: Vec::new(),
         locale: args.locale.clone(),
+        read_receipt_requested: args.read_receipt,
     })
 }
 

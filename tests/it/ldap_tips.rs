@@ -56,7 +56,26 @@ fn drafts() -> Vec<pb::GetMailTipsRequest> {
     );
     // The moderator herself.
     let moderator = draft("hr@contoso.com", &["announcements@contoso.com"]);
-    vec![main, ja, external, exec, moderator]
+    // Beyond Exchange: a send-from address (found by it over LDAP too), two outside domains in
+    // To, a read receipt with a group and an alias, a mailbox forwarding outside; and the whole
+    // audience of all-staff@ in the main draft.
+    let mut beyond = draft(
+        "taro.yamada@tailspin.example",
+        &[
+            "john.smith@partner.example",
+            "x@gmail.example",
+            "all-staff@contoso.com",
+            "hanako@contoso.com",
+            "ryo.kobayashi@contoso.com",
+        ],
+    );
+    beyond.read_receipt_requested = true;
+    let mut beyond_ja = beyond.clone();
+    beyond_ja.locale = "ja".into();
+    let gateway = draft("taro@northwind.example", &["hanako.sato@contoso.com"]);
+    vec![
+        main, ja, external, exec, moderator, beyond, beyond_ja, gateway,
+    ]
 }
 
 /// The tip kinds of a recipient, sorted.
@@ -113,9 +132,12 @@ async fn every_tip_kind(preset: Preset) {
         da.sort_unstable();
         db.sort_unstable();
         assert_eq!(da, db, "draft tips");
+        if preset == Preset::Openldap {
+            assert_eq!(a.draft_tips, b.draft_tips, "draft tips");
+        }
         seen.extend(da);
     }
-    let all: std::collections::BTreeSet<i32> = (1..=10).collect();
+    let all: std::collections::BTreeSet<i32> = (1..=15).collect();
     assert_eq!(seen, all, "{preset:?}: not every tip kind was shown");
 
     // Spot checks of data that only LDAP could have supplied.

@@ -6,6 +6,7 @@
 mod support;
 mod tidy;
 
+mod beyond;
 mod browser;
 mod grpc;
 mod ldap_batching;

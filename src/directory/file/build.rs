@@ -13,6 +13,7 @@ use super::{DirectoryFileError, FastMap, Snapshot};
 use crate::domain::address::{Address, AddressError, AddressRules};
 use crate::domain::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, Member, Moderation, Quota, Restrictions,
+    SendFrom,
 };
 
 /// Every address in the file, with the id and kind of the object that has it.
@@ -62,6 +63,9 @@ fn objects(raw: &RawFile) -> Vec<Object<'_>> {
 struct Builder<'a> {
     source: &'a str,
     rules: AddressRules,
+    /// The domains of the file's mailboxes and groups: the organisation's own, where a group
+    /// member must be an object of the file.
+    own_domains: std::collections::HashSet<String>,
 }
 
 impl Snapshot {
@@ -73,8 +77,12 @@ impl Snapshot {
         source: &str,
         rules: AddressRules,
     ) -> Result<Self, DirectoryFileError> {
-        let b = Builder { source, rules };
         let objects = objects(&raw);
+        let b = Builder {
+            source,
+            rules,
+            own_domains: own_domains(&objects, rules),
+        };
         let ids = b.index_addresses(&objects)?;
         let mut snapshot = Snapshot {
             rules,
@@ -127,8 +135,21 @@ impl Builder<'_> {
                     )
                 })
             });
-            for a in std::iter::once(Ok(primary.clone())).chain(proxies) {
-                let a = a?;
+            // Send-from addresses belong to the mailbox too, though it never receives there.
+            let send_from = o.raw.send_from.iter().enumerate().map(|(j, s)| {
+                self.parse(&s.address).map(|a| (a, false)).map_err(|e| {
+                    self.err(
+                        at.clone(),
+                        Some(format!("send_from[{j}].address")),
+                        e.to_string(),
+                    )
+                })
+            });
+            let receives = std::iter::once(Ok(primary.clone()))
+                .chain(proxies)
+                .map(|a| a.map(|a| (a, true)));
+            for a in receives.chain(send_from) {
+                let (a, receives) = a?;
                 if let Some(prev) = owner.get(a.as_str()) {
                     if prev.as_str() != at.as_deref().unwrap_or("") {
                         return Err(self.err(
@@ -140,7 +161,9 @@ impl Builder<'_> {
                     continue;
                 }
                 owner.insert(a.as_str().into(), at.clone().unwrap_or_default());
-                ids.insert(a.as_str().into(), (id.clone(), o.kind));
+                if receives {
+                    ids.insert(a.as_str().into(), (id.clone(), o.kind));
+                }
             }
         }
         Ok(ids)
@@ -168,6 +191,7 @@ impl Builder<'_> {
         if let Some(ar) = &r.auto_reply {
             entry.auto_reply = Some(self.auto_reply(&at, ar)?);
         }
+        self.sending_and_forwarding(&at, r, &mut entry)?;
         if let Some(t) = &r.custom_tip {
             entry.custom_tip = Some(self.custom_tip(&at, t)?);
         }
@@ -189,7 +213,11 @@ impl Builder<'_> {
             snapshot.graph.groups.push((entry.id.clone(), list));
         }
         let entry = Arc::new(entry);
-        for a in &entry.addresses {
+        for a in entry
+            .addresses
+            .iter()
+            .chain(entry.send_from.iter().map(|s| &s.address))
+        {
             snapshot.by_address.insert(a.as_str().into(), entry.clone());
         }
         Ok(())
@@ -220,6 +248,12 @@ impl Builder<'_> {
         only("quota_enforced", r.quota_enforced.is_some(), &[Mailbox])?;
         only("max_send_size", r.max_send_size.is_some(), &[Mailbox])?;
         only("auto_reply", r.auto_reply.is_some(), &[Mailbox])?;
+        only("send_from", !r.send_from.is_empty(), &[Mailbox])?;
+        only(
+            "forwarding_address",
+            r.forwarding_address.is_some(),
+            &[Mailbox],
+        )?;
         only("members", r.members.is_some(), &[Group])?;
         if kind == Group && r.members.is_none() {
             return Err(self.err(
@@ -252,6 +286,29 @@ impl Builder<'_> {
             }
         }
         entry
+    }
+
+    /// A mailbox's send-from addresses (checked in pass 1) and its forwarding address.
+    fn sending_and_forwarding(
+        &self,
+        at: &Option<String>,
+        r: &RawEntry,
+        entry: &mut Entry,
+    ) -> Result<(), DirectoryFileError> {
+        for s in &r.send_from {
+            let address = self.parse(&s.address).expect("checked in pass 1");
+            entry.send_from.push(SendFrom {
+                address,
+                outbound_gateway: s.outbound_gateway,
+            });
+        }
+        if let Some(f) = &r.forwarding_address {
+            let a = self.parse(f).map_err(|e| {
+                self.err(at.clone(), Some("forwarding_address".into()), e.to_string())
+            })?;
+            entry.forwarding_address = Some(a);
+        }
+        Ok(())
     }
 
     /// A mailbox's automatic reply; its window, when given, must end after it starts.
@@ -376,6 +433,18 @@ impl Builder<'_> {
                     parents.entry(id.clone()).or_default().push(group.clone());
                     Member::Entry(id.clone(), *kind)
                 }
+                // In the organisation's own domain, a member must be one of its objects: a
+                // dangling one would count as external.
+                None if self.own_domains.contains(a.domain()) => {
+                    return Err(self.err(
+                        at.clone(),
+                        Some(format!("members[{j}]")),
+                        format!(
+                            "{} is not in this directory, though its domain is (only addresses in other domains may be external members)",
+                            a.as_str()
+                        ),
+                    ));
+                }
                 None => Member::External(a.as_str().into()),
             };
             if !list.contains(&member) {
@@ -384,6 +453,17 @@ impl Builder<'_> {
         }
         Ok(list)
     }
+}
+
+/// The domains of every mailbox's and group's addresses (contacts live outside).
+fn own_domains(objects: &[Object<'_>], rules: AddressRules) -> std::collections::HashSet<String> {
+    objects
+        .iter()
+        .filter(|o| o.kind != EntryKind::Contact)
+        .flat_map(|o| std::iter::once(&o.raw.address).chain(&o.raw.proxy_addresses))
+        .filter_map(|a| rules.parse(a).ok())
+        .map(|a| a.domain().to_owned())
+        .collect()
 }
 
 /// Converts a TOML date-time with an offset to a `SystemTime`.
@@ -446,6 +526,33 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("auto_reply.start"));
         let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\ncustom_tip = { translations = { japanese = \"x\" } }\n").unwrap_err();
         assert!(e.to_string().contains("two-letter"), "{e}");
+    }
+
+    #[test]
+    fn dangling_member_in_an_own_domain_is_refused() {
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\n[[group]]\naddress = \"g@contoso.com\"\nmembers = [\"a@contoso.com\", \"gone@contoso.com\", \"x@outside.example\"]\n")
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("members[1]"));
+        assert!(
+            e.to_string()
+                .contains("gone@contoso.com is not in this directory"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn send_from_and_forwarding() {
+        let s = parse("[[mailbox]]\naddress = \"a@contoso.com\"\nforwarding_address = \"a@home.example\"\nsend_from = [{ address = \"a@partner.example\", outbound_gateway = true }]\n").unwrap();
+        assert_eq!(s.len(), 1);
+        let e = parse("[[group]]\naddress = \"g@contoso.com\"\nmembers = []\nforwarding_address = \"x@y.example\"\n").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("forwarding_address"));
+        let e = parse(
+            "[[mailbox]]\naddress = \"a@contoso.com\"\nsend_from = [{ address = \"nope\" }]\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("send_from[0].address"));
+        let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\n[[mailbox]]\naddress = \"b@contoso.com\"\nsend_from = [{ address = \"a@contoso.com\" }]\n").unwrap_err();
+        assert!(e.to_string().contains("already used by mailbox[0]"), "{e}");
     }
 
     #[test]

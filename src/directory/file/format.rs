@@ -37,6 +37,10 @@ pub(super) struct RawEntry {
     pub(super) quota_enforced: Option<bool>,
     pub(super) max_send_size: Option<ByteSize>,
     pub(super) auto_reply: Option<RawAutoReply>,
+    // Mailboxes, beyond Exchange.
+    #[serde(default)]
+    pub(super) send_from: Vec<RawSendFrom>,
+    pub(super) forwarding_address: Option<String>,
     // Groups.
     pub(super) members: Option<Vec<String>>,
     // Everyone.
@@ -65,6 +69,15 @@ pub(super) struct RawAutoReply {
     pub(super) external_audience: ExternalAudience,
     pub(super) start: Option<toml::value::Datetime>,
     pub(super) end: Option<toml::value::Datetime>,
+}
+
+/// One `send_from` entry: an address in another domain the mailbox may send as.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSendFrom {
+    pub(super) address: String,
+    #[serde(default)]
+    pub(super) outbound_gateway: bool,
 }
 
 /// A `custom_tip` table: the default text and translations by language code.

@@ -10,7 +10,7 @@ use super::time::parse_generalized_time;
 use crate::domain::address::{Address, AddressRules};
 use crate::domain::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, Moderation, Quota,
-    Restrictions,
+    Restrictions, SendFrom,
 };
 
 impl Mapping {
@@ -171,12 +171,39 @@ impl Mapping {
         let moderation_enabled = boolean("moderation_enabled", &self.moderation_enabled);
         if moderation_enabled.is_some() || !moderators.is_empty() {
             e.moderation = Some(Moderation {
-                enabled: moderation_enabled.unwrap_or(false),
+                // Moderators without the flag: moderated, as a directory file's `moderation`
+                // table (whose `enabled` defaults to true). An explicit false turns it off.
+                enabled: moderation_enabled.unwrap_or(!moderators.is_empty()),
                 moderators,
                 // Filled by the backend, which resolves the moderators' addresses.
                 moderator_addresses: Vec::new(),
                 bypass: dns(&self.moderation_bypass),
             });
+        }
+        if e.kind == EntryKind::Mailbox {
+            let parse = |what: &str, raw: &str| {
+                // AD writes ForwardingSmtpAddress as "smtp:user@example.net".
+                let bare = match raw.get(..5) {
+                    Some(p) if p.eq_ignore_ascii_case("smtp:") => &raw[5..],
+                    _ => raw,
+                };
+                case.parse(bare).map_err(|_| warn(what, raw)).ok()
+            };
+            let gateways: Vec<Address> = get(&self.send_from_gateway)
+                .into_iter()
+                .filter_map(|raw| parse("send_from_gateway", raw))
+                .collect();
+            for raw in get(&self.send_from) {
+                if let Some(address) = parse("send_from", raw) {
+                    let outbound_gateway = gateways.contains(&address);
+                    e.send_from.push(SendFrom {
+                        address,
+                        outbound_gateway,
+                    });
+                }
+            }
+            e.forwarding_address =
+                first(&self.forwarding_address).and_then(|raw| parse("forwarding_address", raw));
         }
         Some(e)
     }
@@ -242,5 +269,34 @@ mod tests {
         assert_eq!(e.custom_tip.as_ref().unwrap().translations["ja"], "やあ");
         assert_eq!(e.restrictions.accept_only_from.len(), 2);
         assert_eq!(&*e.moderation.unwrap().moderators[0], "cn=m,dc=x");
+    }
+
+    #[test]
+    fn moderators_without_the_flag_moderate_as_in_the_file() {
+        let m = Mapping::preset(Preset::Openldap);
+        let attrs = |enabled: Option<&str>| -> HashMap<String, Vec<String>> {
+            let mut a: HashMap<String, Vec<String>> = [
+                ("objectClass", vec!["groupOfNames"]),
+                ("mail", vec!["g@contoso.com"]),
+                ("mailtipsModeratedBy", vec!["cn=M,dc=x"]),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into_iter().map(String::from).collect()))
+            .collect();
+            if let Some(v) = enabled {
+                a.insert("mailtipsModerationEnabled".into(), vec![v.into()]);
+            }
+            a
+        };
+        let enabled = |a| {
+            m.entry("cn=G,dc=x", &a, Default::default())
+                .unwrap()
+                .moderation
+                .unwrap()
+                .enabled
+        };
+        assert!(enabled(attrs(None)));
+        assert!(!enabled(attrs(Some("FALSE"))));
+        assert!(enabled(attrs(Some("TRUE"))));
     }
 }

@@ -276,6 +276,21 @@ fn write_entry(
         dn_list(out, &m.moderated_by, &mo.moderators);
         dn_list(out, &m.moderation_bypass, &mo.bypass);
     }
+    // Beyond Exchange: send-from addresses and forwarding.
+    if let Some(attr) = first(&m.send_from) {
+        for sf in &e.send_from {
+            line(out, &attr, sf.address.as_str());
+        }
+    }
+    if let Some(attr) = first(&m.send_from_gateway) {
+        for sf in e.send_from.iter().filter(|s| s.outbound_gateway) {
+            line(out, &attr, sf.address.as_str());
+        }
+    }
+    if let (Some(f), Some(attr)) = (&e.forwarding_address, first(&m.forwarding_address)) {
+        let prefix = if ad { "smtp:" } else { "" };
+        line(out, &attr, &format!("{prefix}{}", f.as_str()));
+    }
     if let Some(members) = members {
         let attr = &m.member[0];
         if members.is_empty() {
@@ -324,6 +339,12 @@ mod tests {
             )
         );
         assert!(ad.contains("msExchRequireAuthToSendTo: TRUE\n"));
+        // Beyond Exchange: send-from addresses and forwarding, in both presets.
+        assert!(ol.contains("mailtipsSendFrom: taro.yamada@tailspin.example\n"));
+        assert!(ol.contains("mailtipsSendFromGateway: taro@northwind.example\n"));
+        assert!(ol.contains("mailtipsForwardingAddress: ryo.kobayashi@home.example\n"));
+        assert!(ad.contains("msExchExtensionCustomAttribute2: taro@northwind.example\n"));
+        assert!(ad.contains("msExchGenericForwardingAddress: smtp:ryo.kobayashi@home.example\n"));
         assert!(export(&snap, Preset::Openldap, "cn=x").is_err());
     }
 }

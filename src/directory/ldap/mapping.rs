@@ -57,6 +57,14 @@ pub struct Mapping {
     pub(crate) member: Vec<String>,
     pub(crate) member_count: Vec<String>,
     pub(crate) external_member_count: Vec<String>,
+    // Beyond Exchange.
+    /// A mailbox's send-from addresses in other domains; a lookup matches them too (index the
+    /// attribute), so the sender's object is found by one. An empty list turns them off.
+    pub(crate) send_from: Vec<String>,
+    /// The send-from addresses (a subset) that leave through their own outbound gateway.
+    pub(crate) send_from_gateway: Vec<String>,
+    /// Where a mailbox forwards its mail (an `smtp:` prefix is dropped).
+    pub(crate) forwarding_address: Vec<String>,
     /// Prefix of SMTP proxy addresses (`smtp:` for AD's `proxyAddresses`, matched
     /// case-insensitively; `SMTP:` marks the primary). Fixed by the preset.
     pub(crate) proxy_prefix: Option<&'static str>,
@@ -66,7 +74,7 @@ pub struct Mapping {
     pub(crate) lookup_attrs: Vec<String>,
 }
 
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 29] = [
     "group_class",
     "contact_class",
     "display_name",
@@ -93,6 +101,9 @@ const KEYS: [&str; 26] = [
     "member",
     "member_count",
     "external_member_count",
+    "send_from",
+    "send_from_gateway",
+    "forwarding_address",
 ];
 
 fn v(names: &[&str]) -> Vec<String> {
@@ -131,6 +142,9 @@ impl Mapping {
                 member: v(&["member"]),
                 member_count: v(&["mailtipsGroupMemberCount"]),
                 external_member_count: v(&["mailtipsGroupExternalMemberCount"]),
+                send_from: v(&["mailtipsSendFrom"]),
+                send_from_gateway: v(&["mailtipsSendFromGateway"]),
+                forwarding_address: v(&["mailtipsForwardingAddress"]),
                 proxy_prefix: None,
                 size_unit: 1,
                 lookup_attrs: Vec::new(),
@@ -165,6 +179,13 @@ impl Mapping {
                 member: v(&["member"]),
                 member_count: v(&["msExchGroupMemberCount"]),
                 external_member_count: v(&["msExchGroupExternalMemberCount"]),
+                // AD has no send-from list: two of Exchange's multi-valued extension
+                // attributes hold it (override them to taste).
+                send_from: v(&["msExchExtensionCustomAttribute1"]),
+                send_from_gateway: v(&["msExchExtensionCustomAttribute2"]),
+                // ForwardingSmtpAddress ("smtp:user@example.net"); Exchange's other forwarding,
+                // altRecipient, names a contact's DN and would need a second lookup.
+                forwarding_address: v(&["msExchGenericForwardingAddress"]),
                 proxy_prefix: Some("smtp:"),
                 size_unit: 1024,
                 lookup_attrs: Vec::new(),
@@ -202,6 +223,9 @@ impl Mapping {
             "member" => &mut self.member,
             "member_count" => &mut self.member_count,
             "external_member_count" => &mut self.external_member_count,
+            "send_from" => &mut self.send_from,
+            "send_from_gateway" => &mut self.send_from_gateway,
+            "forwarding_address" => &mut self.forwarding_address,
             _ => return None,
         })
     }
@@ -265,6 +289,9 @@ impl Mapping {
             &self.moderation_enabled,
             &self.moderated_by,
             &self.moderation_bypass,
+            &self.send_from,
+            &self.send_from_gateway,
+            &self.forwarding_address,
         ];
         for name in lists.into_iter().flatten() {
             if !attrs.iter().any(|a| a.eq_ignore_ascii_case(name)) {
@@ -274,7 +301,7 @@ impl Mapping {
         attrs
     }
 
-    /// The filter terms matching `address` as a primary or proxy address. The address is
+    /// The filter terms matching `address` as a primary, proxy or send-from address. The address is
     /// escaped (RFC 4515) as a whole: local part and domain.
     fn address_terms(&self, address: &str, out: &mut String) {
         let escaped = ldap_escape(address);
@@ -292,6 +319,13 @@ impl Mapping {
             if let Some(p) = self.proxy_prefix {
                 out.push_str(p);
             }
+            out.push_str(&escaped);
+            out.push(')');
+        }
+        for a in &self.send_from {
+            out.push('(');
+            out.push_str(a);
+            out.push('=');
             out.push_str(&escaped);
             out.push(')');
         }
@@ -384,7 +418,7 @@ mod tests {
         m.address_terms("\"*)(a\\\"@x.com", &mut f);
         assert_eq!(
             f,
-            "(mail=\"\\2a\\29\\28a\\5c\"@x.com)(proxyAddresses=smtp:\"\\2a\\29\\28a\\5c\"@x.com)"
+            "(mail=\"\\2a\\29\\28a\\5c\"@x.com)(proxyAddresses=smtp:\"\\2a\\29\\28a\\5c\"@x.com)(msExchExtensionCustomAttribute1=\"\\2a\\29\\28a\\5c\"@x.com)"
         );
     }
 }

@@ -57,7 +57,11 @@ impl LdapDirectory {
                 mo.moderator_addresses = self.moderator_addresses(&mo.moderators).await;
             }
             let entry = Arc::new(entry);
-            for a in &entry.addresses {
+            for a in entry
+                .addresses
+                .iter()
+                .chain(entry.send_from.iter().map(|s| &s.address))
+            {
                 out.insert(a.as_str().into(), entry.clone());
             }
         }

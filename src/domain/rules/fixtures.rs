@@ -10,8 +10,8 @@ use super::{RecipientFacts, SenderFacts, evaluate};
 use crate::domain::address::{Address, AddressRules};
 use crate::domain::policy::{DomainRule, Policy, RemoteDomain};
 use crate::domain::{
-    AutoReply, Draft, DraftRecipient, Entry, EntryKind, ExternalAudience, GroupMetrics, Locale,
-    Lookup, RecipientResult, TipKind, TipSet,
+    AutoReply, Draft, DraftRecipient, Entry, EntryKind, ExternalAudience, Field, GroupMetrics,
+    Locale, Lookup, ReceiptPolicy, RecipientResult, TipKind, TipSet,
 };
 
 const T0: u64 = 1_800_000_000;
@@ -38,6 +38,11 @@ pub(crate) fn policy() -> Policy {
             include_subdomains: false,
             internal: true,
         }],
+        whole_audience_threshold: 25,
+        visible_recipients_threshold: 15,
+        read_receipts: ReceiptPolicy::All,
+        receipt_allowlist: Vec::new(),
+        per_user_outbound_gateways: false,
     }
 }
 
@@ -59,12 +64,14 @@ pub(crate) fn draft(sender: &str, recipients: &[&str]) -> Draft {
             .map(|r| DraftRecipient {
                 raw: (*r).to_owned(),
                 address: Address::parse(r),
+                field: Field::To,
             })
             .collect(),
         message_size: 0,
         reply_all: None,
         wanted: TipSet::ALL,
         locale: Locale::default(),
+        read_receipt_requested: false,
     }
 }
 

@@ -14,6 +14,11 @@
 //! - `audience`: large audience and external recipient.
 //! - `custom`: the administrator's custom tip.
 //! - `reply_all`: reply-all when the sender had the original on Bcc.
+//! - `whole_audience`: how many people the whole draft reaches (draft-level).
+//! - `visible`: To and Cc that every recipient sees (draft-level).
+//! - `read_receipt`: who will never send the receipt the draft asks for (draft-level).
+//! - `on_behalf`: a send-from address recipients may see as "on behalf of" (draft-level).
+//! - `forwarding`: a mailbox that forwards its mail outside the organisation.
 //! - `facts`: what the rules read about the recipients and the sender.
 
 mod audience;
@@ -21,11 +26,16 @@ mod custom;
 mod facts;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod forwarding;
 mod mailbox;
 mod moderation;
+mod on_behalf;
+mod read_receipt;
 mod reply_all;
 mod restriction;
 mod size;
+mod visible;
+mod whole_audience;
 
 use std::time::SystemTime;
 
@@ -64,6 +74,7 @@ pub fn evaluate(
     let ctx = Ctx {
         policy,
         draft,
+        recipients,
         sender,
         sender_internal: policy.scope_of(draft.sender.domain()).is_internal(),
         active,
@@ -91,6 +102,8 @@ pub fn evaluate(
 struct Ctx<'a> {
     policy: &'a Policy,
     draft: &'a Draft,
+    /// The facts of every draft recipient, in request order.
+    recipients: &'a [RecipientFacts],
     sender: &'a SenderFacts,
     /// Whether the sender's domain is internal (accepted, or remote and marked internal).
     sender_internal: bool,
@@ -191,14 +204,25 @@ impl Ctx<'_> {
         let mut display_name = String::new();
         match &facts.resolution {
             Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
+            // Found only by a send-from address: the object never receives there.
             Lookup::NotFound => self.not_found_tips(scope, shown, &mut out),
+            Lookup::Found(entry) if entry.only_sends_from(address) => {
+                self.not_found_tips(scope, shown, &mut out);
+            }
             Lookup::Found(entry) => {
                 resolved = Some(entry.kind);
                 display_name.clone_from(&entry.display_name);
+                // Names inside texts are capped, so no text grows past its limit; Japanese
+                // texts call a person by name with さん.
+                let named = text::name_in_text(
+                    self.lang,
+                    &entry.display_name,
+                    entry.kind == EntryKind::Mailbox,
+                );
                 let who = if entry.display_name.is_empty() {
                     shown
                 } else {
-                    entry.display_name.as_str()
+                    named.as_ref()
                 };
                 let found = Found {
                     entry,
@@ -227,7 +251,11 @@ impl Ctx<'_> {
         }
         for k in self.active.iter() {
             let needs_directory = match k {
-                TipKind::ReplyAllOnBcc => false,
+                TipKind::ReplyAllOnBcc
+                | TipKind::WholeAudience
+                | TipKind::RecipientsVisible
+                | TipKind::ReadReceipt
+                | TipKind::SentOnBehalf => false,
                 TipKind::ExternalRecipient => scope != Scope::External,
                 TipKind::InvalidInternalRecipient => scope == Scope::Internal,
                 _ => true,
@@ -274,13 +302,14 @@ impl Ctx<'_> {
             let tip = restriction.map(|reason| reason.map(|reason| self.restricted(r, reason)));
             out.add(TipKind::RestrictedRecipient, tip);
         }
-        let rules: [(TipKind, FoundRule<'_>); 7] = [
+        let rules: [(TipKind, FoundRule<'_>); 8] = [
             (TipKind::MailboxFull, Self::mailbox_full),
             (TipKind::MessageTooLarge, Self::too_large_for_recipient),
             (TipKind::AutoReply, Self::auto_reply),
             (TipKind::ModeratedRecipient, Self::moderated),
             (TipKind::LargeAudience, Self::large_audience),
             (TipKind::ExternalRecipient, Self::external_recipient),
+            (TipKind::ForwardedExternally, Self::forwarded_externally),
             (TipKind::Custom, Self::custom),
         ];
         for (kind, rule) in rules {
@@ -299,9 +328,13 @@ impl Ctx<'_> {
     /// The draft-level tips, in display order, and the draft-level kinds pending.
     fn draft_tips(&self) -> Out {
         let mut out = Out::default();
-        let rules: [(TipKind, DraftRule<'_>); 2] = [
+        let rules: [(TipKind, DraftRule<'_>); 6] = [
             (TipKind::ReplyAllOnBcc, Self::reply_all_on_bcc),
             (TipKind::MessageTooLarge, Self::too_large_for_draft),
+            (TipKind::SentOnBehalf, Self::sent_on_behalf),
+            (TipKind::WholeAudience, Self::whole_audience),
+            (TipKind::RecipientsVisible, Self::recipients_visible),
+            (TipKind::ReadReceipt, Self::read_receipt),
         ];
         for (kind, rule) in rules {
             if self.on(kind) {
@@ -405,7 +438,9 @@ mod tests {
             groups: None,
         };
         let mut d = draft(ME, &["a@contoso.com", "x@gmail.example"]);
-        d.reply_all = Some(ReplyAll::default());
+        d.reply_all = Some(ReplyAll {
+            original: vec![Address::parse("other@contoso.com").unwrap()],
+        });
         let down = RecipientFacts {
             resolution: Lookup::Unknown,
             metrics: None,

@@ -14,6 +14,10 @@ impl Ctx<'_> {
         let Some(reply_all) = &self.draft.reply_all else {
             return Fact::Known(None);
         };
+        if reply_all.original.is_empty() {
+            // No original To or Cc (none given, or none that parses): nothing to compare.
+            return Fact::Known(None);
+        }
         let own: &[Address] = match &self.sender.entry {
             Some(e) => &e.addresses,
             None => std::slice::from_ref(&self.draft.sender),
@@ -59,6 +63,13 @@ mod tests {
         d.reply_all = Some(ReplyAll {
             original: vec![addr("other@contoso.com"), addr("ALIAS@contoso.com")],
         });
+        assert!(
+            evaluate(&policy(), &d, &s, &[], now())
+                .draft_tips
+                .is_empty()
+        );
+        // No original recipients at all: nothing to compare, no tip.
+        d.reply_all = Some(ReplyAll { original: vec![] });
         assert!(
             evaluate(&policy(), &d, &s, &[], now())
                 .draft_tips

@@ -111,9 +111,9 @@ access to * by dn.exact=\"{WRITER_DN}\" write by users read by * none
                 dir = dir.path().display(),
                 db = db.display(),
                 proxy_index = if preset == Preset::ActiveDirectory {
-                    "index proxyAddresses eq"
+                    "index proxyAddresses eq\nindex msExchExtensionCustomAttribute1 eq"
                 } else {
-                    ""
+                    "index mailtipsSendFrom eq"
                 },
             ),
         )

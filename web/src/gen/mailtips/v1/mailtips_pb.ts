@@ -19,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file mailtips/v1/mailtips.proto.
  */
 export const file_mailtips_v1_mailtips: GenFile = /*@__PURE__*/
-  fileDesc("ChptYWlsdGlwcy92MS9tYWlsdGlwcy5wcm90bxILbWFpbHRpcHMudjEiSAoJUmVjaXBpZW50Eg8KB2FkZHJlc3MYASABKAkSKgoFZmllbGQYAiABKA4yGy5tYWlsdGlwcy52MS5SZWNpcGllbnRGaWVsZCI7Cg9SZXBseUFsbENvbnRleHQSEwoLb3JpZ2luYWxfdG8YASADKAkSEwoLb3JpZ2luYWxfY2MYAiADKAki1gEKEkdldE1haWxUaXBzUmVxdWVzdBIOCgZzZW5kZXIYASABKAkSKgoKcmVjaXBpZW50cxgCIAMoCzIWLm1haWx0aXBzLnYxLlJlY2lwaWVudBIaChJtZXNzYWdlX3NpemVfYnl0ZXMYAyABKAQSLwoJcmVwbHlfYWxsGAQgASgLMhwubWFpbHRpcHMudjEuUmVwbHlBbGxDb250ZXh0EicKCXRpcF9raW5kcxgFIAMoDjIULm1haWx0aXBzLnYxLlRpcEtpbmQSDgoGbG9jYWxlGAYgASgJItQCChNHZXRNYWlsVGlwc1Jlc3BvbnNlEi4KCnJlY2lwaWVudHMYASADKAsyGi5tYWlsdGlwcy52MS5SZWNpcGllbnRUaXBzEigKCmRyYWZ0X3RpcHMYAiADKAsyFC5tYWlsdGlwcy52MS5NYWlsVGlwEiAKGHBlcl9tYWlsYm94X3RpcHNfc2tpcHBlZBgDIAEoCBIwCgxldmFsdWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjEKDXJlZnJlc2hfYWZ0ZXIYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KEXNraXBwZWRfdGlwX2tpbmRzGAYgAygOMhQubWFpbHRpcHMudjEuVGlwS2luZBIrCg1kcmFmdF9wZW5kaW5nGAcgAygOMhQubWFpbHRpcHMudjEuVGlwS2luZCLdAQoNUmVjaXBpZW50VGlwcxIPCgdhZGRyZXNzGAEgASgJEiIKBHRpcHMYAiADKAsyFC5tYWlsdGlwcy52MS5NYWlsVGlwEiUKB3BlbmRpbmcYAyADKA4yFC5tYWlsdGlwcy52MS5UaXBLaW5kEioKBXNjb3BlGAQgASgOMhsubWFpbHRpcHMudjEuUmVjaXBpZW50U2NvcGUSLgoLcmVzb2x2ZWRfYXMYBSABKA4yGS5tYWlsdGlwcy52MS5SZXNvbHZlZEtpbmQSFAoMZGlzcGxheV9uYW1lGAYgASgJIsAECgdNYWlsVGlwEiIKBGtpbmQYASABKA4yFC5tYWlsdGlwcy52MS5UaXBLaW5kEgwKBHRleHQYAiABKAkSPgoRaW52YWxpZF9yZWNpcGllbnQYCiABKAsyIS5tYWlsdGlwcy52MS5JbnZhbGlkUmVjaXBpZW50RGF0YUgAEjQKDG1haWxib3hfZnVsbBgLIAEoCzIcLm1haWx0aXBzLnYxLk1haWxib3hGdWxsRGF0YUgAEjAKCmF1dG9fcmVwbHkYDCABKAsyGi5tYWlsdGlwcy52MS5BdXRvUmVwbHlEYXRhSAASLAoGY3VzdG9tGA0gASgLMhoubWFpbHRpcHMudjEuQ3VzdG9tVGlwRGF0YUgAEjoKCnJlc3RyaWN0ZWQYDiABKAsyJC5tYWlsdGlwcy52MS5SZXN0cmljdGVkUmVjaXBpZW50RGF0YUgAEjYKCGV4dGVybmFsGA8gASgLMiIubWFpbHRpcHMudjEuRXh0ZXJuYWxSZWNpcGllbnREYXRhSAASOAoObGFyZ2VfYXVkaWVuY2UYECABKAsyHi5tYWlsdGlwcy52MS5MYXJnZUF1ZGllbmNlRGF0YUgAEjgKCW1vZGVyYXRlZBgRIAEoCzIjLm1haWx0aXBzLnYxLk1vZGVyYXRlZFJlY2lwaWVudERhdGFIABI9ChFtZXNzYWdlX3Rvb19sYXJnZRgSIAEoCzIgLm1haWx0aXBzLnYxLk1lc3NhZ2VUb29MYXJnZURhdGFIAEIGCgRkYXRhImMKFEludmFsaWRSZWNpcGllbnREYXRhEg8KB2FkZHJlc3MYASABKAkSKgoGcmVhc29uGAIgASgOMhoubWFpbHRpcHMudjEuSW52YWxpZFJlYXNvbhIOCgZkZXRhaWwYAyABKAkiOwoPTWFpbGJveEZ1bGxEYXRhEhMKC3F1b3RhX2J5dGVzGAEgASgEEhMKC3VzYWdlX2J5dGVzGAIgASgEIowBCg1BdXRvUmVwbHlEYXRhEg8KB3ByZXZpZXcYASABKAkSDwoHbWVzc2FnZRgCIAEoCRIRCgl0cnVuY2F0ZWQYAyABKAgSLgoKd2luZG93X2VuZBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASFgoOZXh0ZXJuYWxfcmVwbHkYBSABKAgiIQoNQ3VzdG9tVGlwRGF0YRIQCghsYW5ndWFnZRgBIAEoCSKJAQoXUmVzdHJpY3RlZFJlY2lwaWVudERhdGESLgoGcmVhc29uGAEgASgOMh4ubWFpbHRpcHMudjEuUmVzdHJpY3Rpb25SZWFzb24SGgoScmVjaXBpZW50X2V4dGVybmFsGAIgASgIEiIKGmdyb3VwX2hhc19leHRlcm5hbF9tZW1iZXJzGAMgASgIImQKFUV4dGVybmFsUmVjaXBpZW50RGF0YRIQCghpc19ncm91cBgBIAEoCBIdChVleHRlcm5hbF9tZW1iZXJfY291bnQYAiABKA0SGgoSdG90YWxfbWVtYmVyX2NvdW50GAMgASgNIjwKEUxhcmdlQXVkaWVuY2VEYXRhEhQKDG1lbWJlcl9jb3VudBgBIAEoDRIRCgl0aHJlc2hvbGQYAiABKA0iLAoWTW9kZXJhdGVkUmVjaXBpZW50RGF0YRISCgptb2RlcmF0b3JzGAEgAygJInQKE01lc3NhZ2VUb29MYXJnZURhdGESLAoGc291cmNlGAEgASgOMhwubWFpbHRpcHMudjEuU2l6ZUxpbWl0U291cmNlEhMKC2xpbWl0X2J5dGVzGAIgASgEEhoKEm1lc3NhZ2Vfc2l6ZV9ieXRlcxgDIAEoBCIwCh5HZXRTZXJ2aWNlQ29uZmlndXJhdGlvblJlcXVlc3QSDgoGbG9jYWxlGAEgASgJIjgKCkRvbWFpblJ1bGUSDgoGZG9tYWluGAEgASgJEhoKEmluY2x1ZGVfc3ViZG9tYWlucxgCIAEoCCJJCgxSZW1vdGVEb21haW4SJwoGZG9tYWluGAEgASgLMhcubWFpbHRpcHMudjEuRG9tYWluUnVsZRIQCghpbnRlcm5hbBgCIAEoCCLsAwoUU2VydmljZUNvbmZpZ3VyYXRpb24SGQoRbWFpbF90aXBzX2VuYWJsZWQYASABKAgSLwoRZW5hYmxlZF90aXBfa2luZHMYAiADKA4yFC5tYWlsdGlwcy52MS5UaXBLaW5kEiIKGm1heF9yZWNpcGllbnRzX3Blcl9yZXF1ZXN0GAMgASgNEh4KFm1heF9tZXNzYWdlX3NpemVfYnl0ZXMYBCABKAQSIAoYbGFyZ2VfYXVkaWVuY2VfdGhyZXNob2xkGAUgASgNEiYKHnNob3dfZXh0ZXJuYWxfcmVjaXBpZW50X2NvdW50cxgGIAEoCBIxChBpbnRlcm5hbF9kb21haW5zGAcgAygLMhcubWFpbHRpcHMudjEuRG9tYWluUnVsZRIxCg5yZW1vdGVfZG9tYWlucxgIIAMoCzIZLm1haWx0aXBzLnYxLlJlbW90ZURvbWFpbhIzChByZWZyZXNoX2ludGVydmFsGAkgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiIKGnBlcl9tYWlsYm94X2V2YWx1YXRpb25fY2FwGAogASgNEh0KFWdyb3VwX21ldHJpY3NfZW5hYmxlZBgLIAEoCBIcChRtYWlsYm94X3RpcHNfZW5hYmxlZBgMIAEoCCp6Cg5SZWNpcGllbnRGaWVsZBIfChtSRUNJUElFTlRfRklFTERfVU5TUEVDSUZJRUQQABIWChJSRUNJUElFTlRfRklFTERfVE8QARIWChJSRUNJUElFTlRfRklFTERfQ0MQAhIXChNSRUNJUElFTlRfRklFTERfQkNDEAMq1wIKB1RpcEtpbmQSGAoUVElQX0tJTkRfVU5TUEVDSUZJRUQQABInCiNUSVBfS0lORF9JTlZBTElEX0lOVEVSTkFMX1JFQ0lQSUVOVBABEhkKFVRJUF9LSU5EX01BSUxCT1hfRlVMTBACEhcKE1RJUF9LSU5EX0FVVE9fUkVQTFkQAxITCg9USVBfS0lORF9DVVNUT00QBBIhCh1USVBfS0lORF9SRVNUUklDVEVEX1JFQ0lQSUVOVBAFEh8KG1RJUF9LSU5EX0VYVEVSTkFMX1JFQ0lQSUVOVBAGEhsKF1RJUF9LSU5EX0xBUkdFX0FVRElFTkNFEAcSIAocVElQX0tJTkRfTU9ERVJBVEVEX1JFQ0lQSUVOVBAIEh0KGVRJUF9LSU5EX1JFUExZX0FMTF9PTl9CQ0MQCRIeChpUSVBfS0lORF9NRVNTQUdFX1RPT19MQVJHRRAKKpIBCg5SZWNpcGllbnRTY29wZRIfChtSRUNJUElFTlRfU0NPUEVfVU5TUEVDSUZJRUQQABIcChhSRUNJUElFTlRfU0NPUEVfSU5URVJOQUwQARIcChhSRUNJUElFTlRfU0NPUEVfRVhURVJOQUwQAhIjCh9SRUNJUElFTlRfU0NPUEVfUkVNT1RFX0lOVEVSTkFMEAMqlwEKDFJlc29sdmVkS2luZBIdChlSRVNPTFZFRF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUkVTT0xWRURfS0lORF9NQUlMQk9YEAESFwoTUkVTT0xWRURfS0lORF9HUk9VUBACEhkKFVJFU09MVkVEX0tJTkRfQ09OVEFDVBADEhkKFVJFU09MVkVEX0tJTkRfVU5LTk9XThAEKnMKDUludmFsaWRSZWFzb24SHgoaSU5WQUxJRF9SRUFTT05fVU5TUEVDSUZJRUQQABIcChhJTlZBTElEX1JFQVNPTl9OT1RfRk9VTkQQARIkCiBJTlZBTElEX1JFQVNPTl9NQUxGT1JNRURfQUREUkVTUxACKr8BChFSZXN0cmljdGlvblJlYXNvbhIiCh5SRVNUUklDVElPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIpCiVSRVNUUklDVElPTl9SRUFTT05fTk9UX0lOX0FDQ0VQVF9MSVNUEAESJQohUkVTVFJJQ1RJT05fUkVBU09OX0lOX1JFSkVDVF9MSVNUEAISNAowUkVTVFJJQ1RJT05fUkVBU09OX1JFUVVJUkVTX0FVVEhFTlRJQ0FURURfU0VOREVSEAMqlwEKD1NpemVMaW1pdFNvdXJjZRIhCh1TSVpFX0xJTUlUX1NPVVJDRV9VTlNQRUNJRklFRBAAEhwKGFNJWkVfTElNSVRfU09VUkNFX1NFTkRFUhABEh8KG1NJWkVfTElNSVRfU09VUkNFX1JFQ0lQSUVOVBACEiIKHlNJWkVfTElNSVRfU09VUkNFX09SR0FOSVpBVElPThADMqQCCg9NYWlsVGlwc1NlcnZpY2USUAoLR2V0TWFpbFRpcHMSHy5tYWlsdGlwcy52MS5HZXRNYWlsVGlwc1JlcXVlc3QaIC5tYWlsdGlwcy52MS5HZXRNYWlsVGlwc1Jlc3BvbnNlElQKDVdhdGNoTWFpbFRpcHMSHy5tYWlsdGlwcy52MS5HZXRNYWlsVGlwc1JlcXVlc3QaIC5tYWlsdGlwcy52MS5HZXRNYWlsVGlwc1Jlc3BvbnNlMAESaQoXR2V0U2VydmljZUNvbmZpZ3VyYXRpb24SKy5tYWlsdGlwcy52MS5HZXRTZXJ2aWNlQ29uZmlndXJhdGlvblJlcXVlc3QaIS5tYWlsdGlwcy52MS5TZXJ2aWNlQ29uZmlndXJhdGlvbmIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("ChptYWlsdGlwcy92MS9tYWlsdGlwcy5wcm90bxILbWFpbHRpcHMudjEiSAoJUmVjaXBpZW50Eg8KB2FkZHJlc3MYASABKAkSKgoFZmllbGQYAiABKA4yGy5tYWlsdGlwcy52MS5SZWNpcGllbnRGaWVsZCI7Cg9SZXBseUFsbENvbnRleHQSEwoLb3JpZ2luYWxfdG8YASADKAkSEwoLb3JpZ2luYWxfY2MYAiADKAki9gEKEkdldE1haWxUaXBzUmVxdWVzdBIOCgZzZW5kZXIYASABKAkSKgoKcmVjaXBpZW50cxgCIAMoCzIWLm1haWx0aXBzLnYxLlJlY2lwaWVudBIaChJtZXNzYWdlX3NpemVfYnl0ZXMYAyABKAQSLwoJcmVwbHlfYWxsGAQgASgLMhwubWFpbHRpcHMudjEuUmVwbHlBbGxDb250ZXh0EicKCXRpcF9raW5kcxgFIAMoDjIULm1haWx0aXBzLnYxLlRpcEtpbmQSDgoGbG9jYWxlGAYgASgJEh4KFnJlYWRfcmVjZWlwdF9yZXF1ZXN0ZWQYByABKAgi1AIKE0dldE1haWxUaXBzUmVzcG9uc2USLgoKcmVjaXBpZW50cxgBIAMoCzIaLm1haWx0aXBzLnYxLlJlY2lwaWVudFRpcHMSKAoKZHJhZnRfdGlwcxgCIAMoCzIULm1haWx0aXBzLnYxLk1haWxUaXASIAoYcGVyX21haWxib3hfdGlwc19za2lwcGVkGAMgASgIEjAKDGV2YWx1YXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMQoNcmVmcmVzaF9hZnRlchgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoRc2tpcHBlZF90aXBfa2luZHMYBiADKA4yFC5tYWlsdGlwcy52MS5UaXBLaW5kEisKDWRyYWZ0X3BlbmRpbmcYByADKA4yFC5tYWlsdGlwcy52MS5UaXBLaW5kIt0BCg1SZWNpcGllbnRUaXBzEg8KB2FkZHJlc3MYASABKAkSIgoEdGlwcxgCIAMoCzIULm1haWx0aXBzLnYxLk1haWxUaXASJQoHcGVuZGluZxgDIAMoDjIULm1haWx0aXBzLnYxLlRpcEtpbmQSKgoFc2NvcGUYBCABKA4yGy5tYWlsdGlwcy52MS5SZWNpcGllbnRTY29wZRIuCgtyZXNvbHZlZF9hcxgFIAEoDjIZLm1haWx0aXBzLnYxLlJlc29sdmVkS2luZBIUCgxkaXNwbGF5X25hbWUYBiABKAki8QYKB01haWxUaXASIgoEa2luZBgBIAEoDjIULm1haWx0aXBzLnYxLlRpcEtpbmQSDAoEdGV4dBgCIAEoCRI+ChFpbnZhbGlkX3JlY2lwaWVudBgKIAEoCzIhLm1haWx0aXBzLnYxLkludmFsaWRSZWNpcGllbnREYXRhSAASNAoMbWFpbGJveF9mdWxsGAsgASgLMhwubWFpbHRpcHMudjEuTWFpbGJveEZ1bGxEYXRhSAASMAoKYXV0b19yZXBseRgMIAEoCzIaLm1haWx0aXBzLnYxLkF1dG9SZXBseURhdGFIABIsCgZjdXN0b20YDSABKAsyGi5tYWlsdGlwcy52MS5DdXN0b21UaXBEYXRhSAASOgoKcmVzdHJpY3RlZBgOIAEoCzIkLm1haWx0aXBzLnYxLlJlc3RyaWN0ZWRSZWNpcGllbnREYXRhSAASNgoIZXh0ZXJuYWwYDyABKAsyIi5tYWlsdGlwcy52MS5FeHRlcm5hbFJlY2lwaWVudERhdGFIABI4Cg5sYXJnZV9hdWRpZW5jZRgQIAEoCzIeLm1haWx0aXBzLnYxLkxhcmdlQXVkaWVuY2VEYXRhSAASOAoJbW9kZXJhdGVkGBEgASgLMiMubWFpbHRpcHMudjEuTW9kZXJhdGVkUmVjaXBpZW50RGF0YUgAEj0KEW1lc3NhZ2VfdG9vX2xhcmdlGBIgASgLMiAubWFpbHRpcHMudjEuTWVzc2FnZVRvb0xhcmdlRGF0YUgAEjgKDndob2xlX2F1ZGllbmNlGBMgASgLMh4ubWFpbHRpcHMudjEuV2hvbGVBdWRpZW5jZURhdGFIABJAChJyZWNpcGllbnRzX3Zpc2libGUYFCABKAsyIi5tYWlsdGlwcy52MS5SZWNpcGllbnRzVmlzaWJsZURhdGFIABI0CgxyZWFkX3JlY2VpcHQYFSABKAsyHC5tYWlsdGlwcy52MS5SZWFkUmVjZWlwdERhdGFIABI3Cg5zZW50X29uX2JlaGFsZhgWIAEoCzIdLm1haWx0aXBzLnYxLlNlbnRPbkJlaGFsZkRhdGFIABJEChRmb3J3YXJkZWRfZXh0ZXJuYWxseRgXIAEoCzIkLm1haWx0aXBzLnYxLkZvcndhcmRlZEV4dGVybmFsbHlEYXRhSABCBgoEZGF0YSJjChRJbnZhbGlkUmVjaXBpZW50RGF0YRIPCgdhZGRyZXNzGAEgASgJEioKBnJlYXNvbhgCIAEoDjIaLm1haWx0aXBzLnYxLkludmFsaWRSZWFzb24SDgoGZGV0YWlsGAMgASgJIjsKD01haWxib3hGdWxsRGF0YRITCgtxdW90YV9ieXRlcxgBIAEoBBITCgt1c2FnZV9ieXRlcxgCIAEoBCKMAQoNQXV0b1JlcGx5RGF0YRIPCgdwcmV2aWV3GAEgASgJEg8KB21lc3NhZ2UYAiABKAkSEQoJdHJ1bmNhdGVkGAMgASgIEi4KCndpbmRvd19lbmQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhYKDmV4dGVybmFsX3JlcGx5GAUgASgIIiEKDUN1c3RvbVRpcERhdGESEAoIbGFuZ3VhZ2UYASABKAkiiQEKF1Jlc3RyaWN0ZWRSZWNpcGllbnREYXRhEi4KBnJlYXNvbhgBIAEoDjIeLm1haWx0aXBzLnYxLlJlc3RyaWN0aW9uUmVhc29uEhoKEnJlY2lwaWVudF9leHRlcm5hbBgCIAEoCBIiChpncm91cF9oYXNfZXh0ZXJuYWxfbWVtYmVycxgDIAEoCCJkChVFeHRlcm5hbFJlY2lwaWVudERhdGESEAoIaXNfZ3JvdXAYASABKAgSHQoVZXh0ZXJuYWxfbWVtYmVyX2NvdW50GAIgASgNEhoKEnRvdGFsX21lbWJlcl9jb3VudBgDIAEoDSI8ChFMYXJnZUF1ZGllbmNlRGF0YRIUCgxtZW1iZXJfY291bnQYASABKA0SEQoJdGhyZXNob2xkGAIgASgNIiwKFk1vZGVyYXRlZFJlY2lwaWVudERhdGESEgoKbW9kZXJhdG9ycxgBIAMoCSJ0ChNNZXNzYWdlVG9vTGFyZ2VEYXRhEiwKBnNvdXJjZRgBIAEoDjIcLm1haWx0aXBzLnYxLlNpemVMaW1pdFNvdXJjZRITCgtsaW1pdF9ieXRlcxgCIAEoBBIaChJtZXNzYWdlX3NpemVfYnl0ZXMYAyABKAQiYAoRV2hvbGVBdWRpZW5jZURhdGESDgoGcGVvcGxlGAEgASgNEhMKC2Zyb21fZ3JvdXBzGAIgASgNEhMKC3VwcGVyX2JvdW5kGAMgASgIEhEKCXRocmVzaG9sZBgEIAEoDSJaChVSZWNpcGllbnRzVmlzaWJsZURhdGESFQoNdmlzaWJsZV9jb3VudBgBIAEoDRIRCgl0aHJlc2hvbGQYAiABKA0SFwoPb3V0c2lkZV9kb21haW5zGAMgAygJImsKD1JlYWRSZWNlaXB0RGF0YRIuCgZwb2xpY3kYASABKA4yHi5tYWlsdGlwcy52MS5SZWFkUmVjZWlwdFBvbGljeRIPCgdpZ25vcmVkGAIgASgIEhcKD25vX3JlY2VpcHRfZnJvbRgDIAMoCSJLChBTZW50T25CZWhhbGZEYXRhEg8KB3NlbmRfYXMYASABKAkSFAoMb25fYmVoYWxmX29mGAIgASgJEhAKCHNob3duX2FzGAMgASgJIhkKF0ZvcndhcmRlZEV4dGVybmFsbHlEYXRhIjAKHkdldFNlcnZpY2VDb25maWd1cmF0aW9uUmVxdWVzdBIOCgZsb2NhbGUYASABKAkiOAoKRG9tYWluUnVsZRIOCgZkb21haW4YASABKAkSGgoSaW5jbHVkZV9zdWJkb21haW5zGAIgASgIIkkKDFJlbW90ZURvbWFpbhInCgZkb21haW4YASABKAsyFy5tYWlsdGlwcy52MS5Eb21haW5SdWxlEhAKCGludGVybmFsGAIgASgIIpUFChRTZXJ2aWNlQ29uZmlndXJhdGlvbhIZChFtYWlsX3RpcHNfZW5hYmxlZBgBIAEoCBIvChFlbmFibGVkX3RpcF9raW5kcxgCIAMoDjIULm1haWx0aXBzLnYxLlRpcEtpbmQSIgoabWF4X3JlY2lwaWVudHNfcGVyX3JlcXVlc3QYAyABKA0SHgoWbWF4X21lc3NhZ2Vfc2l6ZV9ieXRlcxgEIAEoBBIgChhsYXJnZV9hdWRpZW5jZV90aHJlc2hvbGQYBSABKA0SJgoec2hvd19leHRlcm5hbF9yZWNpcGllbnRfY291bnRzGAYgASgIEjEKEGludGVybmFsX2RvbWFpbnMYByADKAsyFy5tYWlsdGlwcy52MS5Eb21haW5SdWxlEjEKDnJlbW90ZV9kb21haW5zGAggAygLMhkubWFpbHRpcHMudjEuUmVtb3RlRG9tYWluEjMKEHJlZnJlc2hfaW50ZXJ2YWwYCSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SIgoacGVyX21haWxib3hfZXZhbHVhdGlvbl9jYXAYCiABKA0SHQoVZ3JvdXBfbWV0cmljc19lbmFibGVkGAsgASgIEhwKFG1haWxib3hfdGlwc19lbmFibGVkGAwgASgIEiAKGHdob2xlX2F1ZGllbmNlX3RocmVzaG9sZBgNIAEoDRIkChx2aXNpYmxlX3JlY2lwaWVudHNfdGhyZXNob2xkGA4gASgNEjsKE3JlYWRfcmVjZWlwdF9wb2xpY3kYDyABKA4yHi5tYWlsdGlwcy52MS5SZWFkUmVjZWlwdFBvbGljeRIiChpwZXJfdXNlcl9vdXRib3VuZF9nYXRld2F5cxgQIAEoCCp6Cg5SZWNpcGllbnRGaWVsZBIfChtSRUNJUElFTlRfRklFTERfVU5TUEVDSUZJRUQQABIWChJSRUNJUElFTlRfRklFTERfVE8QARIWChJSRUNJUElFTlRfRklFTERfQ0MQAhIXChNSRUNJUElFTlRfRklFTERfQkNDEAMq8AMKB1RpcEtpbmQSGAoUVElQX0tJTkRfVU5TUEVDSUZJRUQQABInCiNUSVBfS0lORF9JTlZBTElEX0lOVEVSTkFMX1JFQ0lQSUVOVBABEhkKFVRJUF9LSU5EX01BSUxCT1hfRlVMTBACEhcKE1RJUF9LSU5EX0FVVE9fUkVQTFkQAxITCg9USVBfS0lORF9DVVNUT00QBBIhCh1USVBfS0lORF9SRVNUUklDVEVEX1JFQ0lQSUVOVBAFEh8KG1RJUF9LSU5EX0VYVEVSTkFMX1JFQ0lQSUVOVBAGEhsKF1RJUF9LSU5EX0xBUkdFX0FVRElFTkNFEAcSIAocVElQX0tJTkRfTU9ERVJBVEVEX1JFQ0lQSUVOVBAIEh0KGVRJUF9LSU5EX1JFUExZX0FMTF9PTl9CQ0MQCRIeChpUSVBfS0lORF9NRVNTQUdFX1RPT19MQVJHRRAKEhsKF1RJUF9LSU5EX1dIT0xFX0FVRElFTkNFEAsSHwobVElQX0tJTkRfUkVDSVBJRU5UU19WSVNJQkxFEAwSGQoVVElQX0tJTkRfUkVBRF9SRUNFSVBUEA0SGwoXVElQX0tJTkRfU0VOVF9PTl9CRUhBTEYQDhIhCh1USVBfS0lORF9GT1JXQVJERURfRVhURVJOQUxMWRAPKpIBCg5SZWNpcGllbnRTY29wZRIfChtSRUNJUElFTlRfU0NPUEVfVU5TUEVDSUZJRUQQABIcChhSRUNJUElFTlRfU0NPUEVfSU5URVJOQUwQARIcChhSRUNJUElFTlRfU0NPUEVfRVhURVJOQUwQAhIjCh9SRUNJUElFTlRfU0NPUEVfUkVNT1RFX0lOVEVSTkFMEAMqlwEKDFJlc29sdmVkS2luZBIdChlSRVNPTFZFRF9LSU5EX1VOU1BFQ0lGSUVEEAASGQoVUkVTT0xWRURfS0lORF9NQUlMQk9YEAESFwoTUkVTT0xWRURfS0lORF9HUk9VUBACEhkKFVJFU09MVkVEX0tJTkRfQ09OVEFDVBADEhkKFVJFU09MVkVEX0tJTkRfVU5LTk9XThAEKnMKDUludmFsaWRSZWFzb24SHgoaSU5WQUxJRF9SRUFTT05fVU5TUEVDSUZJRUQQABIcChhJTlZBTElEX1JFQVNPTl9OT1RfRk9VTkQQARIkCiBJTlZBTElEX1JFQVNPTl9NQUxGT1JNRURfQUREUkVTUxACKr8BChFSZXN0cmljdGlvblJlYXNvbhIiCh5SRVNUUklDVElPTl9SRUFTT05fVU5TUEVDSUZJRUQQABIpCiVSRVNUUklDVElPTl9SRUFTT05fTk9UX0lOX0FDQ0VQVF9MSVNUEAESJQohUkVTVFJJQ1RJT05fUkVBU09OX0lOX1JFSkVDVF9MSVNUEAISNAowUkVTVFJJQ1RJT05fUkVBU09OX1JFUVVJUkVTX0FVVEhFTlRJQ0FURURfU0VOREVSEAMqlwEKD1NpemVMaW1pdFNvdXJjZRIhCh1TSVpFX0xJTUlUX1NPVVJDRV9VTlNQRUNJRklFRBAAEhwKGFNJWkVfTElNSVRfU09VUkNFX1NFTkRFUhABEh8KG1NJWkVfTElNSVRfU09VUkNFX1JFQ0lQSUVOVBACEiIKHlNJWkVfTElNSVRfU09VUkNFX09SR0FOSVpBVElPThADKqMBChFSZWFkUmVjZWlwdFBvbGljeRIjCh9SRUFEX1JFQ0VJUFRfUE9MSUNZX1VOU1BFQ0lGSUVEEAASHAoYUkVBRF9SRUNFSVBUX1BPTElDWV9OT05FEAESLgoqUkVBRF9SRUNFSVBUX1BPTElDWV9JTlRFUk5BTF9BTkRfQUxMT1dMSVNUEAISGwoXUkVBRF9SRUNFSVBUX1BPTElDWV9BTEwQAzKkAgoPTWFpbFRpcHNTZXJ2aWNlElAKC0dldE1haWxUaXBzEh8ubWFpbHRpcHMudjEuR2V0TWFpbFRpcHNSZXF1ZXN0GiAubWFpbHRpcHMudjEuR2V0TWFpbFRpcHNSZXNwb25zZRJUCg1XYXRjaE1haWxUaXBzEh8ubWFpbHRpcHMudjEuR2V0TWFpbFRpcHNSZXF1ZXN0GiAubWFpbHRpcHMudjEuR2V0TWFpbFRpcHNSZXNwb25zZTABEmkKF0dldFNlcnZpY2VDb25maWd1cmF0aW9uEisubWFpbHRpcHMudjEuR2V0U2VydmljZUNvbmZpZ3VyYXRpb25SZXF1ZXN0GiEubWFpbHRpcHMudjEuU2VydmljZUNvbmZpZ3VyYXRpb25iBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * One recipient of the draft, as the person addressed it.
@@ -125,12 +125,21 @@ export type GetMailTipsRequest = Message<"mailtips.v1.GetMailTipsRequest"> & {
 
   /**
    * A BCP 47 language tag for the human texts ("en", "ja", "ja-JP"); empty means English.
-   * Languages without texts fall back to English. A tag that is not BCP 47 shaped (letters,
-   * digits and hyphens, at most 35 characters) is INVALID_ARGUMENT.
+   * Languages without texts fall back to English. An underscore is read as a hyphen, so the
+   * POSIX and Java spelling "ja_JP" is the same as "ja-JP". A tag that is not BCP 47 shaped
+   * (letters, digits, hyphens or underscores, subtags of 1 to 8 characters, a primary subtag
+   * of 2 to 8 letters, at most 35 characters) is INVALID_ARGUMENT.
    *
    * @generated from field: string locale = 6;
    */
   locale: string;
+
+  /**
+   * The draft asks for a read receipt: evaluates READ_RECEIPT.
+   *
+   * @generated from field: bool read_receipt_requested = 7;
+   */
+  readReceiptRequested: boolean;
 };
 
 /**
@@ -152,8 +161,9 @@ export type GetMailTipsResponse = Message<"mailtips.v1.GetMailTipsResponse"> & {
   recipients: RecipientTips[];
 
   /**
-   * Tips about the draft as a whole: REPLY_ALL_ON_BCC, and MESSAGE_TOO_LARGE for the
-   * sender's and the organisation's limits.
+   * Tips about the draft as a whole, in this order: REPLY_ALL_ON_BCC, MESSAGE_TOO_LARGE for
+   * the sender's and the organisation's limits, SENT_ON_BEHALF, WHOLE_AUDIENCE,
+   * RECIPIENTS_VISIBLE, READ_RECEIPT.
    *
    * @generated from field: repeated mailtips.v1.MailTip draft_tips = 2;
    */
@@ -193,7 +203,8 @@ export type GetMailTipsResponse = Message<"mailtips.v1.GetMailTipsResponse"> & {
 
   /**
    * Draft-level kinds that could not be computed in time (the directory could not be asked
-   * about the sender). Ask again later for them.
+   * about the sender or a recipient, or an addressed group's metrics are not computed yet).
+   * Ask again later for them.
    *
    * @generated from field: repeated mailtips.v1.TipKind draft_pending = 7;
    */
@@ -341,6 +352,36 @@ export type MailTip = Message<"mailtips.v1.MailTip"> & {
      */
     value: MessageTooLargeData;
     case: "messageTooLarge";
+  } | {
+    /**
+     * @generated from field: mailtips.v1.WholeAudienceData whole_audience = 19;
+     */
+    value: WholeAudienceData;
+    case: "wholeAudience";
+  } | {
+    /**
+     * @generated from field: mailtips.v1.RecipientsVisibleData recipients_visible = 20;
+     */
+    value: RecipientsVisibleData;
+    case: "recipientsVisible";
+  } | {
+    /**
+     * @generated from field: mailtips.v1.ReadReceiptData read_receipt = 21;
+     */
+    value: ReadReceiptData;
+    case: "readReceipt";
+  } | {
+    /**
+     * @generated from field: mailtips.v1.SentOnBehalfData sent_on_behalf = 22;
+     */
+    value: SentOnBehalfData;
+    case: "sentOnBehalf";
+  } | {
+    /**
+     * @generated from field: mailtips.v1.ForwardedExternallyData forwarded_externally = 23;
+     */
+    value: ForwardedExternallyData;
+    case: "forwardedExternally";
   } | { case: undefined; value?: undefined };
 };
 
@@ -616,6 +657,170 @@ export const MessageTooLargeDataSchema: GenMessage<MessageTooLargeData> = /*@__P
   messageDesc(file_mailtips_v1_mailtips, 14);
 
 /**
+ * @generated from message mailtips.v1.WholeAudienceData
+ */
+export type WholeAudienceData = Message<"mailtips.v1.WholeAudienceData"> & {
+  /**
+   * The people the draft reaches: each directory object once (aliases and duplicates of the
+   * same person are one), each addressed group by its distinct member count (nested groups
+   * expanded, from group metrics), each address outside the directory once. Addresses in an
+   * internal domain that no object has reach nobody and are not counted.
+   *
+   * @generated from field: uint32 people = 1;
+   */
+  people: number;
+
+  /**
+   * How many of people came from groups' member counts.
+   *
+   * @generated from field: uint32 from_groups = 2;
+   */
+  fromGroups: number;
+
+  /**
+   * True when the figure is an upper bound: a person in two addressed groups, or addressed
+   * and in an addressed group, is counted twice.
+   *
+   * @generated from field: bool upper_bound = 3;
+   */
+  upperBound: boolean;
+
+  /**
+   * ServiceConfiguration.whole_audience_threshold, which people is above.
+   *
+   * @generated from field: uint32 threshold = 4;
+   */
+  threshold: number;
+};
+
+/**
+ * Describes the message mailtips.v1.WholeAudienceData.
+ * Use `create(WholeAudienceDataSchema)` to create a new message.
+ */
+export const WholeAudienceDataSchema: GenMessage<WholeAudienceData> = /*@__PURE__*/
+  messageDesc(file_mailtips_v1_mailtips, 15);
+
+/**
+ * @generated from message mailtips.v1.RecipientsVisibleData
+ */
+export type RecipientsVisibleData = Message<"mailtips.v1.RecipientsVisibleData"> & {
+  /**
+   * Distinct well-formed addresses in To and Cc.
+   *
+   * @generated from field: uint32 visible_count = 1;
+   */
+  visibleCount: number;
+
+  /**
+   * ServiceConfiguration.visible_recipients_threshold.
+   *
+   * @generated from field: uint32 threshold = 2;
+   */
+  threshold: number;
+
+  /**
+   * The distinct outside domains (lower case, sorted) of the individual external recipients in
+   * To and Cc: external addresses and contacts, never groups. Two or more show the tip even
+   * below the threshold.
+   *
+   * @generated from field: repeated string outside_domains = 3;
+   */
+  outsideDomains: string[];
+};
+
+/**
+ * Describes the message mailtips.v1.RecipientsVisibleData.
+ * Use `create(RecipientsVisibleDataSchema)` to create a new message.
+ */
+export const RecipientsVisibleDataSchema: GenMessage<RecipientsVisibleData> = /*@__PURE__*/
+  messageDesc(file_mailtips_v1_mailtips, 16);
+
+/**
+ * @generated from message mailtips.v1.ReadReceiptData
+ */
+export type ReadReceiptData = Message<"mailtips.v1.ReadReceiptData"> & {
+  /**
+   * @generated from field: mailtips.v1.ReadReceiptPolicy policy = 1;
+   */
+  policy: ReadReceiptPolicy;
+
+  /**
+   * True under READ_RECEIPT_POLICY_NONE: the request will be ignored.
+   *
+   * @generated from field: bool ignored = 2;
+   */
+  ignored: boolean;
+
+  /**
+   * The recipients, as the request gave them, that will never send a receipt: groups,
+   * aliases (an address of an object other than its primary address), and, under
+   * INTERNAL_AND_ALLOWLIST, internal mailboxes when the sender is neither internal nor on the
+   * allow-list. May be empty; recipients outside the organisation are never listed (their
+   * systems decide).
+   *
+   * @generated from field: repeated string no_receipt_from = 3;
+   */
+  noReceiptFrom: string[];
+};
+
+/**
+ * Describes the message mailtips.v1.ReadReceiptData.
+ * Use `create(ReadReceiptDataSchema)` to create a new message.
+ */
+export const ReadReceiptDataSchema: GenMessage<ReadReceiptData> = /*@__PURE__*/
+  messageDesc(file_mailtips_v1_mailtips, 17);
+
+/**
+ * @generated from message mailtips.v1.SentOnBehalfData
+ */
+export type SentOnBehalfData = Message<"mailtips.v1.SentOnBehalfData"> & {
+  /**
+   * The send-from address the draft is sent as (GetMailTipsRequest.sender, normalised).
+   *
+   * @generated from field: string send_as = 1;
+   */
+  sendAs: string;
+
+  /**
+   * The sender's own primary address.
+   *
+   * @generated from field: string on_behalf_of = 2;
+   */
+  onBehalfOf: string;
+
+  /**
+   * How recipients' mail clients may show the sender, in the request's locale, e.g.
+   * "user.name@partnerdomain.com (on behalf of user@yourdomain.com)" or, in Japanese,
+   * "user.name@partnerdomain.com（user@yourdomain.com 代理）".
+   *
+   * @generated from field: string shown_as = 3;
+   */
+  shownAs: string;
+};
+
+/**
+ * Describes the message mailtips.v1.SentOnBehalfData.
+ * Use `create(SentOnBehalfDataSchema)` to create a new message.
+ */
+export const SentOnBehalfDataSchema: GenMessage<SentOnBehalfData> = /*@__PURE__*/
+  messageDesc(file_mailtips_v1_mailtips, 18);
+
+/**
+ * No fields: the forwarding address is deliberately never revealed.
+ *
+ * @generated from message mailtips.v1.ForwardedExternallyData
+ */
+export type ForwardedExternallyData = Message<"mailtips.v1.ForwardedExternallyData"> & {
+};
+
+/**
+ * Describes the message mailtips.v1.ForwardedExternallyData.
+ * Use `create(ForwardedExternallyDataSchema)` to create a new message.
+ */
+export const ForwardedExternallyDataSchema: GenMessage<ForwardedExternallyData> = /*@__PURE__*/
+  messageDesc(file_mailtips_v1_mailtips, 19);
+
+/**
  * @generated from message mailtips.v1.GetServiceConfigurationRequest
  */
 export type GetServiceConfigurationRequest = Message<"mailtips.v1.GetServiceConfigurationRequest"> & {
@@ -633,7 +838,7 @@ export type GetServiceConfigurationRequest = Message<"mailtips.v1.GetServiceConf
  * Use `create(GetServiceConfigurationRequestSchema)` to create a new message.
  */
 export const GetServiceConfigurationRequestSchema: GenMessage<GetServiceConfigurationRequest> = /*@__PURE__*/
-  messageDesc(file_mailtips_v1_mailtips, 15);
+  messageDesc(file_mailtips_v1_mailtips, 20);
 
 /**
  * A domain of the organisation.
@@ -662,7 +867,7 @@ export type DomainRule = Message<"mailtips.v1.DomainRule"> & {
  * Use `create(DomainRuleSchema)` to create a new message.
  */
 export const DomainRuleSchema: GenMessage<DomainRule> = /*@__PURE__*/
-  messageDesc(file_mailtips_v1_mailtips, 16);
+  messageDesc(file_mailtips_v1_mailtips, 21);
 
 /**
  * A remote domain and whether it is treated as internal.
@@ -688,7 +893,7 @@ export type RemoteDomain = Message<"mailtips.v1.RemoteDomain"> & {
  * Use `create(RemoteDomainSchema)` to create a new message.
  */
 export const RemoteDomainSchema: GenMessage<RemoteDomain> = /*@__PURE__*/
-  messageDesc(file_mailtips_v1_mailtips, 17);
+  messageDesc(file_mailtips_v1_mailtips, 22);
 
 /**
  * @generated from message mailtips.v1.ServiceConfiguration
@@ -777,6 +982,36 @@ export type ServiceConfiguration = Message<"mailtips.v1.ServiceConfiguration"> &
    * @generated from field: bool mailbox_tips_enabled = 12;
    */
   mailboxTipsEnabled: boolean;
+
+  /**
+   * Drafts reaching more people than this get WHOLE_AUDIENCE (default: the large-audience
+   * threshold).
+   *
+   * @generated from field: uint32 whole_audience_threshold = 13;
+   */
+  wholeAudienceThreshold: number;
+
+  /**
+   * To and Cc with at least this many addresses get RECIPIENTS_VISIBLE (default 15).
+   *
+   * @generated from field: uint32 visible_recipients_threshold = 14;
+   */
+  visibleRecipientsThreshold: number;
+
+  /**
+   * To whom the organisation's people send read receipts.
+   *
+   * @generated from field: mailtips.v1.ReadReceiptPolicy read_receipt_policy = 15;
+   */
+  readReceiptPolicy: ReadReceiptPolicy;
+
+  /**
+   * Whether send-from addresses with their own outbound gateway send through it (then they
+   * get no SENT_ON_BEHALF tip).
+   *
+   * @generated from field: bool per_user_outbound_gateways = 16;
+   */
+  perUserOutboundGateways: boolean;
 };
 
 /**
@@ -784,7 +1019,7 @@ export type ServiceConfiguration = Message<"mailtips.v1.ServiceConfiguration"> &
  * Use `create(ServiceConfigurationSchema)` to create a new message.
  */
 export const ServiceConfigurationSchema: GenMessage<ServiceConfiguration> = /*@__PURE__*/
-  messageDesc(file_mailtips_v1_mailtips, 18);
+  messageDesc(file_mailtips_v1_mailtips, 23);
 
 /**
  * Where a recipient appears in the draft.
@@ -822,7 +1057,7 @@ export const RecipientFieldSchema: GenEnum<RecipientField> = /*@__PURE__*/
   enumDesc(file_mailtips_v1_mailtips, 0);
 
 /**
- * The ten kinds of mail tip.
+ * The kinds of mail tip: the ten of Exchange, then five beyond it (11 to 15).
  *
  * @generated from enum mailtips.v1.TipKind
  */
@@ -908,6 +1143,50 @@ export enum TipKind {
    * @generated from enum value: TIP_KIND_MESSAGE_TOO_LARGE = 10;
    */
   MESSAGE_TOO_LARGE = 10,
+
+  /**
+   * Draft-level: the draft reaches more people than ServiceConfiguration
+   * .whole_audience_threshold, each directory object counted once and groups by their member
+   * counts. Data: whole_audience.
+   *
+   * @generated from enum value: TIP_KIND_WHOLE_AUDIENCE = 11;
+   */
+  WHOLE_AUDIENCE = 11,
+
+  /**
+   * Draft-level: To and Cc, which every recipient sees, hold at least
+   * ServiceConfiguration.visible_recipients_threshold addresses, or individual external
+   * recipients of two or more outside domains; suggests Bcc. Data: recipients_visible.
+   *
+   * @generated from enum value: TIP_KIND_RECIPIENTS_VISIBLE = 12;
+   */
+  RECIPIENTS_VISIBLE = 12,
+
+  /**
+   * Draft-level, when GetMailTipsRequest.read_receipt_requested: the organisation ignores the
+   * request, or these recipients will never send a receipt; a receipt is no proof of delivery.
+   * Data: read_receipt.
+   *
+   * @generated from enum value: TIP_KIND_READ_RECEIPT = 13;
+   */
+  READ_RECEIPT = 13,
+
+  /**
+   * Draft-level: the sender address is one of the sender's send-from addresses in another
+   * domain and its mail does not leave through that domain's server, so recipients may see
+   * "address (on behalf of own address)". Data: sent_on_behalf.
+   *
+   * @generated from enum value: TIP_KIND_SENT_ON_BEHALF = 14;
+   */
+  SENT_ON_BEHALF = 14,
+
+  /**
+   * The recipient's mailbox forwards its mail to an address outside the organisation (which
+   * is never revealed). Data: forwarded_externally.
+   *
+   * @generated from enum value: TIP_KIND_FORWARDED_EXTERNALLY = 15;
+   */
+  FORWARDED_EXTERNALLY = 15,
 }
 
 /**
@@ -1114,6 +1393,45 @@ export enum SizeLimitSource {
  */
 export const SizeLimitSourceSchema: GenEnum<SizeLimitSource> = /*@__PURE__*/
   enumDesc(file_mailtips_v1_mailtips, 6);
+
+/**
+ * To whom the organisation's people send read receipts.
+ *
+ * @generated from enum mailtips.v1.ReadReceiptPolicy
+ */
+export enum ReadReceiptPolicy {
+  /**
+   * @generated from enum value: READ_RECEIPT_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * To nobody: every request is ignored.
+   *
+   * @generated from enum value: READ_RECEIPT_POLICY_NONE = 1;
+   */
+  NONE = 1,
+
+  /**
+   * To internal senders and the organisation's allow-list only.
+   *
+   * @generated from enum value: READ_RECEIPT_POLICY_INTERNAL_AND_ALLOWLIST = 2;
+   */
+  INTERNAL_AND_ALLOWLIST = 2,
+
+  /**
+   * To everyone.
+   *
+   * @generated from enum value: READ_RECEIPT_POLICY_ALL = 3;
+   */
+  ALL = 3,
+}
+
+/**
+ * Describes the enum mailtips.v1.ReadReceiptPolicy.
+ */
+export const ReadReceiptPolicySchema: GenEnum<ReadReceiptPolicy> = /*@__PURE__*/
+  enumDesc(file_mailtips_v1_mailtips, 7);
 
 /**
  * Compose-time mail tips.
