@@ -107,6 +107,9 @@ fn compose_page_in_real_chromium() {
         "compose-desktop-en.png",
         "compose-desktop-ja.png",
         "compose-phone-ja.png",
+        "compose-phone-collapsed-en.png",
+        "compose-new-tips-en.png",
+        "compose-new-tips-ja.png",
     ] {
         assert!(
             artifacts.join(shot).exists(),

@@ -3,6 +3,9 @@
 
 export type Lang = "en" | "ja";
 
+/** How a recipient's chip is marked: invalid, restricted and full are all undeliverable. */
+export type ChipState = "invalid" | "restricted" | "full" | "external";
+
 export interface Strings {
   title: string;
   from: string;
@@ -11,6 +14,8 @@ export interface Strings {
   bcc: string;
   separatorHint: string;
   replyAll: string;
+  readReceipt: string;
+  fromChoices: string;
   original: string;
   originalTo: string;
   originalCc: string;
@@ -26,8 +31,13 @@ export interface Strings {
   retryNow: string;
   size: (human: string) => string;
   badge: Record<string, string>;
-  chipState: Record<"invalid" | "external" | "restricted", string>;
+  chipState: Record<ChipState, string>;
   members: (n: number) => string;
+  people: (n: number) => string;
+  outsideDomains: (n: number) => string;
+  summary: (n: number) => string;
+  showTips: string;
+  hideTips: string;
   externalMembers: (external: number, total: number) => string;
   until: (when: string) => string;
   addRecipients: string;
@@ -58,6 +68,8 @@ const en: Strings = {
   bcc: "Bcc",
   separatorHint: "Separate addresses with a comma, a semicolon or Enter.",
   replyAll: "This is a reply-all",
+  readReceipt: "Request a read receipt",
+  fromChoices: "Your addresses",
   original: "The original message",
   originalTo: "Original To",
   originalCc: "Original Cc",
@@ -83,9 +95,19 @@ const en: Strings = {
     MODERATED_RECIPIENT: "Moderated",
     REPLY_ALL_ON_BCC: "Reply-all",
     MESSAGE_TOO_LARGE: "Too large",
+    WHOLE_AUDIENCE: "Many people",
+    RECIPIENTS_VISIBLE: "Visible recipients",
+    READ_RECEIPT: "Read receipt",
+    SENT_ON_BEHALF: "On behalf of",
+    FORWARDED_EXTERNALLY: "Forwarded outside",
   },
-  chipState: { invalid: "invalid", external: "external", restricted: "restricted" },
+  chipState: { invalid: "invalid", restricted: "restricted", full: "mailbox full", external: "external" },
   members: (n) => `${n} members`,
+  people: (n) => `${n} people`,
+  outsideDomains: (n) => `${n} outside domains`,
+  summary: (n) => (n === 1 ? "1 mail tip:" : `${n} mail tips:`),
+  showTips: "Show tips",
+  hideTips: "Hide tips",
   externalMembers: (e, t) => `${e} of ${t} members external`,
   until: (w) => `until ${w}`,
   addRecipients: "Add recipients to see mail tips.",
@@ -96,7 +118,7 @@ const en: Strings = {
   live: (every) => `Kept up to date while the draft is open (every ${every}).`,
   liveLost: (s) => `Live updates paused; reconnecting in ${s} s.`,
   pending: "Some tips could not be checked right now (the directory is slow); they will be checked again.",
-  draftPending: "Size and reply-all tips could not be checked right now; they will be checked again.",
+  draftPending: "Some tips about the whole draft could not be checked right now; they will be checked again.",
   skipped: (k) => `Too many recipients to check ${k} for each person.`,
   invalidArgument: (f, w) => `The service could not check this draft. ${f}: ${w}`,
   unavailable: (s) =>
@@ -123,12 +145,14 @@ const ja: Strings = {
   bcc: "BCC",
   separatorHint: "アドレスはコンマ、セミコロン、Enter で区切ります。",
   replyAll: "全員に返信",
+  readReceipt: "開封確認を要求する",
+  fromChoices: "自分のアドレス",
   original: "元のメッセージ",
   originalTo: "元の宛先",
   originalCc: "元の CC",
   tipsTitle: "メール ヒント",
   subject: "件名",
-  attachments: "添付ファイル (MB)",
+  attachments: "添付ファイル（MB）",
   body: "本文",
   remove: "削除",
   removeChip: (a) => `${a} を削除`,
@@ -136,7 +160,7 @@ const ja: Strings = {
   showLess: "折りたたむ",
   showAll: (n) => `${n} 件のヒントをすべて表示`,
   retryNow: "今すぐ再試行",
-  size: (h) => `推定サイズ: ${h}`,
+  size: (h) => `推定サイズ：${h}`,
   badge: {
     INVALID_INTERNAL_RECIPIENT: "無効",
     MAILBOX_FULL: "メールボックス容量超過",
@@ -148,26 +172,36 @@ const ja: Strings = {
     MODERATED_RECIPIENT: "承認制",
     REPLY_ALL_ON_BCC: "全員に返信",
     MESSAGE_TOO_LARGE: "サイズ超過",
+    WHOLE_AUDIENCE: "大人数",
+    RECIPIENTS_VISIBLE: "宛先の公開",
+    READ_RECEIPT: "開封確認",
+    SENT_ON_BEHALF: "代理送信",
+    FORWARDED_EXTERNALLY: "外部転送",
   },
-  chipState: { invalid: "無効", external: "外部", restricted: "制限" },
+  chipState: { invalid: "無効", restricted: "制限", full: "容量超過", external: "外部" },
   members: (n) => `メンバー ${n} 人`,
-  externalMembers: (e, t) => `${t} 人中 ${e} 人が外部`,
+  people: (n) => `${n} 人`,
+  outsideDomains: (n) => `組織外のドメイン ${n} 個`,
+  summary: (n) => `メール ヒント ${n} 件：`,
+  showTips: "ヒントを表示",
+  hideTips: "ヒントを隠す",
+  externalMembers: (e, t) => `${t} 人のうち ${e} 人が外部`,
   until: (w) => `${w} まで`,
   addRecipients: "宛先を追加するとメール ヒントが表示されます。",
   checking: "宛先を確認しています…",
   noTips: "この下書きにメール ヒントはありません。",
   checkedAt: (t) => `${t} に確認しました。`,
   tipCount: (n) => `メール ヒント ${n} 件。`,
-  live: (every) => `下書きを開いている間は最新の状態に保ちます (${every} ごと)。`,
+  live: (every) => `下書きを開いている間は最新の状態に保ちます（${every}ごと）。`,
   liveLost: (s) => `自動更新が中断しました。${s} 秒後に再接続します。`,
-  pending: "一部のヒントは今は確認できませんでした (ディレクトリの応答が遅延しています)。後でもう一度確認します。",
-  draftPending: "サイズと全員に返信のヒントは今は確認できませんでした。後でもう一度確認します。",
+  pending: "一部のヒントは今は確認できませんでした（ディレクトリの応答が遅延しています）。後でもう一度確認します。",
+  draftPending: "下書き全体についての一部のヒントは今は確認できませんでした。後でもう一度確認します。",
   skipped: (k) => `宛先が多すぎるため、${k} は受信者ごとに確認していません。`,
-  invalidArgument: (f, w) => `この下書きを確認できませんでした。${f}: ${w}`,
+  invalidArgument: (f, w) => `この下書きを確認できませんでした。${f}：${w}`,
   unavailable: (s) =>
     `メール ヒント サービスに接続できないため、ヒントが欠けているか古い可能性があります。下書きには影響ありません。${s} 秒後に再試行します。`,
   slow: (s) => `メール ヒント サービスの応答に時間がかかっています。ヒントが欠けている可能性があります。${s} 秒後に再試行します。`,
-  otherError: (c, m) => `現在メール ヒントを利用できません (${c}${m ? `: ${m}` : ""})。`,
+  otherError: (c, m) => `現在メール ヒントを利用できません（${c}${m ? `：${m}` : ""}）。`,
   fieldNames: {
     sender: "差出人",
     recipients: "宛先",
@@ -175,7 +209,7 @@ const ja: Strings = {
     reply_all: "元の受信者",
     tip_kinds: "ヒントの種類",
   },
-  recipientN: (n, a) => `${n} 番目の宛先 (${a})`,
+  recipientN: (n, a) => `${n} 番目の宛先（${a}）`,
   hours: (n) => `${n} 時間`,
   minutes: (n) => `${n} 分`,
 };

@@ -20,7 +20,8 @@ import {
   TipKind,
 } from "./gen/mailtips/v1/mailtips_pb";
 import { estimateSize, humanSize, splitAddresses } from "./draft";
-import { type Lang, STRINGS, type Strings } from "./i18n";
+import { type ChipState, type Lang, STRINGS, type Strings } from "./i18n";
+import { localReason } from "./reasons";
 
 /** How long the page waits after the last change before asking. */
 const DEBOUNCE_MS = 300;
@@ -30,6 +31,9 @@ const DEADLINE_MS = 5000;
 const RETRY_SECONDS = [2, 5, 10, 30, 60];
 /** Tip lines shown before "show all". */
 const VISIBLE_TIPS = 25;
+/** Above this many tips the list starts collapsed to a summary with a count per kind, so the
+ * message body stays on screen. */
+const COLLAPSE_ABOVE = 4;
 
 const client = createClient(MailTipsService, createGrpcWebTransport({ baseUrl: location.origin }));
 
@@ -183,6 +187,7 @@ const DRAFT_FIELDS: [FieldName, RecipientField][] = [
 
 const fromInput = $("#from") as HTMLInputElement;
 const replyAll = $("#reply-all") as HTMLInputElement;
+const readReceipt = $("#read-receipt") as HTMLInputElement;
 const original = $("#original") as HTMLFieldSetElement;
 const subject = $("#subject") as HTMLInputElement;
 const attach = $("#attach") as HTMLInputElement;
@@ -207,6 +212,12 @@ let sentChips: Chip[] = [];
 let refreshEvery = "2 h";
 let refreshSeconds = 7200;
 let showAllTips = false;
+/** The tips list opened from its collapsed summary (null: not chosen, collapsed when long). */
+let tipsOpen: boolean | null = null;
+/** After a tip's "Remove": where keyboard focus goes once the list is drawn again. */
+let focusAfterRemove: number | undefined;
+/** The From address as of its last blur: the page checks it then, not while it is typed. */
+let committedFrom = fromInput.value.trim();
 const expanded = new Set<string>();
 
 function messageSize(): number {
@@ -222,14 +233,17 @@ function buildRequest(): { req: GetMailTipsRequest; chips: Chip[] } {
       recipients.push({ address: c.address, field });
     }
   }
+  const originalTo = fields["orig-to"].addresses();
+  const originalCc = fields["orig-cc"].addresses();
   const req = create(GetMailTipsRequestSchema, {
-    sender: fromInput.value.trim(),
+    sender: committedFrom,
     recipients,
     messageSizeBytes: BigInt(messageSize()),
     locale: lang,
-    replyAll: replyAll.checked
-      ? { originalTo: fields["orig-to"].addresses(), originalCc: fields["orig-cc"].addresses() }
-      : undefined,
+    // A reply-all says something only once there is an original recipient to compare with.
+    replyAll:
+      replyAll.checked && originalTo.length + originalCc.length > 0 ? { originalTo, originalCc } : undefined,
+    readReceiptRequested: readReceipt.checked,
   });
   return { req, chips };
 }
@@ -241,6 +255,7 @@ function requestKey(req: GetMailTipsRequest): string {
     req.messageSizeBytes.toString(),
     req.locale,
     req.replyAll ? [req.replyAll.originalTo, req.replyAll.originalCc] : null,
+    req.readReceiptRequested,
   ]);
 }
 
@@ -335,7 +350,7 @@ function failed(err: unknown, _what: string): void {
     // Not worth retrying: the draft itself must change.
     const v = e.findDetails(BadRequestSchema).flatMap((d) => d.fieldViolations)[0];
     const field = v ? fieldLabel(v.field) : t().fieldNames.recipients;
-    const why = v ? v.description : e.rawMessage;
+    const why = localReason(lang, v ? v.description : e.rawMessage);
     showError(t().invalidArgument(field, why), false);
     if (v?.field === "sender") fromInput.setAttribute("aria-invalid", "true");
     setStatus("");
@@ -375,12 +390,24 @@ const RANK: TipKind[] = [
   TipKind.MESSAGE_TOO_LARGE,
   TipKind.MAILBOX_FULL,
   TipKind.REPLY_ALL_ON_BCC,
+  TipKind.SENT_ON_BEHALF,
+  TipKind.FORWARDED_EXTERNALLY,
+  TipKind.WHOLE_AUDIENCE,
+  TipKind.RECIPIENTS_VISIBLE,
   TipKind.MODERATED_RECIPIENT,
   TipKind.LARGE_AUDIENCE,
   TipKind.EXTERNAL_RECIPIENT,
+  TipKind.READ_RECEIPT,
   TipKind.AUTO_REPLY,
   TipKind.CUSTOM,
 ];
+
+/** Tips whose recipient will not get the message: marked alike on the chip, and removable. */
+const UNDELIVERABLE: Partial<Record<TipKind, ChipState>> = {
+  [TipKind.INVALID_INTERNAL_RECIPIENT]: "invalid",
+  [TipKind.RESTRICTED_RECIPIENT]: "restricted",
+  [TipKind.MAILBOX_FULL]: "full",
+};
 
 interface Line {
   tip: MailTip;
@@ -408,10 +435,13 @@ function render(res: GetMailTipsResponse): void {
   });
   lines.sort((a, b) => RANK.indexOf(a.tip.kind) - RANK.indexOf(b.tip.kind) || a.order - b.order);
 
+  const kept = focusInTips();
   const items = lines.map(tipLine);
   const shown = showAllTips ? items : items.slice(0, VISIBLE_TIPS);
-  tipList.replaceChildren(...shown);
-  if (items.length > shown.length) {
+  const collapsible = items.length > COLLAPSE_ABOVE;
+  const open = !collapsible || (tipsOpen ?? false);
+  tipList.replaceChildren(...(collapsible ? [summaryLine(lines, open)] : []), ...(open ? shown : []));
+  if (open && items.length > shown.length) {
     const li = el("li", "tip tip-more-all");
     const b = el("button", "link", t().showAll(items.length));
     b.type = "button";
@@ -429,9 +459,87 @@ function render(res: GetMailTipsResponse): void {
   if (res.perMailboxTipsSkipped) {
     notes.push(t().skipped(res.skippedTipKinds.map((k) => t().badge[TipKind[k]] ?? TipKind[k]).join(", ")));
   }
+  if (kept) refocus(kept);
+  restoreFocus();
   const when = res.evaluatedAt ? timestampDate(res.evaluatedAt).toLocaleTimeString(lang) : "";
   const summary = lines.length === 0 ? t().noTips : `${t().tipCount(lines.length)} ${t().checkedAt(when)}`;
   setStatus([summary, t().live(refreshEvery), ...notes].join(" "));
+}
+
+/** The collapsed list's first line: how many tips of each kind, and a button to open it. */
+function summaryLine(lines: Line[], open: boolean): HTMLLIElement {
+  const li = el("li", "tip tip-summary");
+  const counts = new Map<TipKind, number>();
+  for (const l of lines) counts.set(l.tip.kind, (counts.get(l.tip.kind) ?? 0) + 1);
+  li.append(el("span", "tip-text", t().summary(lines.length)));
+  const kinds = el("span", "tip-kinds");
+  for (const kind of RANK.filter((k) => counts.has(k))) {
+    const name = TipKind[kind];
+    const c = el("span", `tip-count tip-count--${name.toLowerCase().replace(/_/g, "-")}`);
+    c.dataset.kind = name;
+    c.textContent = `${t().badge[name] ?? name} ${counts.get(kind)}`;
+    kinds.append(c);
+  }
+  const b = el("button", "link", open ? t().hideTips : t().showTips);
+  b.type = "button";
+  b.dataset.action = "toggle-tips";
+  b.setAttribute("aria-expanded", String(open));
+  b.setAttribute("aria-controls", "tip-list");
+  b.addEventListener("click", () => {
+    tipsOpen = !open;
+    if (lastResponse) render(lastResponse);
+    tipList.querySelector<HTMLButtonElement>('button[data-action="toggle-tips"]')?.focus();
+  });
+  li.append(kinds, b);
+  return li;
+}
+
+/** What has keyboard focus in the tips list, to find again once the list is redrawn (a new
+ * answer replaces every line, the watch's first one included). */
+interface FocusKey {
+  kind?: string;
+  address?: string;
+  action?: string;
+}
+
+function focusInTips(): FocusKey | undefined {
+  const a = document.activeElement as HTMLElement | null;
+  if (!a || !tipList.contains(a)) return undefined;
+  const li = a.closest<HTMLLIElement>("li.tip");
+  return { kind: li?.dataset.kind, address: li?.dataset.address, action: a.dataset.action };
+}
+
+function refocus(k: FocusKey): void {
+  for (const li of tipList.querySelectorAll<HTMLLIElement>(":scope > li.tip")) {
+    if (li.dataset.kind !== k.kind || li.dataset.address !== k.address) continue;
+    const target = k.action ? li.querySelector<HTMLElement>(`[data-action="${k.action}"]`) : li;
+    if (target) {
+      if (target === li) li.tabIndex = -1;
+      target.focus();
+      return;
+    }
+  }
+}
+
+/** After a "Remove", focus the tip now at the removed one's place, else the To field; never
+ * the page body. */
+function restoreFocus(): void {
+  if (focusAfterRemove === undefined) return;
+  const active = document.activeElement;
+  if (active && active !== document.body && !tipList.contains(active)) {
+    // The person has moved on: leave their focus where it is.
+    focusAfterRemove = undefined;
+    return;
+  }
+  const items = [...tipList.querySelectorAll<HTMLLIElement>(":scope > li.tip:not(.tip-summary)")];
+  const target = items[Math.min(focusAfterRemove, items.length - 1)];
+  focusAfterRemove = undefined;
+  if (target) {
+    target.tabIndex = -1;
+    (target.querySelector<HTMLButtonElement>('button[data-action="remove"]') ?? target).focus();
+  } else {
+    fields.to.input.focus();
+  }
 }
 
 function tipLine(line: Line): HTMLLIElement {
@@ -445,6 +553,10 @@ function tipLine(line: Line): HTMLLIElement {
   const d = tip.data;
   if (d.case === "largeAudience") {
     li.append(el("span", "tip-count", t().members(d.value.memberCount)));
+  } else if (d.case === "wholeAudience") {
+    li.append(el("span", "tip-count", t().people(d.value.people)));
+  } else if (d.case === "recipientsVisible" && d.value.outsideDomains.length > 1) {
+    li.append(el("span", "tip-count", t().outsideDomains(d.value.outsideDomains.length)));
   } else if (d.case === "external" && d.value.isGroup) {
     li.append(el("span", "tip-count", t().externalMembers(d.value.externalMemberCount, d.value.totalMemberCount)));
   } else if (d.case === "autoReply") {
@@ -474,10 +586,7 @@ function tipLine(line: Line): HTMLLIElement {
       li.append(b, more);
     }
   }
-  if (
-    address !== undefined &&
-    (tip.kind === TipKind.INVALID_INTERNAL_RECIPIENT || tip.kind === TipKind.RESTRICTED_RECIPIENT)
-  ) {
+  if (address !== undefined && UNDELIVERABLE[tip.kind] !== undefined) {
     const b = el("button", "tip-action", t().remove);
     b.type = "button";
     b.dataset.action = "remove";
@@ -490,6 +599,8 @@ function tipLine(line: Line): HTMLLIElement {
 
 /** The tip's "remove": every chip with that address leaves the draft. */
 function removeAddress(address: string): void {
+  const items = [...tipList.querySelectorAll<HTMLLIElement>(":scope > li.tip:not(.tip-summary)")];
+  const at = items.findIndex((li) => li.dataset.address === address);
   for (const [name] of DRAFT_FIELDS) {
     for (const c of [...fields[name].chips]) {
       if (c.address === address) fields[name].removeChip(c, false);
@@ -499,15 +610,17 @@ function removeAddress(address: string): void {
   for (const li of tipList.querySelectorAll<HTMLLIElement>("li[data-address]")) {
     if (li.dataset.address === address) li.remove();
   }
-  // Keep the keyboard user in the tips, or send them back to To.
-  const next = tipList.querySelector<HTMLButtonElement>("button");
-  (next ?? fields.to.input).focus();
+  // Keep the keyboard user in the tips (the next one takes the removed one's place), or send
+  // them back to To; again once the next answer redraws the list.
+  focusAfterRemove = Math.max(at, 0);
+  restoreFocus();
+  focusAfterRemove = Math.max(at, 0);
 }
 
 function markChips(recipients: RecipientTips[]): void {
   for (const [name] of DRAFT_FIELDS) {
     for (const c of fields[name].chips) {
-      c.el.classList.remove("chip--invalid", "chip--external", "chip--restricted");
+      c.el.classList.remove("chip--invalid", "chip--external", "chip--restricted", "chip--full", "chip--undeliverable");
       c.state.textContent = "";
     }
   }
@@ -515,9 +628,13 @@ function markChips(recipients: RecipientTips[]): void {
     const chip = sentChips[i];
     if (!chip || chip.address !== r.address || !chip.el.isConnected) return;
     const kinds = new Set(r.tips.map((x) => x.kind));
-    const states: ("invalid" | "external" | "restricted")[] = [];
-    if (kinds.has(TipKind.INVALID_INTERNAL_RECIPIENT)) states.push("invalid");
-    if (kinds.has(TipKind.RESTRICTED_RECIPIENT)) states.push("restricted");
+    const states: ChipState[] = [];
+    for (const k of kinds) {
+      const s = UNDELIVERABLE[k];
+      if (s) states.push(s);
+    }
+    // Every recipient that will not get the message looks the same.
+    if (states.length > 0) chip.el.classList.add("chip--undeliverable");
     if (kinds.has(TipKind.EXTERNAL_RECIPIENT) || r.scope === RecipientScope.EXTERNAL) states.push("external");
     for (const s of states) chip.el.classList.add(`chip--${s}`);
     chip.state.textContent = states.length ? ` (${states.map((s) => t().chipState[s]).join(", ")})` : "";
@@ -531,6 +648,7 @@ function clearTips(): void {
   tipList.replaceChildren();
   showError(undefined);
   markChips([]);
+  restoreFocus();
 }
 
 function markStale(): void {
@@ -591,7 +709,13 @@ for (const b of document.querySelectorAll<HTMLButtonElement>("[data-lang]")) {
 
 // ---- wiring ------------------------------------------------------------------------------
 
-fromInput.addEventListener("input", changed);
+// From is checked when it is left (blur), not while it is typed; typing again clears the mark.
+fromInput.addEventListener("input", () => fromInput.removeAttribute("aria-invalid"));
+fromInput.addEventListener("change", () => {
+  committedFrom = fromInput.value.trim();
+  changed();
+});
+readReceipt.addEventListener("change", changed);
 subject.addEventListener("input", changed);
 attach.addEventListener("input", changed);
 body.addEventListener("input", changed);

@@ -46,3 +46,26 @@ test("sizes read in decimal units", () => {
   assert.equal(humanSize(16_003_072), "16.0 MB");
   assert.equal(humanSize(2_500_000_000), "2.5 GB");
 });
+
+// The service's validation reasons in Japanese (src/reasons.ts).
+const reasonsOut = await build({
+  entryPoints: [join(dirname(fileURLToPath(import.meta.url)), "../src/reasons.ts")],
+  bundle: true,
+  format: "esm",
+  write: false,
+  logLevel: "warning",
+});
+const { localReason } = await import(
+  `data:text/javascript;base64,${Buffer.from(reasonsOut.outputFiles[0].text).toString("base64")}`
+);
+
+test("validation reasons read in Japanese when the page is Japanese", () => {
+  assert.equal(localReason("ja", "missing '@'"), "「@」がありません");
+  assert.equal(localReason("ja", "domain needs at least one dot"), "ドメインにドット（.）が必要です");
+  assert.equal(
+    localReason("ja", "1001 recipients is more than the maximum of 1000 per request"),
+    "宛先が 1001 件あり、上限の 1000 件を超えています",
+  );
+  assert.equal(localReason("en", "missing '@'"), "missing '@'");
+  assert.equal(localReason("ja", "something new"), "something new");
+});

@@ -2,8 +2,10 @@
 // driven by playwright-core), against a running mailtips server with the demo directory.
 // tests/it/browser.rs starts the server in-process and runs this script; by hand:
 //   mailtips serve --listen 127.0.0.1:50051 &  MAILTIPS_URL=http://127.0.0.1:50051/ node tests/e2e.mjs
-// It types recipients as a person would, checks that every tip kind appears with its marks,
-// switches to Japanese, removes an invalid recipient through the tip's action (keyboard only),
+// It types recipients as a person would, checks that every tip kind appears with its marks
+// (the list collapsed to a summary per kind first), switches to Japanese, removes an invalid
+// recipient through the tip's action (keyboard only, focus kept in the tips), sends from a
+// send-from address, checks From only when it is left,
 // checks the plain-words errors for an unreachable, a slow and a refusing server, and saves
 // screenshots (desktop and phone width) into $MAILTIPS_ARTIFACTS (default ../test-artifacts).
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -41,6 +43,14 @@ async function step(name, fn) {
 }
 function assert(cond, message) {
   if (!cond) throw new Error(message);
+}
+/** Waits (bounded) for something the page does, checking every 20 ms. */
+async function until(cond, message) {
+  const started = Date.now();
+  while (!cond()) {
+    if (Date.now() - started > TIMEOUT) throw new Error(message);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 const profile = mkdtempSync(join(tmpdir(), "mailtips-chromium-"));
@@ -97,7 +107,7 @@ try {
     await type("to", "nobody@contoso.com,not-an-address;kenji.suzuki@contoso.com");
     await page.keyboard.press("Enter");
     await type("to", "hanako.sato@contoso.com\n");
-    await type("cc", "helpdesk@contoso.com; board@contoso.com, john.smith@partner.example\n");
+    await type("cc", "helpdesk@contoso.com; board@contoso.com, john.smith@partner.example, ryo.kobayashi@contoso.com\n");
     // A paste of several addresses (as copied from another message) splits into chips.
     await page.locator("#bcc-input").focus();
     await page.evaluate(() => {
@@ -108,7 +118,7 @@ try {
     const chips = await page.locator("li.chip").evaluateAll((els) => els.map((e) => e.dataset.address));
     const want = [
       "nobody@contoso.com", "not-an-address", "kenji.suzuki@contoso.com", "hanako.sato@contoso.com",
-      "helpdesk@contoso.com", "board@contoso.com", "john.smith@partner.example",
+      "helpdesk@contoso.com", "board@contoso.com", "john.smith@partner.example", "ryo.kobayashi@contoso.com",
       "partners@contoso.com", "all-staff@contoso.com", "announcements@contoso.com", "yuki.ito@contoso.com",
     ];
     assert(JSON.stringify(chips) === JSON.stringify(want), `chips ${JSON.stringify(chips)}`);
@@ -120,9 +130,39 @@ try {
     await page.locator("#size", { hasText: "MB" }).waitFor();
     const size = await page.locator("#size").textContent();
     assert(/Estimated size: 16\.\d MB/.test(size ?? ""), `size line: ${size}`);
+    // Reply-all with no original recipient yet, together with a read receipt: the answer to
+    // the receipt's request shows no REPLY_ALL_ON_BCC (nothing to compare with).
     await page.locator("#reply-all").check();
+    await page.locator("#read-receipt").check();
     await page.locator("#original").waitFor({ state: "visible" });
+    await page.locator('button[data-action="toggle-tips"]').waitFor();
+    await page.locator('.tip-summary .tip-count[data-kind="READ_RECEIPT"]').waitFor();
+    assert((await page.locator('.tip-summary .tip-count[data-kind="REPLY_ALL_ON_BCC"]').count()) === 0, "reply-all tip with no original recipients");
     await type("orig-to", "hanako.sato@contoso.com\n");
+    await page.locator('.tip-summary .tip-count[data-kind="REPLY_ALL_ON_BCC"]').waitFor();
+  });
+
+  await step("many tips collapse to a summary with a count per kind, opened with the keyboard", async () => {
+    const summary = page.locator("li.tip-summary");
+    await summary.waitFor();
+    assert((await page.locator("li.tip:not(.tip-summary)").count()) === 0, "tip lines shown while collapsed");
+    const invalid = await summary.locator('.tip-count[data-kind="INVALID_INTERNAL_RECIPIENT"]').textContent();
+    assert(invalid === "Invalid 2", `invalid count: ${invalid}`);
+    const total = await summary.locator(".tip-text").textContent();
+    assert(/^\d+ mail tips:$/.test(total ?? ""), `summary: ${total}`);
+    // At phone width the summary stays short (16 tip lines took ≈ 500 px), so the message body
+    // is not pushed off the screen.
+    await page.setViewportSize({ width: 390, height: 844 });
+    const height = await page.locator("#tip-list").evaluate((e) => e.getBoundingClientRect().height);
+    assert(height <= 220, `the collapsed tips take ${height}px at phone width`);
+    await page.screenshot({ path: join(artifacts, "compose-phone-collapsed-en.png"), fullPage: false });
+    await page.setViewportSize({ width: 1280, height: 900 });
+    const toggle = summary.locator('button[data-action="toggle-tips"]');
+    assert((await toggle.getAttribute("aria-expanded")) === "false", "aria-expanded before opening");
+    await toggle.focus();
+    await page.keyboard.press("Enter");
+    await tip("MAILBOX_FULL").first().waitFor();
+    assert((await page.locator('button[data-action="toggle-tips"]').getAttribute("aria-expanded")) === "true", "aria-expanded");
   });
 
   await step("every tip kind is shown, one line each, as a person sees it", async () => {
@@ -139,6 +179,9 @@ try {
       ["MODERATED_RECIPIENT", "announcements@contoso.com", /./],
       ["MESSAGE_TOO_LARGE", "yuki.ito@contoso.com", /./],
       ["REPLY_ALL_ON_BCC", undefined, /Bcc recipient of the original/],
+      ["FORWARDED_EXTERNALLY", "ryo.kobayashi@contoso.com", /forwarded outside your organisation/],
+      ["WHOLE_AUDIENCE", undefined, /will reach at most \d+ people/],
+      ["READ_RECEIPT", undefined, /does not prove that the message was delivered/],
     ];
     for (const [kind, address, text] of lines) {
       const l = tip(kind, address);
@@ -150,6 +193,21 @@ try {
     assert((await tip("CUSTOM", "board@contoso.com").count()) === 0, "board's custom tip shown although restricted");
     // Draft-level tips have no address; the badge names the kind.
     assert((await tip("REPLY_ALL_ON_BCC").locator(".tip-badge").textContent()) === "Reply-all", "badge");
+  });
+
+  await step("every undeliverable recipient is marked alike and removable, a full mailbox too", async () => {
+    for (const a of ["nobody@contoso.com", "not-an-address", "board@contoso.com", "kenji.suzuki@contoso.com"]) {
+      await page.locator(`li.chip--undeliverable[data-address="${a}"]`).waitFor();
+    }
+    assert((await chip("kenji.suzuki@contoso.com").textContent())?.includes("(mailbox full)"), "full state not in the chip's text");
+    await tip("MAILBOX_FULL", "kenji.suzuki@contoso.com").locator('button[data-action="remove"]').waitFor();
+    const colours = await page
+      .locator("li.chip--undeliverable")
+      .evaluateAll((els) => [...new Set(els.map((e) => getComputedStyle(e).backgroundColor))]);
+    assert(colours.length === 1, `undeliverable chips look different: ${colours}`);
+    // The From chooser lists the sender's own address and its send-from addresses.
+    const choices = await page.locator("#from-choices option").evaluateAll((els) => els.map((e) => e.value));
+    assert(choices.includes("taro.yamada@tailspin.example") && choices.includes("taro.yamada@contoso.com"), `choices ${choices}`);
   });
 
   await step("affected chips are marked: invalid red, external highlighted, restricted struck through", async () => {
@@ -226,8 +284,9 @@ try {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
-  await step("removing an invalid recipient through its tip, with the keyboard", async () => {
+  await step("removing an invalid recipient through its tip, with the keyboard; focus stays in the tips", async () => {
     const remove = tip("INVALID_INTERNAL_RECIPIENT", "nobody@contoso.com").locator('button[data-action="remove"]');
+    const answers = rpcs.filter((r) => r === "GetMailTips").length;
     await remove.focus();
     await page.keyboard.press("Enter");
     await chip("nobody@contoso.com").waitFor({ state: "detached" });
@@ -235,6 +294,14 @@ try {
     // The other invalid recipient and the rest of the draft stay.
     await tip("INVALID_INTERNAL_RECIPIENT", "not-an-address").waitFor();
     assert((await chip("kenji.suzuki@contoso.com").count()) === 1, "another chip went too");
+    // Once the new answer is drawn, focus is on the next tip's Remove, not the page body.
+    await until(() => rpcs.filter((r) => r === "GetMailTips").length > answers, "the draft was not checked again");
+    await page.locator("#tips:not([aria-busy])").waitFor();
+    const focused = await page.evaluate(() => {
+      const a = document.activeElement;
+      return a?.closest("li.tip")?.getAttribute("data-address") + " " + a?.getAttribute("data-action");
+    });
+    assert(focused === "not-an-address remove", `focus after Remove: ${focused}`);
   });
 
   await step("Backspace in an empty field removes the last chip", async () => {
@@ -271,17 +338,42 @@ try {
     await page.locator("#error").waitFor({ state: "hidden", timeout: TIMEOUT });
   });
 
-  await step("INVALID_ARGUMENT names the field in plain words", async () => {
-    await page.locator("#from").fill("taro.yamada");
-    const error = page.locator("#error span", { hasText: "The service could not check this draft. From:" });
+  await step("INVALID_ARGUMENT names the field in plain words, From checked when it is left", async () => {
+    const from = page.locator("#from");
+    await from.focus();
+    await page.keyboard.press("Control+A");
+    await page.keyboard.type("taro.yamada", { delay: 5 });
+    // Still typing: no request carries the half-typed sender, so nothing is flagged.
+    assert((await from.getAttribute("aria-invalid")) === null, "From flagged while typing");
+    await page.keyboard.press("Tab");
+    const error = page.locator("#error span", { hasText: "The service could not check this draft. From: missing '@'" });
     await error.waitFor();
-    assert((await page.locator("#from").getAttribute("aria-invalid")) === "true", "From not marked invalid");
+    assert((await from.getAttribute("aria-invalid")) === "true", "From not marked invalid");
     await page.locator('button[data-lang="ja"]').click();
-    await page.locator("#error span", { hasText: "差出人:" }).waitFor();
+    await page.locator("#error span", { hasText: "差出人：「@」がありません" }).waitFor();
     await page.locator('button[data-lang="en"]').click();
-    await page.locator("#from").fill("taro.yamada@contoso.com");
+    await from.fill("taro.yamada@contoso.com");
+    await from.press("Tab");
     await page.locator("#error").waitFor({ state: "hidden" });
     await tip("INVALID_INTERNAL_RECIPIENT", "not-an-address").waitFor();
+  });
+
+  await step("beyond Exchange: sent on behalf from a send-from address, visible outside domains", async () => {
+    const from = page.locator("#from");
+    await from.fill("taro.yamada@tailspin.example");
+    await from.press("Tab");
+    await type("cc", "x@gmail.example\n");
+    await tip("SENT_ON_BEHALF").locator(".tip-text", { hasText: "on behalf of taro.yamada@contoso.com" }).waitFor();
+    await tip("RECIPIENTS_VISIBLE").locator(".tip-count", { hasText: "2 outside domains" }).waitFor();
+    await page.screenshot({ path: join(artifacts, "compose-new-tips-en.png"), fullPage: true });
+    await page.locator('button[data-lang="ja"]').click();
+    await tip("SENT_ON_BEHALF").locator(".tip-text", { hasText: "（taro.yamada@contoso.com 代理）" }).waitFor();
+    await tip("WHOLE_AUDIENCE").locator(".tip-badge", { hasText: "大人数" }).waitFor();
+    await page.screenshot({ path: join(artifacts, "compose-new-tips-ja.png"), fullPage: true });
+    await page.locator('button[data-lang="en"]').click();
+    await from.fill("taro.yamada@contoso.com");
+    await from.press("Tab");
+    await tip("SENT_ON_BEHALF").waitFor({ state: "detached" });
   });
 
   await step("no script errors on the page", async () => {
