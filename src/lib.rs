@@ -3,7 +3,8 @@
 //! A mail client sends a draft's sender and recipients; the server resolves them against the
 //! organisation's directory and answers with tips (invalid recipient, mailbox full, automatic
 //! reply, custom tip, restricted, external, large audience, moderated, reply-all on Bcc,
-//! message too large). The layers, from the inside out (each uses only those before it;
+//! message too large; and beyond Exchange: whole audience, visible recipients, read receipt,
+//! sent on behalf, forwarded outside). The layers, from the inside out (each uses only those before it;
 //! ARCHITECTURE.md has the map and the rules, `tests/it/tidy.rs` keeps them):
 //!
 //! - [`domain`]: addresses, directory objects, drafts, tips, the organisation's policy and the

@@ -271,6 +271,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn whole_audience_above_the_cap_costs_the_one_batch_only() {
+        let t = tips(Fake::new());
+        let outside: Vec<String> = (0..300).map(|i| format!("p{i}@example.net")).collect();
+        let mut to: Vec<&str> = outside.iter().map(String::as_str).collect();
+        to.push(KENJI);
+        let e = t.evaluate(&draft(TARO, &to)).await;
+        assert!(!e.skipped.is_empty(), "above the per-mailbox cap");
+        assert!(
+            e.draft_tips
+                .iter()
+                .any(|tip| tip.kind() == TipKind::WholeAudience)
+        );
+        assert_eq!(
+            t.directory.lookups().len(),
+            1,
+            "one batch lookup, nothing per recipient"
+        );
+        assert_eq!(t.directory.member_of_calls(), 0);
+    }
+
+    #[tokio::test]
     async fn sender_groups_are_asked_only_when_a_recipient_restricts_or_moderates() {
         let t = tips(Fake::new());
         t.evaluate(&draft(

@@ -171,3 +171,26 @@ async fn every_tip_kind_openldap_preset() {
 async fn every_tip_kind_active_directory_preset() {
     every_tip_kind(Preset::ActiveDirectory).await;
 }
+
+/// Moderators without `mailtipsModerationEnabled` moderate over LDAP as in the directory file
+/// (where `enabled` defaults to true); before, the LDAP backend said "not moderated".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moderators_without_the_flag_moderate_as_in_the_file() {
+    let preset = Preset::Openldap;
+    let ldif = demo_ldif(preset);
+    assert!(ldif.contains("mailtipsModerationEnabled: TRUE\n"));
+    let slapd = Slapd::start(
+        preset,
+        &ldif.replace("mailtipsModerationEnabled: TRUE\n", ""),
+    );
+    let ldap = LdapDirectory::new(slapd.ldap_config(preset), Default::default()).unwrap();
+    let server = TestServer::over_ldap(demo_config(), ldap).await;
+    let r = server
+        .tips(draft(SENDER, &["announcements@contoso.com"]))
+        .await;
+    assert!(
+        has(&r.recipients[0], TipKind::ModeratedRecipient),
+        "{:?}",
+        r.recipients[0]
+    );
+}

@@ -8,6 +8,7 @@ mod tidy;
 
 mod beyond;
 mod browser;
+mod docs;
 mod grpc;
 mod ldap_batching;
 mod ldap_metrics;
