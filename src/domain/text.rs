@@ -56,6 +56,33 @@ fn ja_spaced(who: &str) -> String {
     }
 }
 
+/// Whether `c` is a wide (East Asian) character: kana, CJK ideographs, full-width forms and
+/// CJK punctuation such as 。 and 、.
+fn is_wide(c: char) -> bool {
+    matches!(c, '\u{3000}'..='\u{30FF}' | '\u{3400}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{FF00}'..='\u{FFEF}')
+}
+
+/// Folds line breaks into one line: removed after Japanese punctuation (no stray space after
+/// 。) and between two wide characters, a space otherwise.
+pub fn fold_breaks(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, line) in s.split('\n').filter(|l| !l.trim().is_empty()).enumerate() {
+        let line = line.trim();
+        let after_punctuation = out.ends_with(|c| {
+            matches!(
+                c,
+                '\u{3000}'..='\u{303F}' | '！' | '？' | '）' | '：' | '，' | '．'
+            )
+        });
+        let between_wide = out.ends_with(is_wide) && line.starts_with(is_wide);
+        if i > 0 && !after_punctuation && !between_wide {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    out
+}
+
 /// Up to five names joined for a sentence, then how many more ("a, b and 3 more";
 /// 「a、b ほか 3 件」).
 fn name_list(lang: Lang, names: &[String]) -> String {
@@ -287,9 +314,11 @@ impl Texts {
     }
 
     /// `more` adds an ellipsis when the preview was cut from a longer reply.
+    /// The preview's line breaks are folded into the one-line text ([`fold_breaks`]).
     pub fn auto_reply(lang: Lang, who: &str, preview: &str, more: bool) -> String {
         let who_ = ja_spaced(who);
         let ellipsis = if more { "…" } else { "" };
+        let preview = fold_breaks(preview);
         match lang {
             Lang::En => format!("{who} has automatic replies on: {preview}{ellipsis}"),
             Lang::Ja => format!("{who_}は自動応答を設定しています：{preview}{ellipsis}"),
@@ -541,6 +570,16 @@ mod tests {
             html_to_text("  line one  \n\n\n  line   two "),
             "line one\n\nline two"
         );
+    }
+
+    #[test]
+    fn line_breaks_fold_without_stray_spaces_after_japanese() {
+        assert_eq!(
+            fold_breaks("お疲れ様です。佐藤です。\n12月1日から\n\nI am away\nuntil Monday."),
+            "お疲れ様です。佐藤です。12月1日から I am away until Monday."
+        );
+        assert_eq!(fold_breaks("大阪\n出張"), "大阪出張");
+        assert_eq!(fold_breaks("one"), "one");
     }
 
     #[test]

@@ -498,3 +498,28 @@ fn a_dangling_member_in_an_internal_domain_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailtips_tips_reply_all_without_originals_says_nothing() {
+    let server = TestServer::demo().await;
+    let url = server.url();
+    let run = move |extra: &'static [&'static str]| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_mailtips"))
+                .args(["tips", "--from", TARO, "--to", "hanako.sato@contoso.com"])
+                .args(extra)
+                .args(["--server", &url])
+                .output()
+                .expect("run mailtips tips");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        })
+    };
+    let bare = run(&["--reply-all"]).await.unwrap();
+    assert!(!bare.contains("REPLY_ALL_ON_BCC"), "{bare}");
+    let with = run(&["--reply-all", "--original-to", "hr@contoso.com"])
+        .await
+        .unwrap();
+    assert!(with.contains("REPLY_ALL_ON_BCC"), "{with}");
+}
