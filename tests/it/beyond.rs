@@ -132,6 +132,15 @@ async fn recipients_visible_threshold_and_outside_domains() {
         "All 3 addresses in To and Cc are visible to every recipient. Consider Bcc."
     );
     assert!(draft_tip(&server.tips(three(Bcc)).await, K::RecipientsVisible).is_none());
+    // One past: shown too.
+    let mut four = three(Cc);
+    four.recipients.push(pb::Recipient {
+        address: "akiko.tanaka@contoso.com".into(),
+        field: To as i32,
+    });
+    assert!(
+        matches!(&draft_tip(&server.tips(four).await, K::RecipientsVisible).unwrap().data, Some(Data::RecipientsVisible(d)) if d.visible_count == 4)
+    );
 
     // Two outside domains (a contact and an address) at the default threshold.
     let server = demo_server(&[]).await;
