@@ -7,7 +7,7 @@
 //! address it does not know, and a directory object it found. Each tip kind has one small rule
 //! in the file for its subject:
 //!
-//! - `restriction`: restricted recipient, which hides five kinds for the same recipient.
+//! - `restriction`: restricted recipient, which hides six kinds for the same recipient.
 //! - `mailbox`: mailbox full and automatic replies, read from the recipient's mailbox.
 //! - `size`: message too large, for one recipient and for the whole draft.
 //! - `moderation`: moderated recipient.

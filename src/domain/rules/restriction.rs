@@ -1,6 +1,6 @@
 //! Restricted recipient: a recipient that refuses the sender, because the sender is not on its
 //! accept list, is on its reject list, or is outside the organisation when it takes only
-//! authenticated senders. Its tip comes first, and it hides five kinds for the same recipient
+//! authenticated senders. Its tip comes first, and it hides six kinds for the same recipient
 //! (see [`TipKind::hidden_by_restriction`]).
 
 use super::{Ctx, Found};
@@ -84,11 +84,12 @@ mod tests {
             ..Default::default()
         });
         e.auto_reply = away("x", "", ExternalAudience::None).auto_reply;
+        e.forwarding_address = Some(addr("boss@home.example"));
         e
     }
 
     #[test]
-    fn restriction_hides_five_kinds() {
+    fn restriction_hides_six_kinds() {
         let mut d = draft(ME, &["boss@contoso.com"]);
         d.message_size = 100;
         let r = eval1(&d, &sender_entry(ME), found(restricted_box()));
@@ -111,6 +112,7 @@ mod tests {
                 TipKind::MessageTooLarge,
                 TipKind::AutoReply,
                 TipKind::ModeratedRecipient,
+                TipKind::ForwardedExternally,
                 TipKind::Custom
             ]
         );
