@@ -204,8 +204,8 @@ impl Ctx<'_> {
         let mut display_name = String::new();
         match &facts.resolution {
             Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
-            // Found only by a send-from address: the object never receives there.
             Lookup::NotFound => self.not_found_tips(scope, shown, &mut out),
+            // Found only by a send-from address: the object never receives there.
             Lookup::Found(entry) if entry.only_sends_from(address) => {
                 self.not_found_tips(scope, shown, &mut out);
             }
