@@ -42,6 +42,9 @@ pub struct Entry {
     pub send_from: Vec<SendFrom>,
     /// Where the mailbox forwards its mail, when it does.
     pub forwarding_address: Option<Address>,
+    /// A shared, room or equipment mailbox rather than a person's: Japanese texts call it by
+    /// name without さん.
+    pub shared: bool,
 }
 
 /// An address in another domain a mailbox may send as.
@@ -71,6 +74,7 @@ impl Entry {
             max_receive_bytes: None,
             send_from: Vec::new(),
             forwarding_address: None,
+            shared: false,
         }
     }
 }

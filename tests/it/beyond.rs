@@ -460,6 +460,22 @@ async fn quoted_local_part_is_the_same_address() {
 }
 
 #[tokio::test]
+async fn japanese_texts_call_people_さん_and_shared_mailboxes_by_name() {
+    let server = TestServer::demo().await;
+    let mut d = draft(TARO, &["board@contoso.com", "kenji.suzuki@contoso.com"]);
+    d.locale = "ja".into();
+    let r = server.tips(d).await;
+    assert_eq!(
+        r.recipients[0].tips[0].text,
+        "取締役会 Board に送信する権限がありません。メッセージは配信されません。"
+    );
+    assert_eq!(
+        r.recipients[1].tips[0].text,
+        "鈴木 健二 さんのメールボックスがいっぱいです。メッセージは配信されません。"
+    );
+}
+
+#[tokio::test]
 async fn posix_locale_ja_jp_is_japanese() {
     let server = TestServer::demo().await;
     let mut d = draft(TARO, &["kenji.suzuki@contoso.com"]);

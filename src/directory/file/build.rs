@@ -254,6 +254,7 @@ impl Builder<'_> {
             r.forwarding_address.is_some(),
             &[Mailbox],
         )?;
+        only("shared", r.shared, &[Mailbox])?;
         only("members", r.members.is_some(), &[Group])?;
         if kind == Group && r.members.is_none() {
             return Err(self.err(
@@ -288,7 +289,8 @@ impl Builder<'_> {
         entry
     }
 
-    /// A mailbox's send-from addresses (checked in pass 1) and its forwarding address.
+    /// A mailbox's send-from addresses (checked in pass 1), its forwarding address, and whether
+    /// it is shared.
     fn sending_and_forwarding(
         &self,
         at: &Option<String>,
@@ -308,6 +310,7 @@ impl Builder<'_> {
             })?;
             entry.forwarding_address = Some(a);
         }
+        entry.shared = r.shared;
         Ok(())
     }
 

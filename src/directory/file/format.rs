@@ -41,6 +41,8 @@ pub(super) struct RawEntry {
     #[serde(default)]
     pub(super) send_from: Vec<RawSendFrom>,
     pub(super) forwarding_address: Option<String>,
+    #[serde(default)]
+    pub(super) shared: bool,
     // Groups.
     pub(super) members: Option<Vec<String>>,
     // Everyone.

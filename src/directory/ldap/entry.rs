@@ -204,6 +204,14 @@ impl Mapping {
             }
             e.forwarding_address =
                 first(&self.forwarding_address).and_then(|raw| parse("forwarding_address", raw));
+            // TRUE, or Exchange's RecipientTypeDetails: shared 4, room 16, equipment 32.
+            e.shared = first(&self.shared).is_some_and(|raw| {
+                let raw = raw.trim();
+                match raw.parse::<u64>() {
+                    Ok(n) => n & (4 | 16 | 32) != 0,
+                    Err(_) => raw.eq_ignore_ascii_case("TRUE"),
+                }
+            });
         }
         Some(e)
     }
@@ -298,5 +306,29 @@ mod tests {
         assert!(enabled(attrs(None)));
         assert!(!enabled(attrs(Some("FALSE"))));
         assert!(enabled(attrs(Some("TRUE"))));
+    }
+
+    #[test]
+    fn shared_mailboxes_from_either_preset() {
+        let shared = |preset, attr: &str, value: &str| {
+            let a: HashMap<String, Vec<String>> = [
+                ("objectClass", vec!["top"]),
+                ("mail", vec!["room@contoso.com"]),
+                (attr, vec![value]),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.into_iter().map(String::from).collect()))
+            .collect();
+            Mapping::preset(preset)
+                .entry("cn=R,dc=x", &a, Default::default())
+                .unwrap()
+                .shared
+        };
+        let ad = Preset::ActiveDirectory;
+        assert!(shared(ad, "msExchRecipientTypeDetails", "4"));
+        assert!(shared(ad, "msExchRecipientTypeDetails", "16"));
+        assert!(!shared(ad, "msExchRecipientTypeDetails", "1"));
+        assert!(shared(Preset::Openldap, "mailtipsShared", "TRUE"));
+        assert!(!shared(Preset::Openldap, "mailtipsShared", "FALSE"));
     }
 }

@@ -291,6 +291,10 @@ fn write_entry(
         let prefix = if ad { "smtp:" } else { "" };
         line(out, &attr, &format!("{prefix}{}", f.as_str()));
     }
+    if let (true, Some(attr)) = (e.shared, first(&m.shared)) {
+        // AD: RecipientTypeDetails SharedMailbox.
+        line(out, &attr, if ad { "4" } else { "TRUE" });
+    }
     if let Some(members) = members {
         let attr = &m.member[0];
         if members.is_empty() {
@@ -345,6 +349,8 @@ mod tests {
         assert!(ol.contains("mailtipsForwardingAddress: ryo.kobayashi@home.example\n"));
         assert!(ad.contains("msExchExtensionCustomAttribute2: taro@northwind.example\n"));
         assert!(ad.contains("msExchGenericForwardingAddress: smtp:ryo.kobayashi@home.example\n"));
+        assert!(ol.contains("mailtipsShared: TRUE\n"));
+        assert!(ad.contains("msExchRecipientTypeDetails: 4\n"));
         assert!(export(&snap, Preset::Openldap, "cn=x").is_err());
     }
 }

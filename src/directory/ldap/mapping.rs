@@ -65,6 +65,9 @@ pub struct Mapping {
     pub(crate) send_from_gateway: Vec<String>,
     /// Where a mailbox forwards its mail (an `smtp:` prefix is dropped).
     pub(crate) forwarding_address: Vec<String>,
+    /// A shared, room or equipment mailbox: `TRUE`, or Exchange's RecipientTypeDetails number
+    /// (shared 4, room 16, equipment 32).
+    pub(crate) shared: Vec<String>,
     /// Prefix of SMTP proxy addresses (`smtp:` for AD's `proxyAddresses`, matched
     /// case-insensitively; `SMTP:` marks the primary). Fixed by the preset.
     pub(crate) proxy_prefix: Option<&'static str>,
@@ -74,7 +77,7 @@ pub struct Mapping {
     pub(crate) lookup_attrs: Vec<String>,
 }
 
-const KEYS: [&str; 29] = [
+const KEYS: [&str; 30] = [
     "group_class",
     "contact_class",
     "display_name",
@@ -104,6 +107,7 @@ const KEYS: [&str; 29] = [
     "send_from",
     "send_from_gateway",
     "forwarding_address",
+    "shared",
 ];
 
 fn v(names: &[&str]) -> Vec<String> {
@@ -145,6 +149,7 @@ impl Mapping {
                 send_from: v(&["mailtipsSendFrom"]),
                 send_from_gateway: v(&["mailtipsSendFromGateway"]),
                 forwarding_address: v(&["mailtipsForwardingAddress"]),
+                shared: v(&["mailtipsShared"]),
                 proxy_prefix: None,
                 size_unit: 1,
                 lookup_attrs: Vec::new(),
@@ -186,6 +191,7 @@ impl Mapping {
                 // ForwardingSmtpAddress ("smtp:user@example.net"); Exchange's other forwarding,
                 // altRecipient, names a contact's DN and would need a second lookup.
                 forwarding_address: v(&["msExchGenericForwardingAddress"]),
+                shared: v(&["msExchRecipientTypeDetails"]),
                 proxy_prefix: Some("smtp:"),
                 size_unit: 1024,
                 lookup_attrs: Vec::new(),
@@ -226,6 +232,7 @@ impl Mapping {
             "send_from" => &mut self.send_from,
             "send_from_gateway" => &mut self.send_from_gateway,
             "forwarding_address" => &mut self.forwarding_address,
+            "shared" => &mut self.shared,
             _ => return None,
         })
     }
@@ -292,6 +299,7 @@ impl Mapping {
             &self.send_from,
             &self.send_from_gateway,
             &self.forwarding_address,
+            &self.shared,
         ];
         for name in lists.into_iter().flatten() {
             if !attrs.iter().any(|a| a.eq_ignore_ascii_case(name)) {

@@ -217,7 +217,7 @@ impl Ctx<'_> {
                 let named = text::name_in_text(
                     self.lang,
                     &entry.display_name,
-                    entry.kind == EntryKind::Mailbox,
+                    entry.kind == EntryKind::Mailbox && !entry.shared,
                 );
                 let who = if entry.display_name.is_empty() {
                     shown

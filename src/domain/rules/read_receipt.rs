@@ -56,7 +56,7 @@ impl Ctx<'_> {
                 no_receipt_from.push(shown.to_owned());
                 names.push(match &facts.resolution {
                     Lookup::Found(e) if !e.display_name.is_empty() => {
-                        let person = e.kind == EntryKind::Mailbox;
+                        let person = e.kind == EntryKind::Mailbox && !e.shared;
                         text::name_in_text(self.lang, &e.display_name, person).into_owned()
                     }
                     _ => shown.to_owned(),
