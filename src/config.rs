@@ -17,6 +17,8 @@ use crate::domain::address::AddressRules;
 use crate::domain::policy::{DomainRule, RemoteDomain};
 use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
+pub mod auth;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +27,9 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub org: OrgConfig,
     pub tips: TipSwitches,
+    /// Authentication and the anti-harvest budget (docs/security.md). Absent: anonymous on
+    /// loopback, refused elsewhere.
+    pub auth: Option<auth::AuthConfig>,
 }
 
 /// Where and how the server listens.
@@ -33,7 +38,8 @@ pub struct Config {
 pub struct ServerConfig {
     /// The address for gRPC, gRPC-web and health, all on one port.
     pub listen: SocketAddr,
-    /// Origins allowed to call over gRPC-web from a browser; `["*"]` allows any.
+    /// Origins allowed to call over gRPC-web from a browser; `["*"]` allows any (and logs a
+    /// warning). Default none: the compose page is same-origin and needs no CORS.
     pub cors_allowed_origins: Vec<String>,
     /// Serve the compose page (`GET /`) on the same port; `false` for deployments that want
     /// only gRPC and gRPC-web.
@@ -44,7 +50,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
-            cors_allowed_origins: vec!["*".to_owned()],
+            cors_allowed_origins: Vec::new(),
             web_page: true,
         }
     }
@@ -226,6 +232,13 @@ impl Config {
         {
             *file = base.join(&*file);
         }
+        for jwt in config.auth.iter_mut().flat_map(|a| a.jwt.iter_mut()) {
+            for file in [&mut jwt.jwks_file, &mut jwt.tls_ca_file].into_iter().flatten() {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
         Ok(config)
     }
 
@@ -285,6 +298,9 @@ impl Config {
             ldap.validate()?;
         }
         self.directory.cache.validate(org.refresh_interval)?;
+        if let Some(auth) = &self.auth {
+            auth.validate(org.max_recipients_per_request.get())?;
+        }
         let mut seen = std::collections::HashSet::new();
         let all = org
             .internal_domains

@@ -2,6 +2,9 @@
 //! directory backend and serves every protocol on one port ([`server`]), and the compose page
 //! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
+pub(crate) mod access;
+pub(crate) mod audit;
+pub(crate) mod auth;
 mod browser;
 pub(crate) mod caller;
 pub mod grpc;

@@ -12,8 +12,11 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
+use crate::api::access::{Access, Budget};
+use crate::api::auth::{AuthLayer, Authenticator};
 use crate::api::grpc::GrpcService;
 use crate::api::pb;
+use crate::config::auth::{self, AuthMode};
 use crate::config::{Config, ConfigError};
 use crate::directory::file::DirectoryFileError;
 use crate::directory::ldap::LdapSetupError;
@@ -43,6 +46,10 @@ pub enum ServerError {
     Signal(std::io::Error),
     #[error("reflection set-up failed: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("{0}")]
+    Auth(String),
+    #[error("while reading an issuer's keys: {0}")]
+    AuthKeys(#[from] crate::api::auth::jwks::KeysError),
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -195,6 +202,23 @@ async fn run<D: Directory + GroupSource + Clone>(
     directory: D,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let listen = listener.local_addr().unwrap_or(config.server.listen);
+    let mode = auth::effective_mode(config.auth.as_ref(), listen).map_err(ServerError::Auth)?;
+    startup_warnings(&config, mode, listen);
+    let authenticator = Arc::new(Authenticator::new(
+        config.auth.as_ref(),
+        mode,
+        config.address_rules(),
+    )?);
+    let budget = Arc::new(Budget::new(
+        config.auth.as_ref(),
+        config.org.max_recipients_per_request.get(),
+    ));
+    let housekeeping = tokio::spawn(budget.clone().housekeeping());
+    let access = Arc::new(Access {
+        budget,
+        auth: authenticator.clone(),
+    });
     let metrics = Arc::new(MetricsStore::default());
     let metrics_job = config.org.group_metrics_enabled.then(|| {
         tokio::spawn(
@@ -205,7 +229,7 @@ async fn run<D: Directory + GroupSource + Clone>(
     });
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
     let service =
-        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, &config));
+        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, access, &config));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -233,6 +257,9 @@ async fn run<D: Directory + GroupSource + Clone>(
     let result = tonic::transport::Server::builder()
         .accept_http1(true)
         .layer(super::browser::BrowserOnly(browser_layers))
+        // Inside the browser layers: gRPC-web calls are plain gRPC here, and a refusal goes
+        // back through the gRPC-web translation and CORS.
+        .layer(AuthLayer(authenticator))
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -247,5 +274,21 @@ async fn run<D: Directory + GroupSource + Clone>(
     if let Some(job) = metrics_job {
         job.abort();
     }
+    housekeeping.abort();
     Ok(result?)
+}
+
+/// Logs at warn every setting that opens the service beyond its secure defaults.
+fn startup_warnings(config: &Config, mode: AuthMode, listen: SocketAddr) {
+    if mode == AuthMode::None && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "auth.mode = \"none\": anyone who reaches this port may ask as any sender");
+    }
+    if config.server.cors_allowed_origins.iter().any(|o| o == "*") {
+        tracing::warn!("server.cors_allowed_origins = [\"*\"]: any web page a user opens may call this service through the user's browser");
+    }
+    if let Some(ldap) = &config.directory.ldap
+        && ldap.sends_password_in_clear()
+    {
+        tracing::warn!(url = %ldap.url, "directory.ldap: a plaintext ldap:// URL with a bind_dn sends the bind password in clear; use ldaps:// or starttls = true");
+    }
 }

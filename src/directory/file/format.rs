@@ -37,6 +37,10 @@ pub(super) struct RawEntry {
     pub(super) quota_enforced: Option<bool>,
     pub(super) max_send_size: Option<ByteSize>,
     pub(super) auto_reply: Option<RawAutoReply>,
+    #[serde(default)]
+    pub(super) send_as: Vec<String>,
+    #[serde(default)]
+    pub(super) send_on_behalf: Vec<String>,
     // Groups.
     pub(super) members: Option<Vec<String>>,
     // Everyone.
