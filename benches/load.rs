@@ -179,7 +179,8 @@ mod server;
 
 fn config() -> Config {
     let text = "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
-                internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n";
+                internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n\
+                [auth]\nmode = \"none\"\nrecipients_per_minute = 1000000000\n";
     Config::from_toml(text, std::path::Path::new("<bench>")).unwrap()
 }
 

@@ -6,6 +6,8 @@
 mod support;
 mod tidy;
 
+mod auth;
+mod auth_defaults;
 mod browser;
 mod grpc;
 mod ldap_batching;

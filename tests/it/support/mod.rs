@@ -3,6 +3,7 @@
 //! organisation, request builders, reading tips out of a response, waiting, raw HTTP/1.1,
 //! ports and signals.
 
+pub mod jwt;
 pub mod server;
 pub mod slapd;
 
