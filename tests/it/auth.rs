@@ -15,7 +15,7 @@ use crate::support::*;
 
 /// A small organisation with delegations: boss lets assistant send on its behalf, and deputy
 /// and the office group (clerk) send as it.
-const DIRECTORY: &str = r#"
+pub(crate) const DIRECTORY: &str = r#"
 [[mailbox]]
 address = "taro@contoso.com"
 proxy_addresses = ["t.yamada@contoso.com"]
@@ -58,16 +58,31 @@ pub(crate) fn auth_config(jwks: &Path, org: &str, auth: &str) -> String {
 
 impl AuthServer {
     async fn start(keys: &[&SigningKey], org: &str, auth: &str) -> Self {
+        Self::start_with(keys, org, auth, |config| async move {
+            TestServer::with_directory_file(config, DIRECTORY).await
+        })
+        .await
+    }
+
+    /// Like [`AuthServer::start`], with the server `start` makes from the config.
+    pub(crate) async fn start_with<F, Fut>(
+        keys: &[&SigningKey],
+        org: &str,
+        auth: &str,
+        start: F,
+    ) -> Self
+    where
+        F: FnOnce(mailtips::config::Config) -> Fut,
+        Fut: std::future::Future<Output = TestServer>,
+    {
         let tmp = tempfile::tempdir().expect("temp dir");
         let path = tmp.path().join("jwks.json");
         std::fs::write(&path, jwt::jwks(keys)).expect("write jwks");
-        let server =
-            TestServer::with_directory_file(config(&auth_config(&path, org, auth)), DIRECTORY)
-                .await;
+        let server = start(config(&auth_config(&path, org, auth))).await;
         Self { server, _tmp: tmp }
     }
 
-    async fn ask(
+    pub(crate) async fn ask(
         &self,
         token: Option<&str>,
         sender: &str,
@@ -151,6 +166,12 @@ async fn every_broken_token_is_unauthenticated() {
 async fn callers_ask_as_themselves_or_as_mailboxes_that_delegate_to_them() {
     let key = SigningKey::ed25519("ed");
     let s = AuthServer::start(&[&key], "", "").await;
+    delegations(&s, &key).await;
+}
+
+/// Own addresses in any case, delegations directly and through a group, and nothing else,
+/// against [`DIRECTORY`] served by any backend.
+pub(crate) async fn delegations(s: &AuthServer, key: &SigningKey) {
     let as_ = |who: &str| key.sign(&jwt::claims(who));
     let taro = as_("Taro@Contoso.COM");
     for sender in ["taro@contoso.com", "TARO@contoso.com", "T.Yamada@contoso.com"] {

@@ -8,6 +8,7 @@ mod tidy;
 
 mod auth;
 mod auth_defaults;
+mod auth_ldap;
 mod browser;
 mod grpc;
 mod ldap_batching;

@@ -54,6 +54,12 @@ pub struct Mapping {
     pub(crate) moderation_enabled: Vec<String>,
     pub(crate) moderated_by: Vec<String>,
     pub(crate) moderation_bypass: Vec<String>,
+    /// Who may send as the object (sender authorization). AD keeps send-as in the object's
+    /// ACL (the Send As extended right), not in an attribute: the AD preset reads
+    /// `mailtipsSendAs`, filled by a sync job, and the key can name another attribute.
+    pub(crate) send_as: Vec<String>,
+    /// Who may send on the object's behalf (AD's `publicDelegates`).
+    pub(crate) send_on_behalf: Vec<String>,
     pub(crate) member: Vec<String>,
     pub(crate) member_count: Vec<String>,
     pub(crate) external_member_count: Vec<String>,
@@ -66,7 +72,7 @@ pub struct Mapping {
     pub(crate) lookup_attrs: Vec<String>,
 }
 
-const KEYS: [&str; 26] = [
+const KEYS: [&str; 28] = [
     "group_class",
     "contact_class",
     "display_name",
@@ -90,6 +96,8 @@ const KEYS: [&str; 26] = [
     "moderation_enabled",
     "moderated_by",
     "moderation_bypass",
+    "send_as",
+    "send_on_behalf",
     "member",
     "member_count",
     "external_member_count",
@@ -128,6 +136,8 @@ impl Mapping {
                 moderation_enabled: v(&["mailtipsModerationEnabled"]),
                 moderated_by: v(&["mailtipsModeratedBy"]),
                 moderation_bypass: v(&["mailtipsModerationBypass"]),
+                send_as: v(&["mailtipsSendAs"]),
+                send_on_behalf: v(&["mailtipsSendOnBehalf"]),
                 member: v(&["member"]),
                 member_count: v(&["mailtipsGroupMemberCount"]),
                 external_member_count: v(&["mailtipsGroupExternalMemberCount"]),
@@ -162,6 +172,9 @@ impl Mapping {
                 moderation_enabled: v(&["msExchEnableModeration"]),
                 moderated_by: v(&["msExchModeratedByLink"]),
                 moderation_bypass: v(&["msExchBypassModerationLink"]),
+                // Not an attribute in AD (an ACL right): a sync job fills it.
+                send_as: v(&["mailtipsSendAs"]),
+                send_on_behalf: v(&["publicDelegates"]),
                 member: v(&["member"]),
                 member_count: v(&["msExchGroupMemberCount"]),
                 external_member_count: v(&["msExchGroupExternalMemberCount"]),
@@ -199,6 +212,8 @@ impl Mapping {
             "moderation_enabled" => &mut self.moderation_enabled,
             "moderated_by" => &mut self.moderated_by,
             "moderation_bypass" => &mut self.moderation_bypass,
+            "send_as" => &mut self.send_as,
+            "send_on_behalf" => &mut self.send_on_behalf,
             "member" => &mut self.member,
             "member_count" => &mut self.member_count,
             "external_member_count" => &mut self.external_member_count,
@@ -265,6 +280,8 @@ impl Mapping {
             &self.moderation_enabled,
             &self.moderated_by,
             &self.moderation_bypass,
+            &self.send_as,
+            &self.send_on_behalf,
         ];
         for name in lists.into_iter().flatten() {
             if !attrs.iter().any(|a| a.eq_ignore_ascii_case(name)) {
