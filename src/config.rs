@@ -17,6 +17,9 @@ use crate::domain::address::AddressRules;
 use crate::domain::policy::{DomainRule, RemoteDomain};
 use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
+mod transport;
+pub use transport::{LimitsConfig, TlsConfig};
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -38,6 +41,10 @@ pub struct ServerConfig {
     /// Serve the compose page (`GET /`) on the same port; `false` for deployments that want
     /// only gRPC and gRPC-web.
     pub web_page: bool,
+    /// TLS on the listening port; absent: plaintext.
+    pub tls: Option<TlsConfig>,
+    /// Connection limits.
+    pub limits: LimitsConfig,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +53,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cors_allowed_origins: vec!["*".to_owned()],
             web_page: true,
+            tls: None,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -226,6 +235,9 @@ impl Config {
         {
             *file = base.join(&*file);
         }
+        if let Some(tls) = config.server.tls.as_mut() {
+            tls.resolve(base);
+        }
         Ok(config)
     }
 
@@ -285,6 +297,7 @@ impl Config {
             ldap.validate()?;
         }
         self.directory.cache.validate(org.refresh_interval)?;
+        self.server.limits.validate()?;
         let mut seen = std::collections::HashSet::new();
         let all = org
             .internal_domains
