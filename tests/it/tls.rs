@@ -266,3 +266,54 @@ async fn sighup_serves_a_new_certificate_to_new_connections_and_open_streams_sur
         .expect("a message");
     assert_eq!(next.recipients.len(), 1);
 }
+
+/// Runs `mailtips tips` with `args` against `server`; its exit status and output.
+async fn tips_cli(args: Vec<std::ffi::OsString>) -> (bool, String) {
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_mailtips"))
+            .arg("tips")
+            .args(args)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[tokio::test]
+async fn the_tips_command_speaks_tls_with_a_ca_file_and_a_client_certificate() {
+    let clients = TestCa::new("client CA");
+    let (server, ca, dir) = tls_server(Some(&clients)).await;
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let leaf = clients.client_cert("webmail.contoso.com");
+    let (cert, key) = (dir.path().join("client.pem"), dir.path().join("client.key"));
+    std::fs::write(&cert, &leaf.cert_pem).unwrap();
+    std::fs::write(&key, &leaf.key_pem).unwrap();
+    let base = |ca: &std::path::Path| -> Vec<std::ffi::OsString> {
+        vec![
+            "--server".into(),
+            server.url().into(),
+            "--ca-file".into(),
+            ca.into(),
+            "--from".into(),
+            TARO.into(),
+            "--to".into(),
+            "kenji.suzuki@contoso.com".into(),
+        ]
+    };
+    let (ok, out) = tips_cli(base(&ca_file)).await;
+    assert!(ok && out.contains("kenji.suzuki@contoso.com"), "{out}");
+    let mut with_cert = base(&ca_file);
+    with_cert.extend(["--cert".into(), cert.into(), "--key".into(), key.into()]);
+    let (ok, out) = tips_cli(with_cert).await;
+    assert!(ok && out.contains("kenji.suzuki@contoso.com"), "{out}");
+    // Trusting another CA: refused.
+    let other = dir.path().join("other.pem");
+    std::fs::write(&other, TestCa::new("other").pem()).unwrap();
+    let (ok, out) = tips_cli(base(&other)).await;
+    assert!(!ok, "{out}");
+}
