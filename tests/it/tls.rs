@@ -317,3 +317,32 @@ async fn the_tips_command_speaks_tls_with_a_ca_file_and_a_client_certificate() {
     let (ok, out) = tips_cli(base(&other)).await;
     assert!(!ok, "{out}");
 }
+
+/// The examples of docs/security.md's TLS section: the table parses, and the command's flags
+/// exist.
+#[test]
+fn the_tls_docs_examples_hold() {
+    let doc = std::fs::read_to_string(repo("docs/security.md")).unwrap();
+    let tls = &doc[doc.find("## TLS").expect("a TLS section")..];
+    let tls = &tls[..tls[1..].find("\n## ").map_or(tls.len(), |n| n + 1)];
+    let block = |lang: &str| {
+        let start = tls.find(&format!("```{lang}\n")).expect("an example") + lang.len() + 4;
+        tls[start..start + tls[start..].find("```").unwrap()].to_owned()
+    };
+    let text = format!(
+        "{}\n[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n",
+        block("toml")
+    );
+    let parsed = config(&text);
+    let files = parsed.server.tls.expect("[server.tls]");
+    assert!(files.client_ca_file.is_some());
+
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_mailtips"))
+        .args(["tips", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for flag in block("sh").split_whitespace().filter(|w| w.starts_with("--")) {
+        assert!(help.contains(flag), "{flag} in mailtips tips --help");
+    }
+}
