@@ -18,6 +18,8 @@ use crate::domain::policy::{DomainRule, RemoteDomain};
 use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
 pub mod auth;
+mod transport;
+pub use transport::{LimitsConfig, TlsConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -44,6 +46,10 @@ pub struct ServerConfig {
     /// Serve the compose page (`GET /`) on the same port; `false` for deployments that want
     /// only gRPC and gRPC-web.
     pub web_page: bool,
+    /// TLS on the listening port; absent: plaintext.
+    pub tls: Option<TlsConfig>,
+    /// Connection limits.
+    pub limits: LimitsConfig,
 }
 
 impl Default for ServerConfig {
@@ -52,6 +58,8 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cors_allowed_origins: Vec::new(),
             web_page: true,
+            tls: None,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -239,6 +247,9 @@ impl Config {
                 }
             }
         }
+        if let Some(tls) = config.server.tls.as_mut() {
+            tls.resolve(base);
+        }
         Ok(config)
     }
 
@@ -300,7 +311,21 @@ impl Config {
         self.directory.cache.validate(org.refresh_interval)?;
         if let Some(auth) = &self.auth {
             auth.validate(org.max_recipients_per_request.get())?;
+            let client_certs = self
+                .server
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_ca_file.is_some());
+            if !auth.trusted_service.is_empty() && !client_certs {
+                return Err((
+                    "auth.trusted_service",
+                    "trusted services authenticate with client certificates: set \
+                     [server.tls] client_ca_file"
+                        .into(),
+                ));
+            }
         }
+        self.server.limits.validate()?;
         let mut seen = std::collections::HashSet::new();
         let all = org
             .internal_domains

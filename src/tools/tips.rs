@@ -2,6 +2,7 @@
 //! person to read, so an administrator can check a draft by hand.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use crate::api::pb;
 use crate::domain::ByteSize;
@@ -9,14 +10,62 @@ use crate::domain::ByteSize;
 /// `mailtips tips`: ask a running server for a draft's tips and print them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The server, e.g. http://127.0.0.1:50051.
+    /// The server, e.g. http://127.0.0.1:50051, or https://… for a TLS port.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub server: String,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     pub draft: DraftArgs,
     /// Print the raw response as protobuf debug output too.
     #[arg(long)]
     pub raw: bool,
+}
+
+/// TLS settings for an `https://` server.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// PEM file of the CA to trust for the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate to present (with --key).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The channel to `server`, with these TLS settings when it is `https://`.
+    ///
+    /// # Errors
+    /// A file that cannot be read, TLS options with an `http://` URL, or a bad URL.
+    pub(crate) fn endpoint(&self, server: &str) -> anyhow::Result<tonic::transport::Endpoint> {
+        use anyhow::Context as _;
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let read = |p: &PathBuf| {
+            std::fs::read(p).with_context(|| format!("while reading {}", p.display()))
+        };
+        let endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
+            .with_context(|| format!("{server}: not a URL"))?;
+        if !server.starts_with("https://") {
+            anyhow::ensure!(
+                self.ca_file.is_none() && self.cert.is_none(),
+                "--ca-file, --cert and --key need an https:// --server"
+            );
+            return Ok(endpoint);
+        }
+        let mut tls = ClientTlsConfig::new();
+        match &self.ca_file {
+            Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(read(ca)?)),
+            None => tls = tls.with_native_roots(),
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        Ok(endpoint.tls_config(tls)?)
+    }
 }
 
 /// A draft described on the command line.
@@ -58,10 +107,13 @@ pub struct DraftArgs {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let request = request(&args.draft).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
-    let mut client =
-        pb::mail_tips_service_client::MailTipsServiceClient::connect(args.server.clone())
-            .await
-            .with_context(|| format!("while connecting to {}", args.server))?;
+    let channel = args
+        .tls
+        .endpoint(&args.server)?
+        .connect()
+        .await
+        .with_context(|| format!("while connecting to {}", args.server))?;
+    let mut client = pb::mail_tips_service_client::MailTipsServiceClient::new(channel);
     let response = client
         .get_mail_tips(request.clone())
         .await

@@ -127,4 +127,8 @@ fn auth_mistakes_are_refused_naming_the_key() {
         "auth.trusted_service.sender_domains",
     );
     refused("[[auth.jwt]]\nissuer = \"https://sso.test\"", "audience");
+    refused(
+        "[[auth.trusted_service]]\nname = \"webmail.contoso.com\"\nsender_domains = [\"contoso.com\"]",
+        "client_ca_file",
+    );
 }
