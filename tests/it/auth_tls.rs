@@ -25,14 +25,17 @@ async fn trusted_services_by_client_certificate() {
     let dir = tmp.path().join("directory.toml");
     std::fs::write(&dir, DIRECTORY).unwrap();
 
-    let mut config = config(&format!(
-        "[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}, {{ domain = \"fabrikam.com\" }}]\n\
+    let config = config(&format!(
+        "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\nclient_ca_file = \"{}\"\n\
+         [org]\ninternal_domains = [{{ domain = \"contoso.com\" }}, {{ domain = \"fabrikam.com\" }}]\n\
          [auth]\n\
          [[auth.jwt]]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks_file = \"{}\"\n\
          [[auth.trusted_service]]\nname = \"webmail.contoso.com\"\nsender_domains = [\"contoso.com\"]\n",
+        files.cert_file.display(),
+        files.key_file.display(),
+        files.client_ca_file.as_ref().unwrap().display(),
         jwks.display()
     ));
-    config.server.tls = Some(files.config());
     let directory = Arc::new(FileDirectory::load(&dir, config.address_rules()).unwrap());
     let server = TestServer::start_tls(config, directory, ca.client_tls()).await;
 
