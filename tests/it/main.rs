@@ -9,6 +9,7 @@ mod tidy;
 mod auth;
 mod auth_defaults;
 mod auth_ldap;
+mod auth_oidc;
 mod auth_tls;
 mod browser;
 mod grpc;

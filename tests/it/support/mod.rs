@@ -4,6 +4,7 @@
 //! ports and signals.
 
 pub mod jwt;
+pub mod oidc;
 pub mod server;
 pub mod slapd;
 pub mod tls;
