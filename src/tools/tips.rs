@@ -16,6 +16,8 @@ pub struct Args {
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
+    pub token: TokenArgs,
+    #[command(flatten)]
     pub draft: DraftArgs,
     /// Print the raw response as protobuf debug output too.
     #[arg(long)]
@@ -68,6 +70,53 @@ impl TlsArgs {
     }
 }
 
+/// The bearer token for a server that requires authentication (docs/security.md).
+#[derive(Clone, Default, clap::Args)]
+pub struct TokenArgs {
+    /// A bearer token (a JWT from your identity provider). Visible to other local users in
+    /// the process list: prefer --token-file.
+    #[arg(long, value_name = "JWT", conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the bearer token (surrounding whitespace ignored).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for TokenArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenArgs")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_file", &self.token_file)
+            .finish()
+    }
+}
+
+impl TokenArgs {
+    /// The `authorization` header value these arguments give, if any.
+    ///
+    /// # Errors
+    /// An unreadable or empty token file, or a token that cannot be a header value.
+    pub(crate) fn header(
+        &self,
+    ) -> anyhow::Result<Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>> {
+        use anyhow::Context as _;
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => t.trim().to_owned(),
+            (None, Some(p)) => std::fs::read_to_string(p)
+                .with_context(|| format!("while reading {}", p.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        anyhow::ensure!(!token.is_empty(), "the bearer token is empty");
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the bearer token has characters a header cannot hold"))?;
+        Ok(Some(value))
+    }
+}
+
 /// A draft described on the command line.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct DraftArgs {
@@ -114,8 +163,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("while connecting to {}", args.server))?;
     let mut client = pb::mail_tips_service_client::MailTipsServiceClient::new(channel);
+    let mut call = tonic::Request::new(request.clone());
+    if let Some(value) = args.token.header()? {
+        call.metadata_mut().insert("authorization", value);
+    }
     let response = client
-        .get_mail_tips(request.clone())
+        .get_mail_tips(call)
         .await
         .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
         .into_inner();

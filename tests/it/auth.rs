@@ -271,3 +271,37 @@ async fn over_the_budget_is_resource_exhausted_with_retry_info() {
     let other = key.sign(&jwt::claims("clerk@contoso.com"));
     assert!(s.ask(Some(&other), "clerk@contoso.com", &two).await.is_ok());
 }
+
+/// `mailtips tips --token-file` and `--token` against a server that requires tokens.
+#[tokio::test]
+async fn the_tips_command_sends_a_bearer_token() {
+    let key = SigningKey::es256("k1");
+    let s = AuthServer::start(&[&key], "", "").await;
+    let token = key.sign(&jwt::claims("taro@contoso.com"));
+    let file = s._tmp.path().join("token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let run = |extra: Vec<String>| {
+        let url = s.server.url();
+        async move {
+            let out = tokio::task::spawn_blocking(move || {
+                std::process::Command::new(env!("CARGO_BIN_EXE_mailtips"))
+                    .args(["tips", "--server", &url, "--from", "taro@contoso.com"])
+                    .args(["--to", "boss@contoso.com"])
+                    .args(extra)
+                    .output()
+                    .unwrap()
+            })
+            .await
+            .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.success(), text)
+        }
+    };
+    let (ok, out) = run(vec!["--token-file".into(), file.display().to_string()]).await;
+    assert!(ok && out.contains("boss@contoso.com"), "{out}");
+    let (ok, out) = run(vec!["--token".into(), token.clone()]).await;
+    assert!(ok, "{out}");
+    let (ok, out) = run(vec![]).await;
+    assert!(!ok && out.contains("needs a bearer token"), "{out}");
+}
