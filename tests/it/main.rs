@@ -8,6 +8,7 @@ mod tidy;
 
 mod auth;
 mod auth_defaults;
+mod auth_browser;
 mod auth_ldap;
 mod auth_oidc;
 mod auth_tls;

@@ -21,6 +21,7 @@ import {
 } from "./gen/mailtips/v1/mailtips_pb";
 import { estimateSize, humanSize, splitAddresses } from "./draft";
 import { type Lang, STRINGS, type Strings } from "./i18n";
+import { bearer } from "./token";
 
 /** How long the page waits after the last change before asking. */
 const DEBOUNCE_MS = 300;
@@ -31,7 +32,10 @@ const RETRY_SECONDS = [2, 5, 10, 30, 60];
 /** Tip lines shown before "show all". */
 const VISIBLE_TIPS = 25;
 
-const client = createClient(MailTipsService, createGrpcWebTransport({ baseUrl: location.origin }));
+const client = createClient(
+  MailTipsService,
+  createGrpcWebTransport({ baseUrl: location.origin, interceptors: [bearer] }),
+);
 
 // ---- the chips ---------------------------------------------------------------------------
 
