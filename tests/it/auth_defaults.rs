@@ -132,3 +132,54 @@ fn auth_mistakes_are_refused_naming_the_key() {
         "client_ca_file",
     );
 }
+
+/// The examples of docs/security.md outside its TLS section: every config example parses (with
+/// an accepted domain added), the directory example loads (with the mailboxes it names added),
+/// and every `mailtips tips` flag shown exists.
+#[test]
+fn the_security_docs_examples_hold() {
+    let doc = std::fs::read_to_string(repo("docs/security.md")).unwrap();
+    let body = &doc[..doc.find("\n## TLS").expect("a TLS section")];
+    let blocks = |lang: &str| -> Vec<String> {
+        body.split(&format!("```{lang}\n"))
+            .skip(1)
+            .map(|b| b[..b.find("```").expect("closed block")].to_owned())
+            .collect()
+    };
+    let tomls = blocks("toml");
+    assert!(tomls.len() >= 4, "{} toml examples", tomls.len());
+    for block in tomls {
+        if block.contains("[[mailbox]]") {
+            let tmp = tempfile::tempdir().unwrap();
+            let path = tmp.path().join("directory.toml");
+            let text = format!(
+                "{block}\n[[mailbox]]\naddress = \"assistant@contoso.com\"\n\
+                 [[mailbox]]\naddress = \"secretary@contoso.com\"\n"
+            );
+            std::fs::write(&path, text).unwrap();
+            let d = FileDirectory::load(&path, Default::default())
+                .unwrap_or_else(|e| panic!("{block}: {e}"));
+            drop(d);
+        } else {
+            let text = format!("{block}\n[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n");
+            Config::from_toml(&text, Path::new("security.md"))
+                .unwrap_or_else(|e| panic!("{block}: {e}"));
+        }
+    }
+    let help = std::process::Command::new(env!("CARGO_BIN_EXE_mailtips"))
+        .args(["tips", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for block in blocks("sh") {
+        let tips_part = block
+            .split("mailtips tips")
+            .skip(1)
+            .flat_map(|p| p.split_whitespace().filter(|w| w.starts_with("--")))
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        for flag in tips_part {
+            assert!(help.contains(&flag), "{flag} in mailtips tips --help");
+        }
+    }
+}
