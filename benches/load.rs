@@ -456,7 +456,11 @@ fn main() {
                 ..LoadOptions::default()
             };
             let report = client.block_on(load::run(&opts, drafts.clone())).unwrap();
-            assert_eq!(report.ok(), report.requests, "authenticated calls failed: {report}");
+            assert_eq!(
+                report.ok(),
+                report.requests,
+                "authenticated calls failed: {report}"
+            );
             report
         };
         run(&real_target, &drafts);

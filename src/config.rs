@@ -241,7 +241,10 @@ impl Config {
             *file = base.join(&*file);
         }
         for jwt in config.auth.iter_mut().flat_map(|a| a.jwt.iter_mut()) {
-            for file in [&mut jwt.jwks_file, &mut jwt.tls_ca_file].into_iter().flatten() {
+            for file in [&mut jwt.jwks_file, &mut jwt.tls_ca_file]
+                .into_iter()
+                .flatten()
+            {
                 if file.is_relative() {
                     *file = base.join(&*file);
                 }

@@ -102,8 +102,13 @@ impl<D: Directory> MailTips<D> {
             // A backend that answered fewer addresses than asked.
             None => Lookup::Unknown,
         };
-        self.authorize(asker, draft, &resolution(&draft.sender), person.map(resolution))
-            .await?;
+        self.authorize(
+            asker,
+            draft,
+            &resolution(&draft.sender),
+            person.map(resolution),
+        )
+        .await?;
         let recipients: Vec<RecipientFacts> = draft
             .recipients
             .iter()

@@ -5,7 +5,6 @@
 //! service sees it; everything after it (sender authorization, the anti-harvest budget, load
 //! shedding, stream caps, logs) reads it with [`Caller::of`].
 
-
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -11,11 +11,11 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
-use crate::api::access::{Access, Budget};
-use crate::api::auth::{AuthLayer, Authenticator};
 use super::conn::TrackLayer;
 use super::listener::{self, Connections};
 use super::tls::{TlsError, TlsFiles};
+use crate::api::access::{Access, Budget};
+use crate::api::auth::{AuthLayer, Authenticator};
 use crate::api::grpc::GrpcService;
 use crate::api::pb;
 use crate::config::auth::{self, AuthMode};
@@ -251,8 +251,9 @@ async fn run<D: Directory + GroupSource + Clone>(
         )
     });
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
-    let service =
-        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, access, &config));
+    let service = pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(
+        tips, access, &config,
+    ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -332,7 +333,9 @@ fn startup_warnings(config: &Config, mode: AuthMode, listen: SocketAddr) {
         tracing::warn!(%listen, "authentication without [server.tls]: bearer tokens travel in clear");
     }
     if config.server.cors_allowed_origins.iter().any(|o| o == "*") {
-        tracing::warn!("server.cors_allowed_origins = [\"*\"]: any web page a user opens may call this service through the user's browser");
+        tracing::warn!(
+            "server.cors_allowed_origins = [\"*\"]: any web page a user opens may call this service through the user's browser"
+        );
     }
     if let Some(ldap) = &config.directory.ldap
         && ldap.sends_password_in_clear()

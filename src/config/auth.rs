@@ -108,8 +108,7 @@ impl AuthConfig {
             ));
         }
         for j in &self.jwt {
-            if !j.issuer.starts_with("https://") && j.jwks_file.is_none() && j.jwks_url.is_none()
-            {
+            if !j.issuer.starts_with("https://") && j.jwks_file.is_none() && j.jwks_url.is_none() {
                 return Err((
                     "auth.jwt.issuer",
                     format!(
@@ -119,7 +118,10 @@ impl AuthConfig {
                 ));
             }
             if j.jwks_file.is_some() && j.jwks_url.is_some() {
-                return Err(("auth.jwt.jwks_url", "set jwks_file or jwks_url, not both".into()));
+                return Err((
+                    "auth.jwt.jwks_url",
+                    "set jwks_file or jwks_url, not both".into(),
+                ));
             }
             if let Some(u) = &j.jwks_url
                 && !u.starts_with("https://")

@@ -117,7 +117,10 @@ async fn every_broken_token_is_unauthenticated() {
     let s = AuthServer::start(&[&key], "", "").await;
     let ask = |t: String| {
         let s = &s;
-        async move { s.ask(Some(&t), "taro@contoso.com", &["boss@contoso.com"]).await }
+        async move {
+            s.ask(Some(&t), "taro@contoso.com", &["boss@contoso.com"])
+                .await
+        }
     };
     let good = jwt::claims("taro@contoso.com");
     assert_eq!(code(ask(key.sign(&good)).await), Code::Ok, "a valid token");
@@ -131,7 +134,10 @@ async fn every_broken_token_is_unauthenticated() {
     let cases = [
         ("expired", key.sign(&with("exp", json!(now - 120)))),
         ("not yet valid", key.sign(&with("nbf", json!(now + 600)))),
-        ("wrong issuer", key.sign(&with("iss", json!("https://evil.test")))),
+        (
+            "wrong issuer",
+            key.sign(&with("iss", json!("https://evil.test"))),
+        ),
         ("wrong audience", key.sign(&with("aud", json!("other")))),
         ("no exp", {
             let mut c = good.clone();
@@ -140,13 +146,22 @@ async fn every_broken_token_is_unauthenticated() {
         }),
         ("unknown key", stranger.sign(&good)),
         ("alg none", jwt::unsigned(&good)),
-        ("HMAC with the public key", jwt::hmac_with_public_key(&key, &good)),
+        (
+            "HMAC with the public key",
+            jwt::hmac_with_public_key(&key, &good),
+        ),
         (
             "tampered payload",
             jwt::tampered(&key.sign(&good), &with("email", json!("boss@contoso.com"))),
         ),
-        ("no address", key.sign(&with("email", json!("not an address")))),
-        ("unverified email", key.sign(&with("email_verified", json!(false)))),
+        (
+            "no address",
+            key.sign(&with("email", json!("not an address"))),
+        ),
+        (
+            "unverified email",
+            key.sign(&with("email_verified", json!(false))),
+        ),
         ("not a JWT", "hello".to_owned()),
     ];
     for (name, token) in cases {
@@ -174,7 +189,11 @@ async fn callers_ask_as_themselves_or_as_mailboxes_that_delegate_to_them() {
 pub(crate) async fn delegations(s: &AuthServer, key: &SigningKey) {
     let as_ = |who: &str| key.sign(&jwt::claims(who));
     let taro = as_("Taro@Contoso.COM");
-    for sender in ["taro@contoso.com", "TARO@contoso.com", "T.Yamada@contoso.com"] {
+    for sender in [
+        "taro@contoso.com",
+        "TARO@contoso.com",
+        "T.Yamada@contoso.com",
+    ] {
         let r = s.ask(Some(&taro), sender, &["boss@contoso.com"]).await;
         assert!(r.is_ok(), "{sender}: {r:?}");
     }

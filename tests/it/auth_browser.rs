@@ -42,5 +42,8 @@ async fn the_compose_page_sends_the_token_it_was_handed() {
     })
     .await
     .unwrap();
-    assert!(status.success(), "the page did not send the token (steps above)");
+    assert!(
+        status.success(),
+        "the page did not send the token (steps above)"
+    );
 }

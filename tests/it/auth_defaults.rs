@@ -22,9 +22,14 @@ async fn serve_on(
 ) {
     let directory = Arc::new(FileDirectory::demo(config.address_rules()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(serve_backend(config, directory.into(), listener, async move {
-        let _ = stopped.await;
-    }));
+    let task = tokio::spawn(serve_backend(
+        config,
+        directory.into(),
+        listener,
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     (stop, task)
 }
 
@@ -49,7 +54,9 @@ async fn beyond_loopback_without_auth_the_server_refuses_to_start() {
         .unwrap()
         .connect_lazy();
     let mut client = mailtips::pb::mail_tips_service_client::MailTipsServiceClient::new(channel);
-    let r = client.get_mail_tips(draft(TARO, &["boss@contoso.com"])).await;
+    let r = client
+        .get_mail_tips(draft(TARO, &["boss@contoso.com"]))
+        .await;
     assert!(r.is_ok(), "{r:?}");
     drop(client);
     drop(stop);
@@ -90,7 +97,11 @@ async fn a_preflight_from_an_unlisted_origin_gets_no_cors_grant() {
     let mut config = demo_config();
     config.server.cors_allowed_origins = vec!["https://mail.contoso.com".into()];
     let server = TestServer::embedded_demo(config).await;
-    let (head, _) = http1(server.addr, preflight("https://mail.contoso.com").as_bytes()).await;
+    let (head, _) = http1(
+        server.addr,
+        preflight("https://mail.contoso.com").as_bytes(),
+    )
+    .await;
     assert!(
         head.contains("access-control-allow-origin: https://mail.contoso.com"),
         "{head}"
@@ -103,9 +114,8 @@ async fn a_preflight_from_an_unlisted_origin_gets_no_cors_grant() {
 #[test]
 fn auth_mistakes_are_refused_naming_the_key() {
     let refused = |auth: &str, key: &str| {
-        let text = format!(
-            "[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n[auth]\n{auth}\n"
-        );
+        let text =
+            format!("[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n[auth]\n{auth}\n");
         let err = Config::from_toml(&text, Path::new("t.toml"))
             .expect_err(auth)
             .to_string();
@@ -161,7 +171,8 @@ fn the_security_docs_examples_hold() {
                 .unwrap_or_else(|e| panic!("{block}: {e}"));
             drop(d);
         } else {
-            let text = format!("{block}\n[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n");
+            let text =
+                format!("{block}\n[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n");
             Config::from_toml(&text, Path::new("security.md"))
                 .unwrap_or_else(|e| panic!("{block}: {e}"));
         }

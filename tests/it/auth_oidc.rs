@@ -23,10 +23,8 @@ async fn a_token_from_glewlwyd_through_discovery_and_jwks_over_https() {
     let token = idp.id_token().await;
     let ask = |sender: &str| {
         let mut req = tonic::Request::new(draft(sender, &["boss@contoso.com"]));
-        req.metadata_mut().insert(
-            "authorization",
-            format!("Bearer {token}").parse().unwrap(),
-        );
+        req.metadata_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
         let mut client = server.client();
         async move { client.get_mail_tips(req).await }
     };

@@ -57,8 +57,14 @@ async fn trusted_services_by_client_certificate() {
     };
 
     let mut webmail = client(Some("webmail.contoso.com"));
-    for sender in ["boss@contoso.com", "taro@contoso.com", "anyone@sub.contoso.com"] {
-        let r = webmail.get_mail_tips(draft(sender, &["taro@contoso.com"])).await;
+    for sender in [
+        "boss@contoso.com",
+        "taro@contoso.com",
+        "anyone@sub.contoso.com",
+    ] {
+        let r = webmail
+            .get_mail_tips(draft(sender, &["taro@contoso.com"]))
+            .await;
         assert_eq!(code(r), Code::Ok, "webmail asks as {sender}");
     }
     let status = webmail

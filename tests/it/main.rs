@@ -7,8 +7,8 @@ mod support;
 mod tidy;
 
 mod auth;
-mod auth_defaults;
 mod auth_browser;
+mod auth_defaults;
 mod auth_ldap;
 mod auth_oidc;
 mod auth_tls;

@@ -204,7 +204,9 @@ fn read_file(path: &PathBuf) -> Result<HashMap<Option<String>, Arc<Key>>, KeysEr
     let set: JwkSet = serde_json::from_str(&text).map_err(|e| fail(e.to_string()))?;
     let keys = keys_of(set);
     if keys.is_empty() {
-        return Err(fail("no usable signing key (RSA, EC or OKP public keys)".into()));
+        return Err(fail(
+            "no usable signing key (RSA, EC or OKP public keys)".into(),
+        ));
     }
     Ok(keys)
 }
@@ -221,7 +223,10 @@ fn keys_of(set: JwkSet) -> HashMap<Option<String>, Arc<Key>> {
         })
         .filter_map(|jwk| {
             let decoding = DecodingKey::from_jwk(&jwk).ok()?;
-            let alg = jwk.common.key_algorithm.and_then(|a| a.to_string().parse().ok());
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| a.to_string().parse().ok());
             Some((jwk.common.key_id.clone(), Arc::new(Key { decoding, alg })))
         })
         .collect()

@@ -202,7 +202,10 @@ impl LdapConfig {
     pub(crate) fn sends_password_in_clear(&self) -> bool {
         self.bind_dn.is_some()
             && !self.starttls
-            && self.url.get(..7).is_some_and(|s| s.eq_ignore_ascii_case("ldap://"))
+            && self
+                .url
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("ldap://"))
     }
 
     /// Cross-field rules; the key and why on error.
