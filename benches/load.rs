@@ -7,7 +7,9 @@
 //! Flags (after `--`): `--smoke` (tiny directory, 0.5 s rounds: a CI check that it all runs;
 //! also what `cargo test` runs, as it passes no `--bench`),
 //! `--mailboxes N`, `--groups M`, `--seconds S` per round, `--rounds R`, `--concurrency C`,
-//! `--only 10|200|metrics`, `--json FILE`.
+//! `--only 10|200|metrics|auth`, `--json FILE`. `auth` compares the real server requiring a
+//! bearer token (ES256, verified once, then served from the verified-token cache) with the
+//! same server without authentication, on the same 10-recipient drafts from one sender.
 //!
 //! Both servers and the client share this machine's cores, as they would in separate
 //! processes; the ratio is what the targets are about, the absolute figures drift.
@@ -179,7 +181,8 @@ mod server;
 
 fn config() -> Config {
     let text = "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
-                internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n";
+                internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n\
+                [auth]\nmode = \"none\"\nrecipients_per_minute = 1000000000\n";
     Config::from_toml(text, std::path::Path::new("<bench>")).unwrap()
 }
 
@@ -430,7 +433,97 @@ fn main() {
         results.push(c.print("idle"));
     }
 
+    if wanted("auth") {
+        // One sender (the token's owner) for every draft, on both sides.
+        let mut drafts = book.drafts(&DraftMix::default()).unwrap();
+        let sender = drafts[0].sender.clone();
+        for d in &mut drafts {
+            d.sender = sender.clone();
+        }
+        let drafts = Arc::new(drafts);
+        let (auth_config, token, _keys) = auth_setup(&sender);
+        let authed = servers.block_on(server::TestServer::start(auth_config, directory.clone()));
+        let run_authed = || {
+            let mut value: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
+                format!("Bearer {token}").parse().unwrap();
+            value.set_sensitive(true);
+            let opts = LoadOptions {
+                target: authed.url(),
+                concurrency: a.concurrency,
+                duration: Duration::from_secs_f64(a.seconds),
+                requests: u64::MAX,
+                authorization: Some(value),
+                ..LoadOptions::default()
+            };
+            let report = client.block_on(load::run(&opts, drafts.clone())).unwrap();
+            assert_eq!(
+                report.ok(),
+                report.requests,
+                "authenticated calls failed: {report}"
+            );
+            report
+        };
+        run(&real_target, &drafts);
+        run_authed();
+        let mut c = Comparison {
+            name: "10-recipient drafts, bearer token (cached) vs no authentication".into(),
+            real: Vec::new(),
+            other: Vec::new(),
+        };
+        for round in 0..a.rounds {
+            if round % 2 == 0 {
+                c.other.push(run(&real_target, &drafts));
+                c.real.push(run_authed());
+            } else {
+                c.real.push(run_authed());
+                c.other.push(run(&real_target, &drafts));
+            }
+        }
+        results.push(c.print("no_auth"));
+    }
+
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
     }
+}
+
+/// A config requiring tokens of a test issuer (an ES256 key made here, its JWKS in a temporary
+/// file), with a budget the bench never meets; and a token for `sender`.
+fn auth_setup(sender: &str) -> (Config, String, tempfile::TempDir) {
+    use base64::Engine as _;
+    use ring::signature::{self, KeyPair as _};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rng = ring::rand::SystemRandom::new();
+    let alg = &signature::ECDSA_P256_SHA256_FIXED_SIGNING;
+    let pkcs8 = signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+    let pair = signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+    let (x, y) = pair.public_key().as_ref()[1..].split_at(32);
+    let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256",
+        "kid": "bench", "x": b64.encode(x), "y": b64.encode(y)}]});
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jwks.json");
+    std::fs::write(&path, jwks.to_string()).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let claims = serde_json::json!({"iss": "https://sso.bench.test", "aud": "mailtips",
+        "email": sender, "iat": now, "exp": now + 3600});
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+    header.kid = Some("bench".into());
+    let token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ec_der(pkcs8.as_ref()),
+    )
+    .unwrap();
+    let text = format!(
+        "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
+         internal_domains = [{{ domain = \"contoso.com\", include_subdomains = true }}]\n\
+         [auth]\nrecipients_per_minute = 1000000000\n[[auth.jwt]]\n\
+         issuer = \"https://sso.bench.test\"\naudience = \"mailtips\"\njwks_file = \"{}\"\n",
+        path.display()
+    );
+    let config = Config::from_toml(&text, std::path::Path::new("<bench>")).unwrap();
+    (config, token, dir)
 }

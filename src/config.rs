@@ -18,8 +18,13 @@ use crate::domain::policy::{DomainRule, RemoteDomain};
 use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
 mod beyond_exchange;
+mod switches;
 
 pub use beyond_exchange::ReadReceiptsConfig;
+pub use switches::TipSwitches;
+pub mod auth;
+mod transport;
+pub use transport::{LimitsConfig, TlsConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -29,6 +34,9 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub org: OrgConfig,
     pub tips: TipSwitches,
+    /// Authentication and the anti-harvest budget (docs/security.md). Absent: anonymous on
+    /// loopback, refused elsewhere.
+    pub auth: Option<auth::AuthConfig>,
 }
 
 /// Where and how the server listens.
@@ -37,19 +45,26 @@ pub struct Config {
 pub struct ServerConfig {
     /// The address for gRPC, gRPC-web and health, all on one port.
     pub listen: SocketAddr,
-    /// Origins allowed to call over gRPC-web from a browser; `["*"]` allows any.
+    /// Origins allowed to call over gRPC-web from a browser; `["*"]` allows any (and logs a
+    /// warning). Default none: the compose page is same-origin and needs no CORS.
     pub cors_allowed_origins: Vec<String>,
     /// Serve the compose page (`GET /`) on the same port; `false` for deployments that want
     /// only gRPC and gRPC-web.
     pub web_page: bool,
+    /// TLS on the listening port; absent: plaintext.
+    pub tls: Option<TlsConfig>,
+    /// Connection limits.
+    pub limits: LimitsConfig,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
-            cors_allowed_origins: vec!["*".to_owned()],
+            cors_allowed_origins: Vec::new(),
             web_page: true,
+            tls: None,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -135,72 +150,6 @@ impl Default for OrgConfig {
     }
 }
 
-/// Per-kind switches, beyond Exchange: each tip kind on or off on its own (all on by default).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TipSwitches {
-    pub invalid_internal_recipient: bool,
-    pub mailbox_full: bool,
-    pub auto_reply: bool,
-    pub custom: bool,
-    pub restricted_recipient: bool,
-    pub external_recipient: bool,
-    pub large_audience: bool,
-    pub moderated_recipient: bool,
-    pub reply_all_on_bcc: bool,
-    pub message_too_large: bool,
-    // Beyond Exchange.
-    pub whole_audience: bool,
-    pub recipients_visible: bool,
-    pub read_receipt: bool,
-    pub sent_on_behalf: bool,
-    pub forwarded_externally: bool,
-}
-
-impl Default for TipSwitches {
-    fn default() -> Self {
-        Self {
-            invalid_internal_recipient: true,
-            mailbox_full: true,
-            auto_reply: true,
-            custom: true,
-            restricted_recipient: true,
-            external_recipient: true,
-            large_audience: true,
-            moderated_recipient: true,
-            reply_all_on_bcc: true,
-            message_too_large: true,
-            whole_audience: true,
-            recipients_visible: true,
-            read_receipt: true,
-            sent_on_behalf: true,
-            forwarded_externally: true,
-        }
-    }
-}
-
-impl TipSwitches {
-    fn get(&self, k: TipKind) -> bool {
-        match k {
-            TipKind::InvalidInternalRecipient => self.invalid_internal_recipient,
-            TipKind::MailboxFull => self.mailbox_full,
-            TipKind::AutoReply => self.auto_reply,
-            TipKind::Custom => self.custom,
-            TipKind::RestrictedRecipient => self.restricted_recipient,
-            TipKind::ExternalRecipient => self.external_recipient,
-            TipKind::LargeAudience => self.large_audience,
-            TipKind::ModeratedRecipient => self.moderated_recipient,
-            TipKind::ReplyAllOnBcc => self.reply_all_on_bcc,
-            TipKind::MessageTooLarge => self.message_too_large,
-            TipKind::WholeAudience => self.whole_audience,
-            TipKind::RecipientsVisible => self.recipients_visible,
-            TipKind::ReadReceipt => self.read_receipt,
-            TipKind::SentOnBehalf => self.sent_on_behalf,
-            TipKind::ForwardedExternally => self.forwarded_externally,
-        }
-    }
-}
-
 /// Why a configuration file was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -259,6 +208,19 @@ impl Config {
             && file.is_relative()
         {
             *file = base.join(&*file);
+        }
+        for jwt in config.auth.iter_mut().flat_map(|a| a.jwt.iter_mut()) {
+            for file in [&mut jwt.jwks_file, &mut jwt.tls_ca_file]
+                .into_iter()
+                .flatten()
+            {
+                if file.is_relative() {
+                    *file = base.join(&*file);
+                }
+            }
+        }
+        if let Some(tls) = config.server.tls.as_mut() {
+            tls.resolve(base);
         }
         Ok(config)
     }
@@ -320,6 +282,23 @@ impl Config {
         }
         self.directory.cache.validate(org.refresh_interval)?;
         self.validate_beyond_exchange()?;
+        if let Some(auth) = &self.auth {
+            auth.validate(org.max_recipients_per_request.get())?;
+            let client_certs = self
+                .server
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.client_ca_file.is_some());
+            if !auth.trusted_service.is_empty() && !client_certs {
+                return Err((
+                    "auth.trusted_service",
+                    "trusted services authenticate with client certificates: set \
+                     [server.tls] client_ca_file"
+                        .into(),
+                ));
+            }
+        }
+        self.server.limits.validate()?;
         let mut seen = std::collections::HashSet::new();
         let all = org
             .internal_domains

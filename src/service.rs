@@ -8,6 +8,7 @@ use std::time::SystemTime;
 use crate::directory::{Directory, Lookup};
 use crate::domain::Policy;
 use crate::domain::address::Address;
+use crate::domain::authz::{self, Asker, Denial, Verdict};
 use crate::domain::rules::{self, RecipientFacts, SenderFacts};
 use crate::domain::{Draft, Entry, EntryKind, Evaluation, TipKind};
 use crate::metrics::MetricsStore;
@@ -45,22 +46,50 @@ impl<D: Directory> MailTips<D> {
         &self.policy
     }
 
-    /// Evaluates `draft` now. Directory failures never fail the call: the tips that needed the
+    /// Evaluates `draft` now, for a caller who may ask as anyone (authentication off, tests
+    /// and benches). Directory failures never fail the call: the tips that needed the
     /// directory come back as pending.
+    pub async fn evaluate(&self, draft: &Draft) -> Evaluation {
+        match self.evaluate_as(Asker::Anyone, draft).await {
+            Ok(e) => e,
+            Err(_) => unreachable!("anyone may ask as any sender"),
+        }
+    }
+
+    /// Evaluates `draft` now for `asker`, once it may ask as the draft's sender
+    /// ([`crate::domain::authz`]). The caller's own address joins the draft's one batch
+    /// lookup, so authorization costs no extra directory call unless the sender delegates to
+    /// groups (then the caller's groups are asked for).
+    ///
+    /// # Errors
+    /// [`Refusal`] when the caller may not ask as the sender, or the directory cannot say
+    /// now whether it may (the one case where a directory failure fails a request: an
+    /// authorization that cannot be checked is refused, never assumed).
     // Debug level: at the default `info` filter a span per request (with its formatted field)
     // was measurable on the request path.
     #[tracing::instrument(level = "debug", skip_all, fields(recipients = draft.recipients.len()))]
-    pub async fn evaluate(&self, draft: &Draft) -> Evaluation {
+    pub async fn evaluate_as(
+        &self,
+        asker: Asker<'_>,
+        draft: &Draft,
+    ) -> Result<Evaluation, Refusal> {
         // One batch: the sender plus every distinct well-formed recipient address.
         let mut index: HashMap<&Address, usize, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(draft.recipients.len() + 1, Default::default());
-        let mut batch: Vec<Address> = Vec::with_capacity(draft.recipients.len() + 1);
-        for a in std::iter::once(&draft.sender).chain(
-            draft
-                .recipients
-                .iter()
-                .filter_map(|r| r.address.as_ref().ok()),
-        ) {
+            HashMap::with_capacity_and_hasher(draft.recipients.len() + 2, Default::default());
+        let mut batch: Vec<Address> = Vec::with_capacity(draft.recipients.len() + 2);
+        let person = match asker {
+            Asker::Person(a) if *a != draft.sender => Some(a),
+            _ => None,
+        };
+        for a in std::iter::once(&draft.sender)
+            .chain(
+                draft
+                    .recipients
+                    .iter()
+                    .filter_map(|r| r.address.as_ref().ok()),
+            )
+            .chain(person)
+        {
             index.entry(a).or_insert_with(|| {
                 batch.push(a.clone());
                 batch.len() - 1
@@ -73,6 +102,13 @@ impl<D: Directory> MailTips<D> {
             // A backend that answered fewer addresses than asked.
             None => Lookup::Unknown,
         };
+        self.authorize(
+            asker,
+            draft,
+            &resolution(&draft.sender),
+            person.map(resolution),
+        )
+        .await?;
         let recipients: Vec<RecipientFacts> = draft
             .recipients
             .iter()
@@ -123,8 +159,55 @@ impl<D: Directory> MailTips<D> {
                 }
             }
         }
-        rules::evaluate(&self.policy, draft, &sender, &recipients, (self.clock)())
+        Ok(rules::evaluate(
+            &self.policy,
+            draft,
+            &sender,
+            &recipients,
+            (self.clock)(),
+        ))
     }
+
+    /// Whether `asker` may ask as the draft's sender, given the batch's answers for the
+    /// sender and for the caller's own address; asks for the caller's groups only when the
+    /// sender delegates to groups.
+    async fn authorize(
+        &self,
+        asker: Asker<'_>,
+        draft: &Draft,
+        sender: &Lookup,
+        caller: Option<Lookup>,
+    ) -> Result<(), Refusal> {
+        let caller = caller.unwrap_or(Lookup::NotFound);
+        let verdict = match authz::authorize(asker, &draft.sender, sender, &caller, None) {
+            Verdict::NeedsGroups => {
+                let Lookup::Found(entry) = &caller else {
+                    unreachable!("groups are asked for a caller in the directory only")
+                };
+                match self.directory.member_of(&entry.id).await {
+                    Ok(groups) => {
+                        authz::authorize(asker, &draft.sender, sender, &caller, Some(&groups))
+                    }
+                    Err(_) => Verdict::Unknown,
+                }
+            }
+            v => v,
+        };
+        match verdict {
+            Verdict::Allowed => Ok(()),
+            Verdict::Denied(d) => Err(Refusal::Denied(d)),
+            Verdict::NeedsGroups | Verdict::Unknown => Err(Refusal::Unavailable),
+        }
+    }
+}
+
+/// Why a draft was not evaluated for its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The caller may not ask as the draft's sender.
+    Denied(Denial),
+    /// The directory cannot say now whether the caller may ask as the sender.
+    Unavailable,
 }
 
 fn has_sender_lists(e: &Entry) -> bool {

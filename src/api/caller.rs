@@ -5,8 +5,6 @@
 //! service sees it; everything after it (sender authorization, the anti-harvest budget, load
 //! shedding, stream caps, logs) reads it with [`Caller::of`].
 
-#![allow(dead_code, reason = "read by authentication and load shedding, which land next")]
-
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -9,6 +9,8 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::api::access::Access;
+use crate::api::caller::Caller;
 use crate::api::pb;
 use crate::config::Config;
 use crate::directory::Directory;
@@ -352,12 +354,13 @@ pub fn response_from_evaluation(e: Evaluation) -> pb::GetMailTipsResponse {
 /// The `MailTipsService` implementation.
 pub(crate) struct GrpcService<D> {
     tips: Arc<MailTips<D>>,
+    access: Arc<Access>,
     limits: RequestLimits,
     configuration: pb::ServiceConfiguration,
 }
 
 impl<D: Directory> GrpcService<D> {
-    pub fn new(tips: Arc<MailTips<D>>, config: &Config) -> Self {
+    pub fn new(tips: Arc<MailTips<D>>, access: Arc<Access>, config: &Config) -> Self {
         let policy = tips.policy();
         let org = &config.org;
         let configuration = pb::ServiceConfiguration {
@@ -401,6 +404,7 @@ impl<D: Directory> GrpcService<D> {
         };
         Self {
             tips,
+            access,
             limits,
             configuration,
         }
@@ -415,8 +419,9 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
+        let caller = Caller::of(&request);
         let draft = draft_from_request(request.into_inner(), self.limits)?;
-        let evaluation = self.tips.evaluate(&draft).await;
+        let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
         Ok(Response::new(response_from_evaluation(evaluation)))
     }
 
@@ -426,13 +431,20 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
+        let caller = Caller::of(&request);
         let draft = draft_from_request(request.into_inner(), self.limits)?;
+        // The first answer is charged and authorized as a GetMailTips; refreshes are not.
+        let first = self.access.evaluate(&self.tips, &caller, &draft).await?;
         let tips = self.tips.clone();
         let interval = tips.policy().refresh_interval;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         tokio::spawn(async move {
+            let mut first = Some(first);
             loop {
-                let evaluation = tips.evaluate(&draft).await;
+                let evaluation = match first.take() {
+                    Some(e) => e,
+                    None => tips.evaluate(&draft).await,
+                };
                 if tx
                     .send(Ok(response_from_evaluation(evaluation)))
                     .await

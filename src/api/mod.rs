@@ -1,11 +1,18 @@
 //! The network edge: protobuf conversion and validation ([`grpc`]), the server that wires a
-//! directory backend and serves every protocol on one port ([`server`]), and the compose page
+//! directory backend and serves every protocol on one port ([`server`]) through the accept loop
+//! with its connection limits (`listener`, `conn`) and TLS ([`tls`]), and the compose page
 //! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
+pub(crate) mod access;
+pub(crate) mod audit;
+pub(crate) mod auth;
 mod browser;
 pub(crate) mod caller;
+mod conn;
 pub mod grpc;
+mod listener;
 pub mod server;
+pub mod tls;
 pub mod web;
 
 /// Generated protobuf types and gRPC stubs for `mailtips.v1`.

@@ -10,10 +10,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tonic::transport::server::TcpIncoming;
 
+use super::conn::TrackLayer;
+use super::listener::{self, Connections};
+use super::tls::{TlsError, TlsFiles};
+use crate::api::access::{Access, Budget};
+use crate::api::auth::{AuthLayer, Authenticator};
 use crate::api::grpc::GrpcService;
 use crate::api::pb;
+use crate::config::auth::{self, AuthMode};
 use crate::config::{Config, ConfigError};
 use crate::directory::file::DirectoryFileError;
 use crate::directory::ldap::LdapSetupError;
@@ -34,6 +39,8 @@ pub enum ServerError {
     DirectoryFile(#[from] DirectoryFileError),
     #[error("while setting up the LDAP directory: {0}")]
     Ldap(#[from] LdapSetupError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("while binding {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -43,6 +50,10 @@ pub enum ServerError {
     Signal(std::io::Error),
     #[error("reflection set-up failed: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("{0}")]
+    Auth(String),
+    #[error("while reading an issuer's keys: {0}")]
+    AuthKeys(#[from] crate::api::auth::jwks::KeysError),
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
 }
@@ -155,29 +166,47 @@ pub async fn serve_backend(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    match backend {
-        Backend::File(directory) => {
-            let reload = reload_on_sighup(directory.clone())?;
-            let result = run(listener, config, directory, shutdown).await;
-            reload.abort();
-            result
-        }
-        Backend::Ldap(directory) => run(listener, config, directory, shutdown).await,
-    }
+    let tls = match config.server.tls.clone() {
+        Some(files) => Some(Arc::new(TlsFiles::load(files)?)),
+        None => None,
+    };
+    let file = match &backend {
+        Backend::File(directory) => Some(directory.clone()),
+        Backend::Ldap(_) => None,
+    };
+    let reload = reload_on_sighup(file, tls.clone())?;
+    let result = match backend {
+        Backend::File(directory) => run(listener, config, directory, tls, shutdown).await,
+        Backend::Ldap(directory) => run(listener, config, directory, tls, shutdown).await,
+    };
+    reload.abort();
+    result
 }
 
-/// Reloads the directory file on SIGHUP; a bad file keeps the old directory.
+/// On SIGHUP, reloads the directory file (a bad file keeps the old directory) and the TLS
+/// certificates (bad files keep the old ones; open connections keep theirs either way).
 fn reload_on_sighup(
-    directory: Arc<FileDirectory>,
+    directory: Option<Arc<FileDirectory>>,
+    tls: Option<Arc<TlsFiles>>,
 ) -> Result<tokio::task::JoinHandle<()>, ServerError> {
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .map_err(ServerError::Signal)?;
     Ok(tokio::spawn(async move {
         while hup.recv().await.is_some() {
-            match directory.reload() {
-                Ok(n) => tracing::info!(objects = n, "directory reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "directory reload failed; keeping the previous directory")
+            if let Some(directory) = &directory {
+                match directory.reload() {
+                    Ok(n) => tracing::info!(objects = n, "directory reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "directory reload failed; keeping the previous directory")
+                    }
+                }
+            }
+            if let Some(tls) = &tls {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("TLS certificates reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "TLS reload failed; keeping the previous certificates")
+                    }
                 }
             }
         }
@@ -193,8 +222,26 @@ async fn run<D: Directory + GroupSource + Clone>(
     listener: TcpListener,
     config: Config,
     directory: D,
+    tls: Option<Arc<TlsFiles>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    let listen = listener.local_addr().unwrap_or(config.server.listen);
+    let mode = auth::effective_mode(config.auth.as_ref(), listen).map_err(ServerError::Auth)?;
+    startup_warnings(&config, mode, listen);
+    let authenticator = Arc::new(Authenticator::new(
+        config.auth.as_ref(),
+        mode,
+        config.address_rules(),
+    )?);
+    let budget = Arc::new(Budget::new(
+        config.auth.as_ref(),
+        config.org.max_recipients_per_request.get(),
+    ));
+    let housekeeping = tokio::spawn(budget.clone().housekeeping());
+    let access = Arc::new(Access {
+        budget,
+        auth: authenticator.clone(),
+    });
     let metrics = Arc::new(MetricsStore::default());
     let metrics_job = config.org.group_metrics_enabled.then(|| {
         tokio::spawn(
@@ -204,8 +251,9 @@ async fn run<D: Directory + GroupSource + Clone>(
         )
     });
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
-    let service =
-        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, &config));
+    let service = pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(
+        tips, access, &config,
+    ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -219,33 +267,79 @@ async fn run<D: Directory + GroupSource + Clone>(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
-    tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "serving gRPC, gRPC-web and health");
-    if config.server.web_page
-        && let Ok(addr) = listener.local_addr()
-    {
-        tracing::info!("compose page at http://{addr}/");
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, tls = tls.is_some(), "serving gRPC, gRPC-web and health");
+    if config.server.web_page {
+        tracing::info!("compose page at {scheme}://{addr}/");
     }
     let browser_layers = tower::ServiceBuilder::new()
         .layer(super::browser::cors(&config))
         .layer(crate::api::web::WebPageLayer::new(config.server.web_page))
         .layer(tonic_web::GrpcWebLayer::new())
         .into_inner();
-    let result = tonic::transport::Server::builder()
+    let limits = &config.server.limits;
+    let conns = Connections::new(limits.clone());
+    let router = tonic::transport::Server::builder()
         .accept_http1(true)
+        .max_concurrent_streams(limits.max_concurrent_streams)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .initial_stream_window_size(limits.stream_window)
+        .initial_connection_window_size(limits.connection_window)
+        .max_frame_size(limits.max_frame_size)
+        .http2_max_header_list_size(limits.max_header_list_size)
+        .layer(TrackLayer(conns.clone()))
         .layer(super::browser::BrowserOnly(browser_layers))
+        // Inside the browser layers: gRPC-web calls are plain gRPC here, and a refusal goes
+        // back through the gRPC-web translation and CORS.
+        .layer(AuthLayer(authenticator))
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        // No Nagle: small gRPC frames must leave at once (with Nagle and delayed ACKs a
-        // request waited ~40 ms for its response on loopback; see BENCHMARKS.md).
-        .serve_with_incoming_shutdown(
-            TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
-        .await;
+        .add_service(reflection_v1alpha);
+    // The accept loop (api::listener) sets TCP_NODELAY: small gRPC frames must leave at once
+    // (with Nagle and delayed ACKs a request waited ~40 ms for its response on loopback).
+    let result = match tls {
+        Some(tls) => {
+            let incoming = listener::incoming(listener, conns, tls);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+        None => {
+            let incoming = listener::incoming(listener, conns, listener::Plain);
+            router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await
+        }
+    };
     if let Some(job) = metrics_job {
         job.abort();
     }
+    housekeeping.abort();
     Ok(result?)
+}
+
+/// Logs at warn every setting that opens the service beyond its secure defaults.
+fn startup_warnings(config: &Config, mode: AuthMode, listen: SocketAddr) {
+    if mode == AuthMode::None && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "auth.mode = \"none\": anyone who reaches this port may ask as any sender");
+    }
+    if mode == AuthMode::Required && config.server.tls.is_none() && !listen.ip().is_loopback() {
+        tracing::warn!(%listen, "authentication without [server.tls]: bearer tokens travel in clear");
+    }
+    if config.server.cors_allowed_origins.iter().any(|o| o == "*") {
+        tracing::warn!(
+            "server.cors_allowed_origins = [\"*\"]: any web page a user opens may call this service through the user's browser"
+        );
+    }
+    if let Some(ldap) = &config.directory.ldap
+        && ldap.sends_password_in_clear()
+    {
+        tracing::warn!(url = %ldap.url, "directory.ldap: a plaintext ldap:// URL with a bind_dn sends the bind password in clear; use ldaps:// or starttls = true");
+    }
 }

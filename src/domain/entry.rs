@@ -38,6 +38,10 @@ pub struct Entry {
     pub max_send_bytes: Option<u64>,
     /// The largest message this object accepts, in bytes.
     pub max_receive_bytes: Option<u64>,
+    /// Who may send as this object (people or groups, by entry id): sender authorization.
+    pub send_as: Vec<EntryId>,
+    /// Who may send on this object's behalf (people or groups, by entry id).
+    pub send_on_behalf: Vec<EntryId>,
     /// Extra addresses in other domains this mailbox may send as (never received at).
     pub send_from: Vec<SendFrom>,
     /// Where the mailbox forwards its mail, when it does.
@@ -72,6 +76,8 @@ impl Entry {
             moderation: None,
             max_send_bytes: None,
             max_receive_bytes: None,
+            send_as: Vec::new(),
+            send_on_behalf: Vec::new(),
             send_from: Vec::new(),
             forwarding_address: None,
             shared: false,

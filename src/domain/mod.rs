@@ -6,6 +6,7 @@
 //! serves the rules only.
 //!
 //! - [`address`]: parsing and normalising SMTP addresses.
+//! - [`authz`]: sender authorization: may this caller ask as that sender?
 //! - `entry`: directory objects (mailboxes, groups, contacts) and lookup answers.
 //! - `draft`: a validated request.
 //! - `fact`: [`Fact`], a fact the rules read that may not be known yet.
@@ -17,6 +18,7 @@
 //! - [`units`]: byte sizes and calendar arithmetic.
 
 pub mod address;
+pub mod authz;
 mod draft;
 mod entry;
 mod fact;

@@ -2,6 +2,7 @@
 //! person to read, so an administrator can check a draft by hand.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use crate::api::pb;
 use crate::domain::ByteSize;
@@ -9,14 +10,111 @@ use crate::domain::ByteSize;
 /// `mailtips tips`: ask a running server for a draft's tips and print them.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The server, e.g. http://127.0.0.1:50051.
+    /// The server, e.g. http://127.0.0.1:50051, or https://… for a TLS port.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub server: String,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub token: TokenArgs,
     #[command(flatten)]
     pub draft: DraftArgs,
     /// Print the raw response as protobuf debug output too.
     #[arg(long)]
     pub raw: bool,
+}
+
+/// TLS settings for an `https://` server.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TlsArgs {
+    /// PEM file of the CA to trust for the server's certificate (default: the system's).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate to present (with --key).
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    /// The channel to `server`, with these TLS settings when it is `https://`.
+    ///
+    /// # Errors
+    /// A file that cannot be read, TLS options with an `http://` URL, or a bad URL.
+    pub(crate) fn endpoint(&self, server: &str) -> anyhow::Result<tonic::transport::Endpoint> {
+        use anyhow::Context as _;
+        use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+        let read = |p: &PathBuf| {
+            std::fs::read(p).with_context(|| format!("while reading {}", p.display()))
+        };
+        let endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
+            .with_context(|| format!("{server}: not a URL"))?;
+        if !server.starts_with("https://") {
+            anyhow::ensure!(
+                self.ca_file.is_none() && self.cert.is_none(),
+                "--ca-file, --cert and --key need an https:// --server"
+            );
+            return Ok(endpoint);
+        }
+        let mut tls = ClientTlsConfig::new();
+        match &self.ca_file {
+            Some(ca) => tls = tls.ca_certificate(Certificate::from_pem(read(ca)?)),
+            None => tls = tls.with_native_roots(),
+        }
+        if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+            tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
+        }
+        Ok(endpoint.tls_config(tls)?)
+    }
+}
+
+/// The bearer token for a server that requires authentication (docs/security.md).
+#[derive(Clone, Default, clap::Args)]
+pub struct TokenArgs {
+    /// A bearer token (a JWT from your identity provider). Visible to other local users in
+    /// the process list: prefer --token-file.
+    #[arg(long, value_name = "JWT", conflicts_with = "token_file")]
+    pub token: Option<String>,
+    /// A file holding the bearer token (surrounding whitespace ignored).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+}
+
+/// Never prints the token.
+impl std::fmt::Debug for TokenArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenArgs")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_file", &self.token_file)
+            .finish()
+    }
+}
+
+impl TokenArgs {
+    /// The `authorization` header value these arguments give, if any.
+    ///
+    /// # Errors
+    /// An unreadable or empty token file, or a token that cannot be a header value.
+    pub(crate) fn header(
+        &self,
+    ) -> anyhow::Result<Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>> {
+        use anyhow::Context as _;
+        let token = match (&self.token, &self.token_file) {
+            (Some(t), _) => t.trim().to_owned(),
+            (None, Some(p)) => std::fs::read_to_string(p)
+                .with_context(|| format!("while reading {}", p.display()))?
+                .trim()
+                .to_owned(),
+            (None, None) => return Ok(None),
+        };
+        anyhow::ensure!(!token.is_empty(), "the bearer token is empty");
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the bearer token has characters a header cannot hold"))?;
+        Ok(Some(value))
+    }
 }
 
 /// A draft described on the command line.
@@ -61,12 +159,19 @@ pub struct DraftArgs {
 pub async fn run(args: Args) -> anyhow::Result<()> {
     use anyhow::Context as _;
     let request = request(&args.draft).map_err(|e| anyhow::anyhow!("--size: {e}"))?;
-    let mut client =
-        pb::mail_tips_service_client::MailTipsServiceClient::connect(args.server.clone())
-            .await
-            .with_context(|| format!("while connecting to {}", args.server))?;
+    let channel = args
+        .tls
+        .endpoint(&args.server)?
+        .connect()
+        .await
+        .with_context(|| format!("while connecting to {}", args.server))?;
+    let mut client = pb::mail_tips_service_client::MailTipsServiceClient::new(channel);
+    let mut call = tonic::Request::new(request.clone());
+    if let Some(value) = args.token.header()? {
+        call.metadata_mut().insert("authorization", value);
+    }
     let response = client
-        .get_mail_tips(request.clone())
+        .get_mail_tips(call)
         .await
         .map_err(|s| anyhow::anyhow!("{}: {}", s.code(), s.message()))?
         .into_inner();

@@ -594,7 +594,9 @@ async fn reflection_v1_and_v1alpha_list_the_service() {
 #[tokio::test]
 async fn grpc_web_over_http1_with_cors() {
     use prost::Message;
-    let server = TestServer::demo().await;
+    let mut config = demo_config();
+    config.server.cors_allowed_origins = vec!["http://example.test".into()];
+    let server = TestServer::with_directory_file(config, DEMO_DIRECTORY).await;
 
     let preflight = format!(
         "OPTIONS /mailtips.v1.MailTipsService/GetMailTips HTTP/1.1\r\nHost: {}\r\nOrigin: http://example.test\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type,x-grpc-web,x-user-agent\r\nConnection: close\r\n\r\n",
@@ -602,7 +604,10 @@ async fn grpc_web_over_http1_with_cors() {
     );
     let (head, _) = http1(server.addr, preflight.as_bytes()).await;
     assert!(head.starts_with("http/1.1 200"), "{head}");
-    assert!(head.contains("access-control-allow-origin: *"), "{head}");
+    assert!(
+        head.contains("access-control-allow-origin: http://example.test"),
+        "{head}"
+    );
     assert!(head.contains("x-grpc-web"), "{head}");
 
     let msg = request(TARO, &[("kenji.suzuki@contoso.com", To)]).encode_to_vec();

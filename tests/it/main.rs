@@ -6,6 +6,12 @@
 mod support;
 mod tidy;
 
+mod auth;
+mod auth_browser;
+mod auth_defaults;
+mod auth_ldap;
+mod auth_oidc;
+mod auth_tls;
 mod beyond;
 mod browser;
 mod docs;
@@ -15,5 +21,7 @@ mod ldap_metrics;
 mod ldap_outage;
 mod ldap_tips;
 mod ldap_tls;
+mod limits;
 mod reload;
+mod tls;
 mod web_page;

@@ -66,7 +66,9 @@ async fn page_and_assets_are_served_on_the_grpc_port() {
 
 #[tokio::test]
 async fn grpc_web_and_preflight_still_work_beside_the_page() {
-    let server = start(true).await;
+    let mut config = demo_config();
+    config.server.cors_allowed_origins = vec!["https://mail.example.com".into()];
+    let server = TestServer::embedded_demo(config).await;
     // A CORS preflight from another origin, as a browser sends before a gRPC-web call.
     let preflight = "OPTIONS /mailtips.v1.MailTipsService/GetMailTips HTTP/1.1\r\nHost: 127.0.0.1\r\n\
          Origin: https://mail.example.com\r\nAccess-Control-Request-Method: POST\r\n\
@@ -74,7 +76,7 @@ async fn grpc_web_and_preflight_still_work_beside_the_page() {
     let (status, headers, _) = http(server.addr, preflight.to_owned()).await;
     assert_eq!(status, "http/1.1 200 ok", "{headers}");
     assert!(
-        headers.contains("access-control-allow-origin: *"),
+        headers.contains("access-control-allow-origin: https://mail.example.com"),
         "{headers}"
     );
 

@@ -22,6 +22,7 @@ import {
 import { estimateSize, humanSize, splitAddresses } from "./draft";
 import { type ChipState, type Lang, STRINGS, type Strings } from "./i18n";
 import { localReason } from "./reasons";
+import { bearer } from "./token";
 
 /** How long the page waits after the last change before asking. */
 const DEBOUNCE_MS = 300;
@@ -35,7 +36,10 @@ const VISIBLE_TIPS = 25;
  * message body stays on screen. */
 const COLLAPSE_ABOVE = 4;
 
-const client = createClient(MailTipsService, createGrpcWebTransport({ baseUrl: location.origin }));
+const client = createClient(
+  MailTipsService,
+  createGrpcWebTransport({ baseUrl: location.origin, interceptors: [bearer] }),
+);
 
 // ---- the chips ---------------------------------------------------------------------------
 

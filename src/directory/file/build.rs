@@ -205,6 +205,8 @@ impl Builder<'_> {
             reject_from: self.resolve_list(ids, &at, "reject_from", &r.reject_from)?,
             require_authenticated: r.require_authenticated_senders,
         };
+        entry.send_as = self.resolve_list(ids, &at, "send_as", &r.send_as)?;
+        entry.send_on_behalf = self.resolve_list(ids, &at, "send_on_behalf", &r.send_on_behalf)?;
         if let Some(m) = &r.moderation {
             entry.moderation = Some(self.moderation(ids, &at, m)?);
         }
@@ -255,6 +257,8 @@ impl Builder<'_> {
             &[Mailbox],
         )?;
         only("shared", r.shared, &[Mailbox])?;
+        only("send_as", !r.send_as.is_empty(), &[Mailbox])?;
+        only("send_on_behalf", !r.send_on_behalf.is_empty(), &[Mailbox])?;
         only("members", r.members.is_some(), &[Group])?;
         if kind == Group && r.members.is_none() {
             return Err(self.err(

@@ -43,6 +43,10 @@ pub(super) struct RawEntry {
     pub(super) forwarding_address: Option<String>,
     #[serde(default)]
     pub(super) shared: bool,
+    #[serde(default)]
+    pub(super) send_as: Vec<String>,
+    #[serde(default)]
+    pub(super) send_on_behalf: Vec<String>,
     // Groups.
     pub(super) members: Option<Vec<String>>,
     // Everyone.

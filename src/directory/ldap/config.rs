@@ -197,6 +197,17 @@ pub enum SecretError {
 }
 
 impl LdapConfig {
+    /// Whether binding sends the password over an unencrypted connection: a plaintext
+    /// `ldap://` URL without StartTLS, with a bind DN.
+    pub(crate) fn sends_password_in_clear(&self) -> bool {
+        self.bind_dn.is_some()
+            && !self.starttls
+            && self
+                .url
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("ldap://"))
+    }
+
     /// Cross-field rules; the key and why on error.
     ///
     /// # Errors

@@ -167,6 +167,8 @@ impl Mapping {
             require_authenticated: boolean("require_authenticated", &self.require_authenticated)
                 .unwrap_or(false),
         };
+        e.send_as = dns(&self.send_as);
+        e.send_on_behalf = dns(&self.send_on_behalf);
         let moderators = dns(&self.moderated_by);
         let moderation_enabled = boolean("moderation_enabled", &self.moderation_enabled);
         if moderation_enabled.is_some() || !moderators.is_empty() {

@@ -54,6 +54,12 @@ pub struct Mapping {
     pub(crate) moderation_enabled: Vec<String>,
     pub(crate) moderated_by: Vec<String>,
     pub(crate) moderation_bypass: Vec<String>,
+    /// Who may send as the object (sender authorization). AD keeps send-as in the object's
+    /// ACL (the Send As extended right), not in an attribute: the AD preset reads
+    /// `mailtipsSendAs`, filled by a sync job, and the key can name another attribute.
+    pub(crate) send_as: Vec<String>,
+    /// Who may send on the object's behalf (AD's `publicDelegates`).
+    pub(crate) send_on_behalf: Vec<String>,
     pub(crate) member: Vec<String>,
     pub(crate) member_count: Vec<String>,
     pub(crate) external_member_count: Vec<String>,
@@ -77,7 +83,7 @@ pub struct Mapping {
     pub(crate) lookup_attrs: Vec<String>,
 }
 
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 32] = [
     "group_class",
     "contact_class",
     "display_name",
@@ -101,6 +107,8 @@ const KEYS: [&str; 30] = [
     "moderation_enabled",
     "moderated_by",
     "moderation_bypass",
+    "send_as",
+    "send_on_behalf",
     "member",
     "member_count",
     "external_member_count",
@@ -143,6 +151,8 @@ impl Mapping {
                 moderation_enabled: v(&["mailtipsModerationEnabled"]),
                 moderated_by: v(&["mailtipsModeratedBy"]),
                 moderation_bypass: v(&["mailtipsModerationBypass"]),
+                send_as: v(&["mailtipsSendAs"]),
+                send_on_behalf: v(&["mailtipsSendOnBehalf"]),
                 member: v(&["member"]),
                 member_count: v(&["mailtipsGroupMemberCount"]),
                 external_member_count: v(&["mailtipsGroupExternalMemberCount"]),
@@ -181,6 +191,9 @@ impl Mapping {
                 moderation_enabled: v(&["msExchEnableModeration"]),
                 moderated_by: v(&["msExchModeratedByLink"]),
                 moderation_bypass: v(&["msExchBypassModerationLink"]),
+                // Not an attribute in AD (an ACL right): a sync job fills it.
+                send_as: v(&["mailtipsSendAs"]),
+                send_on_behalf: v(&["publicDelegates"]),
                 member: v(&["member"]),
                 member_count: v(&["msExchGroupMemberCount"]),
                 external_member_count: v(&["msExchGroupExternalMemberCount"]),
@@ -226,6 +239,8 @@ impl Mapping {
             "moderation_enabled" => &mut self.moderation_enabled,
             "moderated_by" => &mut self.moderated_by,
             "moderation_bypass" => &mut self.moderation_bypass,
+            "send_as" => &mut self.send_as,
+            "send_on_behalf" => &mut self.send_on_behalf,
             "member" => &mut self.member,
             "member_count" => &mut self.member_count,
             "external_member_count" => &mut self.external_member_count,
@@ -300,6 +315,8 @@ impl Mapping {
             &self.send_from_gateway,
             &self.forwarding_address,
             &self.shared,
+            &self.send_as,
+            &self.send_on_behalf,
         ];
         for name in lists.into_iter().flatten() {
             if !attrs.iter().any(|a| a.eq_ignore_ascii_case(name)) {

@@ -85,6 +85,10 @@ pub struct Args {
     /// Call WatchMailTips and time its first message instead.
     #[arg(long)]
     pub watch: bool,
+    /// A bearer token every call carries, for a server that requires authentication. Its
+    /// drafts must then be the token owner's: see docs/load-testing.md.
+    #[command(flatten)]
+    pub token: crate::tools::tips::TokenArgs,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -133,6 +137,10 @@ pub async fn command(args: Args) -> anyhow::Result<()> {
         rate: args.rate,
         timeout: args.timeout,
         watch: args.watch,
+        authorization: args.token.header()?.map(|mut v| {
+            v.set_sensitive(true);
+            v
+        }),
     };
     let report = run(&opts, Arc::new(drafts)).await?;
     println!("{report}");

@@ -32,6 +32,8 @@ pub struct LoadOptions {
     pub timeout: Duration,
     /// Call `WatchMailTips` and time the first message instead of `GetMailTips`.
     pub watch: bool,
+    /// The `authorization` header every call carries (marked sensitive: never printed).
+    pub authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl Default for LoadOptions {
@@ -45,6 +47,7 @@ impl Default for LoadOptions {
             rate: None,
             timeout: Duration::from_secs(5),
             watch: false,
+            authorization: None,
         }
     }
 }
@@ -206,6 +209,7 @@ pub async fn run(
         .max_decoding_message_size(64 << 20);
         let (next, stop, drafts) = (next.clone(), stop.clone(), drafts.clone());
         let (limit, rate, timeout, watch) = (opts.requests, opts.rate, opts.timeout, opts.watch);
+        let authorization = opts.authorization.clone();
         workers.push(tokio::spawn(async move {
             let mut out = WorkerResult {
                 micros: Vec::with_capacity(4096),
@@ -245,6 +249,11 @@ pub async fn run(
                 }
                 let mut request = tonic::Request::new(drafts[n as usize % drafts.len()].clone());
                 request.set_timeout(timeout);
+                if let Some(value) = &authorization {
+                    request
+                        .metadata_mut()
+                        .insert("authorization", value.clone());
+                }
                 let call = async {
                     if watch {
                         let mut stream = client.watch_mail_tips(request).await?.into_inner();

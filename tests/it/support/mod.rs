@@ -3,8 +3,11 @@
 //! organisation, request builders, reading tips out of a response, waiting, raw HTTP/1.1,
 //! ports and signals.
 
+pub mod jwt;
+pub mod oidc;
 pub mod server;
 pub mod slapd;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -138,7 +141,15 @@ where
 /// One HTTP/1.1 exchange on its own connection (the request says `Connection: close`): the
 /// head (status line and headers) lower-cased, and the body as it came.
 pub async fn http1(addr: SocketAddr, request: &[u8]) -> (String, Vec<u8>) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    http1_on(s, request).await
+}
+
+/// [`http1`] on a connection already open (e.g. TLS).
+pub async fn http1_on<S>(mut s: S, request: &[u8]) -> (String, Vec<u8>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     s.write_all(request).await.expect("send the request");
     let mut raw = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut raw))
@@ -153,6 +164,41 @@ pub async fn http1(addr: SocketAddr, request: &[u8]) -> (String, Vec<u8>) {
         String::from_utf8_lossy(&raw[..split]).to_lowercase(),
         raw[split + 4..].to_vec(),
     )
+}
+
+/// A gRPC-web POST of `req` to GetMailTips, as a browser sends it (`Connection: close`).
+pub fn grpc_web_post(host: SocketAddr, req: &pb::GetMailTipsRequest) -> Vec<u8> {
+    use prost::Message;
+    let msg = req.encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&u32::try_from(msg.len()).expect("small").to_be_bytes());
+    frame.extend_from_slice(&msg);
+    let mut post = format!(
+        "POST /mailtips.v1.MailTipsService/GetMailTips HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/grpc-web+proto\r\nX-Grpc-Web: 1\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        frame.len()
+    )
+    .into_bytes();
+    post.extend_from_slice(&frame);
+    post
+}
+
+/// Waits (bounded by `limit`) until the peer closes `s`, discarding what it sends; true when
+/// it closed (end of stream or reset) within the limit.
+pub async fn closed_within<S>(s: &mut S, limit: Duration) -> bool
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .is_ok()
 }
 
 /// A loopback port that was free a moment ago.

@@ -17,7 +17,7 @@ use mailtips::pb;
 use mailtips::pb::mail_tips_service_client::MailTipsServiceClient;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 
 /// A directory file in a temporary folder and the directory loaded from it, for tests that
 /// rewrite the file and reload it.
@@ -30,6 +30,7 @@ pub struct DirectoryFile {
 /// A running server; stops (and its task is aborted) when dropped.
 pub struct TestServer {
     pub addr: SocketAddr,
+    tls: bool,
     channel: Channel,
     file: Option<DirectoryFile>,
     stop: Option<oneshot::Sender<()>>,
@@ -39,26 +40,45 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `backend` with `config` on a free loopback port, on the current runtime.
     pub async fn start(config: Config, backend: impl Into<Backend>) -> Self {
+        Self::start_inner(config, backend.into(), None).await
+    }
+
+    /// Serves `backend` with `config`, whose `[server.tls]` must be set, and connects over TLS
+    /// with `client` (a CA to trust, and a client certificate if any).
+    pub async fn start_tls(
+        config: Config,
+        backend: impl Into<Backend>,
+        client: ClientTlsConfig,
+    ) -> Self {
+        assert!(config.server.tls.is_some(), "start_tls needs [server.tls]");
+        Self::start_inner(config, backend.into(), Some(client)).await
+    }
+
+    async fn start_inner(
+        config: Config,
+        backend: Backend,
+        client: Option<ClientTlsConfig>,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(serve_backend(
-            config,
-            backend.into(),
-            listener,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+        let task = tokio::spawn(serve_backend(config, backend, listener, async move {
+            let _ = stopped.await;
+        }));
         // Connects on first use: tests that never call the server over gRPC hold no
         // connection that a graceful shutdown would wait for.
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .expect("url")
-            .connect_lazy();
+        let tls = client.is_some();
+        let scheme = if tls { "https" } else { "http" };
+        let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}")).expect("url");
+        if let Some(client) = client {
+            endpoint = endpoint.tls_config(client).expect("client TLS settings");
+        }
+        let channel = endpoint.connect_lazy();
         Self {
             addr,
+            tls,
             channel,
             file: None,
             stop: Some(stop),
@@ -94,9 +114,10 @@ impl TestServer {
         Self::start(config, cached).await
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://` over TLS.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// A channel to the server (all clones share one connection).

@@ -1436,6 +1436,14 @@ export const ReadReceiptPolicySchema: GenEnum<ReadReceiptPolicy> = /*@__PURE__*/
 /**
  * Compose-time mail tips.
  *
+ * Every method needs authentication when the server requires it (docs/security.md): an
+ * `authorization: Bearer <JWT>` header from a trusted issuer, or a trusted service's client
+ * certificate; otherwise UNAUTHENTICATED. GetMailTips and WatchMailTips also answer
+ * PERMISSION_DENIED when the caller may not ask as the draft's sender (not one of its own
+ * addresses, and no send_as or send_on_behalf grant), RESOURCE_EXHAUSTED with a
+ * google.rpc.RetryInfo detail when the caller is over its budget of recipient lookups, and
+ * UNAVAILABLE when the directory cannot tell now whether the caller may ask as the sender.
+ *
  * @generated from service mailtips.v1.MailTipsService
  */
 export const MailTipsService: GenService<{
