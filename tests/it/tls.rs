@@ -342,7 +342,10 @@ fn the_tls_docs_examples_hold() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
-    for flag in block("sh").split_whitespace().filter(|w| w.starts_with("--")) {
+    for flag in block("sh")
+        .split_whitespace()
+        .filter(|w| w.starts_with("--"))
+    {
         assert!(help.contains(flag), "{flag} in mailtips tips --help");
     }
 }
