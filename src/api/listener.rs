@@ -71,7 +71,7 @@ impl Connections {
         let configured = limits.max_connections as usize;
         let max = descriptor_room().map_or(configured, |room| configured.min(room));
         if max < configured {
-            tracing::warn!(
+            tracing::info!(
                 configured,
                 max,
                 "server.limits.max_connections lowered to fit the open-file limit (ulimit -n)"

@@ -154,3 +154,38 @@ impl LimitsConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_bad_values_are_named() {
+        assert_eq!(LimitsConfig::default().validate(), Ok(()));
+        let bad = |set: fn(&mut LimitsConfig)| {
+            let mut l = LimitsConfig::default();
+            set(&mut l);
+            l.validate().unwrap_err().0
+        };
+        assert_eq!(
+            bad(|l| l.max_connections = 0),
+            "server.limits.max_connections"
+        );
+        assert_eq!(
+            bad(|l| l.idle_timeout = Duration::ZERO),
+            "server.limits.idle_timeout"
+        );
+        assert_eq!(
+            bad(|l| l.stream_window = 100),
+            "server.limits.stream_window"
+        );
+        assert_eq!(
+            bad(|l| l.max_frame_size = 1 << 30),
+            "server.limits.max_frame_size"
+        );
+        assert_eq!(
+            bad(|l| l.max_header_list_size = 10),
+            "server.limits.max_header_list_size"
+        );
+    }
+}

@@ -1,0 +1,561 @@
+//! The abuse suite (`scripts/abuse.sh`, docs/reliability.md): starts a release `mailtips`
+//! server on loopback, runs each attack with bounded counts and times while an ordinary caller
+//! (from 127.0.0.2, another peer) asks for a small draft's tips, and prints a table: attack,
+//! outcome, the server's peak RSS, and the ordinary caller's success rate and p50/p99.
+//!
+//! `abuse --bin target/release/mailtips`. A server binary without `[server.limits]` (an older
+//! build) is run with its defaults, so the same suite gives the figures before and after.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mailtips::pb;
+use mailtips::pb::mail_tips_service_client::MailTipsServiceClient;
+use prost::Message;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::task::JoinSet;
+use tonic::transport::{Channel, Endpoint};
+
+/// The attack's timeouts in the suite: shorter than the defaults so that it runs in minutes.
+const LIMITS: &str = "[server.limits]\nidle_timeout = \"5s\"\nrequest_body_timeout = \"5s\"\n";
+/// How long a connection attack waits for the server to close its connections.
+const WINDOW: Duration = Duration::from_secs(8);
+const METHOD: &str = "/mailtips.v1.MailTipsService/GetMailTips";
+const WATCH: &str = "/mailtips.v1.MailTipsService/WatchMailTips";
+
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `bin` on a free loopback port, under `ulimit -n fd_limit` when given.
+    async fn start(bin: &Path, fd_limit: Option<u32>) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let base = include_str!("mailtips.toml");
+        // Without the example's own [server.limits] table (absent in older builds).
+        let base = match (base.find("[server.limits]"), base.find("[directory]")) {
+            (Some(a), Some(b)) => format!("{}{}", &base[..a], &base[b..]),
+            _ => base.to_owned(),
+        };
+        let path = dir.path().join("mailtips.toml");
+        let with_limits = base.replacen("[directory]", &format!("{LIMITS}\n[directory]"), 1);
+        std::fs::write(&path, &with_limits).expect("write config");
+        let ok = Command::new(bin)
+            .args(["check-config", "--config"])
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            std::fs::write(&path, &base).expect("write config");
+        }
+        let serve = format!(
+            "{}exec \"$0\" serve --config \"$1\" --listen 127.0.0.1:{port}",
+            fd_limit.map_or(String::new(), |n| format!("ulimit -n {n} && "))
+        );
+        let child = Command::new("sh")
+            .args(["-c", &serve])
+            .arg(bin)
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the server");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let server = Self {
+            child,
+            addr,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(ch) = endpoint(addr, None).connect().await
+                && MailTipsServiceClient::new(ch)
+                    .get_mail_tips(small_draft())
+                    .await
+                    .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not start");
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn rss_mb(&self) -> f64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    }
+}
+
+fn endpoint(addr: SocketAddr, from: Option<IpAddr>) -> Endpoint {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .expect("url")
+        .local_address(from)
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(2))
+}
+
+fn small_draft() -> pb::GetMailTipsRequest {
+    draft(&[
+        "kenji.suzuki@contoso.com",
+        "hr@contoso.com",
+        "yuki.ito@contoso.com",
+    ])
+}
+
+fn big_draft() -> pb::GetMailTipsRequest {
+    let to: Vec<String> = (0..1000).map(|i| format!("user{i}@contoso.com")).collect();
+    draft(&to.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+fn draft(to: &[&str]) -> pb::GetMailTipsRequest {
+    pb::GetMailTipsRequest {
+        sender: "taro.yamada@contoso.com".into(),
+        recipients: to
+            .iter()
+            .map(|a| pb::Recipient {
+                address: (*a).into(),
+                field: pb::RecipientField::To as i32,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// A gRPC message frame.
+fn frame(req: &pb::GetMailTipsRequest) -> Bytes {
+    let msg = req.encode_to_vec();
+    let mut out = vec![0u8];
+    out.extend_from_slice(&u32::try_from(msg.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(&msg);
+    out.into()
+}
+
+/// The ordinary caller's figures over one attack.
+#[derive(Default)]
+struct Caller {
+    ok: u32,
+    failed: u32,
+    latencies: Vec<Duration>,
+}
+
+impl Caller {
+    fn summary(&mut self) -> String {
+        self.latencies.sort();
+        let pct = |p: f64| {
+            let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+            self.latencies
+                .get(i)
+                .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0))
+        };
+        let total = self.ok + self.failed;
+        let rate = if total == 0 {
+            0.0
+        } else {
+            100.0 * f64::from(self.ok) / f64::from(total)
+        };
+        format!("{rate:.1}% of {total}, {} / {} ms", pct(0.5), pct(0.99))
+    }
+}
+
+/// An ordinary caller from 127.0.0.2: one small draft every 10 ms, for `how_long`.
+async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
+    let mut c = Caller::default();
+    let end = Instant::now() + how_long;
+    let from = Some(IpAddr::from([127, 0, 0, 2]));
+    let mut client: Option<MailTipsServiceClient<Channel>> = None;
+    while Instant::now() < end {
+        let start = Instant::now();
+        let result = async {
+            if client.is_none() {
+                client = Some(MailTipsServiceClient::new(
+                    endpoint(addr, from).connect().await.ok()?,
+                ));
+            }
+            let call = client.as_mut()?.get_mail_tips(small_draft());
+            tokio::time::timeout(Duration::from_secs(2), call)
+                .await
+                .ok()?
+                .ok()
+        }
+        .await;
+        match result {
+            Some(_) => {
+                c.ok += 1;
+                c.latencies.push(start.elapsed());
+            }
+            None => {
+                c.failed += 1;
+                client = None;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    c
+}
+
+/// Runs `attack` while the ordinary caller calls for `how_long`; samples the server's RSS.
+async fn measure<F>(server: &Server, how_long: Duration, attack: F) -> (String, f64, String)
+where
+    F: std::future::Future<Output = String> + Send + 'static,
+{
+    let attack = tokio::spawn(attack);
+    let caller = tokio::spawn(ordinary(server.addr, how_long));
+    let mut peak: f64 = 0.0;
+    while !caller.is_finished() {
+        peak = peak.max(server.rss_mb());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut caller = caller.await.expect("caller");
+    let outcome = attack.await.expect("attack");
+    peak = peak.max(server.rss_mb());
+    (outcome, peak, caller.summary())
+}
+
+/// Counts the tasks in `set` that finish (their connection closed) within `window`.
+async fn closed_within(mut set: JoinSet<()>, window: Duration) -> usize {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let _ = tokio::time::timeout(window, async {
+        while set.join_next().await.is_some() {
+            closed.fetch_add(1, Ordering::Relaxed);
+        }
+    })
+    .await;
+    set.abort_all();
+    closed.load(Ordering::Relaxed)
+}
+
+/// Reads until the peer closes.
+async fn until_closed(mut s: impl tokio::io::AsyncRead + Unpin) {
+    let mut buf = [0u8; 1024];
+    while let Ok(n) = s.read(&mut buf).await {
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+async fn idle_connections(addr: SocketAddr, n: usize) -> String {
+    let mut set = JoinSet::new();
+    let mut opened = 0;
+    for _ in 0..n {
+        if let Ok(s) = TcpStream::connect(addr).await {
+            opened += 1;
+            set.spawn(until_closed(s));
+        }
+    }
+    let closed = closed_within(set, WINDOW).await;
+    format!("{opened} opened, {closed} closed by the server within {WINDOW:?}")
+}
+
+async fn slow_bodies(addr: SocketAddr, n: usize) -> String {
+    let mut set = JoinSet::new();
+    let mut opened = 0;
+    for _ in 0..n {
+        let Ok(s) = TcpStream::connect(addr).await else {
+            continue;
+        };
+        opened += 1;
+        set.spawn(async move {
+            let (read, mut write) = tokio::io::split(s);
+            let head = format!(
+                "POST {METHOD} HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: 1000\r\n\r\n"
+            );
+            let trickle = async move {
+                if write.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                loop {
+                    if write.write_all(b"\0").await.is_err() {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            };
+            tokio::select! {
+                () = trickle => {}
+                () = until_closed(read) => {}
+            }
+        });
+    }
+    let closed = closed_within(set, WINDOW).await;
+    format!("{opened} opened, {closed} closed by the server within {WINDOW:?}")
+}
+
+fn h2_request(addr: SocketAddr, path: &str) -> http::Request<()> {
+    http::Request::post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .expect("request")
+}
+
+async fn unfinished_h2(addr: SocketAddr, n: usize) -> String {
+    let mut set = JoinSet::new();
+    let mut opened = 0;
+    for _ in 0..n {
+        let Ok(tcp) = TcpStream::connect(addr).await else {
+            continue;
+        };
+        let Ok((mut client, conn)) = h2::client::handshake(tcp).await else {
+            continue;
+        };
+        opened += 1;
+        set.spawn(async move {
+            let conn = tokio::spawn(conn);
+            // Headers, then a body that never ends; the handles stay so only the server
+            // can end the connection.
+            let held = client.send_request(h2_request(addr, METHOD), false);
+            let _ = conn.await;
+            drop((client, held));
+        });
+    }
+    let closed = closed_within(set, WINDOW).await;
+    format!("{opened} opened, {closed} closed by the server within {WINDOW:?}")
+}
+
+/// `streams` WatchMailTips calls of 1,000 recipients over `conns` connections whose clients
+/// never read (HTTP/2 window 0). Holds them for `hold`.
+async fn non_reading_watches(
+    addr: SocketAddr,
+    conns: usize,
+    per_conn: usize,
+    hold: Duration,
+) -> String {
+    let body = frame(&big_draft());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut set = JoinSet::new();
+    for _ in 0..conns {
+        let (body, accepted, refused) = (body.clone(), accepted.clone(), refused.clone());
+        set.spawn(async move {
+            let Ok(tcp) = TcpStream::connect(addr).await else {
+                return;
+            };
+            let Ok((client, conn)) = h2::client::Builder::new()
+                .initial_window_size(0)
+                .handshake::<_, Bytes>(tcp)
+                .await
+            else {
+                return;
+            };
+            tokio::spawn(conn);
+            let mut held = Vec::new();
+            for _ in 0..per_conn {
+                let Ok(mut client) = client.clone().ready().await else {
+                    break;
+                };
+                let Ok((response, mut send)) = client.send_request(h2_request(addr, WATCH), false)
+                else {
+                    break;
+                };
+                let _ = send.send_data(body.clone(), true);
+                held.push(tokio::spawn({
+                    let (accepted, refused) = (accepted.clone(), refused.clone());
+                    async move {
+                        match tokio::time::timeout(Duration::from_secs(10), response).await {
+                            Ok(Ok(r)) if r.headers().get("grpc-status").is_none() => {
+                                accepted.fetch_add(1, Ordering::Relaxed);
+                                let _keep = (r, send);
+                                std::future::pending::<()>().await;
+                            }
+                            _ => {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }));
+            }
+            std::future::pending::<()>().await;
+            drop(held);
+        });
+    }
+    tokio::time::sleep(hold).await;
+    set.abort_all();
+    format!(
+        "{} streams open, {} refused or failed",
+        accepted.load(Ordering::Relaxed),
+        refused.load(Ordering::Relaxed)
+    )
+}
+
+async fn flooder(addr: SocketAddr, how_long: Duration) -> String {
+    let ok = Arc::new(AtomicUsize::new(0));
+    let exhausted = Arc::new(AtomicUsize::new(0));
+    let other = Arc::new(AtomicUsize::new(0));
+    let Ok(ch) = endpoint(addr, None)
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+    else {
+        return "could not connect".into();
+    };
+    let end = Instant::now() + how_long;
+    let mut set = JoinSet::new();
+    for _ in 0..32 {
+        let mut client = MailTipsServiceClient::new(ch.clone());
+        let (ok, exhausted, other) = (ok.clone(), exhausted.clone(), other.clone());
+        set.spawn(async move {
+            let big = big_draft();
+            while Instant::now() < end {
+                match client.get_mail_tips(big.clone()).await {
+                    Ok(_) => ok.fetch_add(1, Ordering::Relaxed),
+                    Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                        exhausted.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Err(_) => other.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
+    format!(
+        "flooder: {} answered, {} RESOURCE_EXHAUSTED, {} other errors",
+        ok.load(Ordering::Relaxed),
+        exhausted.load(Ordering::Relaxed),
+        other.load(Ordering::Relaxed)
+    )
+}
+
+/// SIGTERM with `n` WatchMailTips streams open: how long the process takes to exit, its
+/// status, and how the streams ended.
+async fn sigterm_with_streams(mut server: Server, n: usize) -> String {
+    let ch = endpoint(server.addr, None)
+        .timeout(Duration::from_secs(60))
+        .connect()
+        .await;
+    let Ok(ch) = ch else {
+        return "could not connect".into();
+    };
+    let mut streams = Vec::new();
+    for _ in 0..n {
+        let mut client = MailTipsServiceClient::new(ch.clone());
+        if let Ok(r) = client.watch_mail_tips(small_draft()).await {
+            let mut s = r.into_inner();
+            let _ = s.message().await;
+            streams.push(s);
+        }
+    }
+    let ends = tokio::spawn(async move {
+        let mut codes = std::collections::BTreeMap::<String, usize>::new();
+        for mut s in streams {
+            let end = match tokio::time::timeout(Duration::from_secs(15), s.message()).await {
+                Ok(Ok(None)) => "ended OK".to_owned(),
+                Ok(Ok(Some(_))) => "sent a message".to_owned(),
+                Ok(Err(status)) => format!("{:?}", status.code()),
+                Err(_) => "still open".to_owned(),
+            };
+            *codes.entry(end).or_default() += 1;
+        }
+        codes
+    });
+    let start = Instant::now();
+    // SAFETY: kill(2) on the child's pid; no memory is touched.
+    unsafe { libc::kill(i32::try_from(server.pid()).unwrap_or(0), libc::SIGTERM) };
+    let mut exit = None;
+    while start.elapsed() < Duration::from_secs(15) {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            exit = Some((start.elapsed(), status));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let codes = ends.await.unwrap_or_default();
+    let exit = match exit {
+        Some((t, status)) => format!("exit {:?} after {:.1} s", status.code(), t.as_secs_f64()),
+        None => "still running after 15 s (killed)".into(),
+    };
+    format!("{exit}; {n} streams: {codes:?}")
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let bin = match (args.next().as_deref(), args.next()) {
+        (Some("--bin"), Some(path)) => PathBuf::from(path),
+        _ => {
+            eprintln!("usage: abuse --bin path/to/mailtips");
+            std::process::exit(2);
+        }
+    };
+    let mut rows = Vec::new();
+    let server = Server::start(&bin, None).await;
+    let addr = server.addr;
+    let quiet = Duration::from_secs(3);
+    rows.push((
+        "quiet (no attack)",
+        measure(&server, quiet, async { String::from("-") }).await,
+    ));
+    rows.push((
+        "500 idle TCP connections",
+        measure(&server, WINDOW, idle_connections(addr, 500)).await,
+    ));
+    rows.push((
+        "500 HTTP/1.1 bodies, a byte a second",
+        measure(&server, WINDOW, slow_bodies(addr, 500)).await,
+    ));
+    rows.push((
+        "500 unfinished HTTP/2 requests",
+        measure(&server, WINDOW, unfinished_h2(addr, 500)).await,
+    ));
+    let hold = Duration::from_secs(12);
+    rows.push((
+        "5,000 non-reading WatchMailTips, 1,000 recipients",
+        measure(&server, hold, non_reading_watches(addr, 50, 100, hold)).await,
+    ));
+    let flood = Duration::from_secs(6);
+    rows.push((
+        "flooder, 1,000-recipient drafts",
+        measure(&server, flood, flooder(addr, flood)).await,
+    ));
+    drop(server);
+
+    let limited = Server::start(&bin, Some(256)).await;
+    let addr = limited.addr;
+    rows.push((
+        "ulimit -n 256, 300 idle connections",
+        measure(&limited, WINDOW, idle_connections(addr, 300)).await,
+    ));
+    drop(limited);
+
+    let stopping = Server::start(&bin, None).await;
+    let rss = stopping.rss_mb();
+    let outcome = sigterm_with_streams(stopping, 100).await;
+    rows.push(("SIGTERM with 100 open streams", (outcome, rss, "-".into())));
+
+    println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 |");
+    println!("| --- | --- | --- | --- |");
+    for (attack, (outcome, rss, caller)) in rows {
+        println!("| {attack} | {outcome} | {rss:.0} MB | {caller} |");
+    }
+}

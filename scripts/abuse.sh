@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The abuse suite (docs/reliability.md): builds the release server and the suite
+# (examples/abuse.rs), then runs every attack on loopback with bounded counts and times and
+# prints a table. Takes about two minutes. Not part of scripts/test.sh (the test command only
+# builds the suite, through clippy --all-targets).
+#
+#   scripts/abuse.sh                      # this checkout's server
+#   scripts/abuse.sh --bin OTHER/mailtips # another build, e.g. an older one for "before" figures
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --locked --release --bin mailtips --example abuse
+target="${CARGO_TARGET_DIR:-target}"
+bin="$target/release/mailtips"
+if [ "${1:-}" = "--bin" ]; then bin="$2"; fi
+# The attacks open a few thousand sockets; the suite's own limit must not be what stops them.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || ulimit -n 65536 2>/dev/null || true
+exec "$target/release/examples/abuse" --bin "$bin"
