@@ -38,6 +38,42 @@ pub struct ServerConfig {
     /// Serve the compose page (`GET /`) on the same port; `false` for deployments that want
     /// only gRPC and gRPC-web.
     pub web_page: bool,
+    /// What one caller, and all callers together, may hold (`[server.limits]`).
+    pub limits: LimitsConfig,
+}
+
+/// Bounds on what callers may hold at once, and how long a stop may take. Past a bound a call
+/// is refused at once with `RESOURCE_EXHAUSTED`, never queued. docs/reliability.md says why
+/// each default is where it is.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Recipients in evaluation at once, all callers together (a call weighs one per recipient
+    /// plus one for the sender; `GetMailTips` and each `WatchMailTips` opening).
+    pub max_evaluating_recipients: NonZeroU32,
+    /// The same, per caller (identity, or peer address when anonymous).
+    pub max_evaluating_recipients_per_caller: NonZeroU32,
+    /// Open `WatchMailTips` streams, all callers together.
+    pub max_watch_streams: NonZeroU32,
+    /// Open `WatchMailTips` streams per caller.
+    pub max_watch_streams_per_caller: NonZeroU32,
+    /// After SIGTERM or SIGINT: how long in-flight calls may take before the process exits
+    /// anyway.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let n = |v| NonZeroU32::new(v).expect("non-zero");
+        Self {
+            max_evaluating_recipients: n(32_000),
+            max_evaluating_recipients_per_caller: n(4_000),
+            max_watch_streams: n(10_000),
+            max_watch_streams_per_caller: n(256),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -46,6 +82,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cors_allowed_origins: vec!["*".to_owned()],
             web_page: true,
+            limits: LimitsConfig::default(),
         }
     }
 }
@@ -302,6 +339,23 @@ impl Config {
             }
             if !seen.insert(domain.clone()) {
                 return Err((key, format!("{domain:?} is listed twice")));
+            }
+        }
+        let limits = &self.server.limits;
+        for (key, per_caller, total) in [
+            (
+                "server.limits.max_evaluating_recipients_per_caller",
+                limits.max_evaluating_recipients_per_caller,
+                limits.max_evaluating_recipients,
+            ),
+            (
+                "server.limits.max_watch_streams_per_caller",
+                limits.max_watch_streams_per_caller,
+                limits.max_watch_streams,
+            ),
+        ] {
+            if per_caller > total {
+                return Err((key, format!("{per_caller} is above the total ({total})")));
             }
         }
         for o in &self.server.cors_allowed_origins {

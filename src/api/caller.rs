@@ -5,8 +5,6 @@
 //! service sees it; everything after it (sender authorization, the anti-harvest budget, load
 //! shedding, stream caps, logs) reads it with [`Caller::of`].
 
-#![allow(dead_code, reason = "read by authentication and load shedding, which land next")]
-
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -14,6 +12,10 @@ use std::sync::Arc;
 use crate::domain::address::Address;
 
 /// The party behind a request.
+#[allow(
+    dead_code,
+    reason = "User and Service are made by authentication, which lands next"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Caller {
     /// No credentials (only where authentication is off); counted by peer address.

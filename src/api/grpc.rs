@@ -1,15 +1,18 @@
 //! The gRPC edge: validates requests into domain drafts, turns evaluations into protobuf, and
 //! maps every error to a `tonic::Status` in one place. Nothing below this module knows tonic.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
+use crate::api::admission::{Gate, GateKind, Permit};
+use crate::api::caller::Caller;
+use crate::api::deadline::Deadline;
 use crate::api::pb;
+use crate::api::shutdown::Shutdown;
+use crate::api::watch::{Watch, WatchStream};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
@@ -301,10 +304,40 @@ pub(crate) struct GrpcService<D> {
     tips: Arc<MailTips<D>>,
     limits: RequestLimits,
     configuration: pb::ServiceConfiguration,
+    /// Recipients in evaluation, in total and per caller.
+    evaluating: Arc<Gate>,
+    /// Open `WatchMailTips` streams, in total and per caller.
+    watching: Arc<Gate>,
+    shutdown: Shutdown,
 }
 
+/// How long a caller refused for load is told to wait: evaluations take milliseconds, so
+/// capacity comes back soon, but a client retrying at once would only add to the load.
+const RETRY_EVALUATION: Duration = Duration::from_secs(1);
+/// Streams are held for minutes to hours: a refused watcher waits longer.
+const RETRY_WATCH: Duration = Duration::from_secs(30);
+
 impl<D: Directory> GrpcService<D> {
-    pub fn new(tips: Arc<MailTips<D>>, config: &Config) -> Self {
+    pub fn new(tips: Arc<MailTips<D>>, config: &Config, shutdown: Shutdown) -> Self {
+        let l = &config.server.limits;
+        let evaluating = Gate::new(
+            GateKind {
+                what: "recipients in evaluation",
+                key: "max_evaluating_recipients",
+                retry_after: RETRY_EVALUATION,
+            },
+            l.max_evaluating_recipients.get(),
+            l.max_evaluating_recipients_per_caller.get(),
+        );
+        let watching = Gate::new(
+            GateKind {
+                what: "open WatchMailTips streams",
+                key: "max_watch_streams",
+                retry_after: RETRY_WATCH,
+            },
+            l.max_watch_streams.get(),
+            l.max_watch_streams_per_caller.get(),
+        );
         let policy = tips.policy();
         let org = &config.org;
         let configuration = pb::ServiceConfiguration {
@@ -346,11 +379,21 @@ impl<D: Directory> GrpcService<D> {
             tips,
             limits,
             configuration,
+            evaluating,
+            watching,
+            shutdown,
         }
     }
-}
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::GetMailTipsResponse, Status>> + Send>>;
+    /// Admits the evaluation of `request`'s draft for its caller, weighed by its recipients
+    /// (plus one for the sender): a 1,000-recipient draft holds what 1,000 one-recipient drafts
+    /// would.
+    fn admit(&self, request: &Request<pb::GetMailTipsRequest>) -> Result<Permit, Status> {
+        let weight = request.get_ref().recipients.len() as u64 + 1;
+        self.evaluating
+            .try_acquire(&Caller::of(request).key(), weight)
+    }
+}
 
 #[tonic::async_trait]
 impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
@@ -358,7 +401,9 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
+        let _permit = self.admit(&request)?;
         let draft = draft_from_request(request.into_inner(), self.limits)?;
+        // Dropped with the permit when the caller's deadline passes (api::deadline).
         let evaluation = self.tips.evaluate(&draft).await;
         Ok(Response::new(response_from_evaluation(evaluation)))
     }
@@ -369,29 +414,20 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
+        let slot = self.watching.try_acquire(&Caller::of(&request).key(), 1)?;
+        let first = self.admit(&request)?;
+        let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let draft = draft_from_request(request.into_inner(), self.limits)?;
-        let tips = self.tips.clone();
-        let interval = tips.policy().refresh_interval;
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(async move {
-            loop {
-                let evaluation = tips.evaluate(&draft).await;
-                if tx
-                    .send(Ok(response_from_evaluation(evaluation)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = tx.closed() => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        let watch = Watch {
+            interval: self.tips.policy().refresh_interval,
+            tips: self.tips.clone(),
+            draft,
+            shutdown: self.shutdown.clone(),
+            deadline,
+            first: Some(first),
+            _slot: slot,
+        };
+        Ok(Response::new(watch.into_stream()))
     }
 
     async fn get_service_configuration(

@@ -2,10 +2,15 @@
 //! directory backend and serves every protocol on one port ([`server`]), and the compose page
 //! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
+pub(crate) mod admission;
 mod browser;
 pub(crate) mod caller;
+pub mod codec;
+pub(crate) mod deadline;
 pub mod grpc;
 pub mod server;
+pub(crate) mod shutdown;
+mod watch;
 pub mod web;
 
 /// Generated protobuf types and gRPC stubs for `mailtips.v1`.

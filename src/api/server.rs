@@ -14,6 +14,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::api::grpc::GrpcService;
 use crate::api::pb;
+use crate::api::shutdown::Shutdown;
 use crate::config::{Config, ConfigError};
 use crate::directory::file::DirectoryFileError;
 use crate::directory::ldap::LdapSetupError;
@@ -204,13 +205,18 @@ async fn run<D: Directory + GroupSource + Clone>(
         )
     });
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
-    let service =
-        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, &config));
+    let stop = Shutdown::new();
+    let service = pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(
+        tips,
+        &config,
+        stop.clone(),
+    ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::mail_tips_service_server::MailTipsServiceServer<GrpcService<D>>>()
         .await;
+    let shutdown = stop.clone().on(shutdown, health_reporter);
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -230,9 +236,10 @@ async fn run<D: Directory + GroupSource + Clone>(
         .layer(crate::api::web::WebPageLayer::new(config.server.web_page))
         .layer(tonic_web::GrpcWebLayer::new())
         .into_inner();
-    let result = tonic::transport::Server::builder()
+    let serve = tonic::transport::Server::builder()
         .accept_http1(true)
         .layer(super::browser::BrowserOnly(browser_layers))
+        .layer(super::deadline::DeadlineLayer)
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -242,7 +249,9 @@ async fn run<D: Directory + GroupSource + Clone>(
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
-        )
+        );
+    let result = stop
+        .within_grace(serve, config.server.limits.shutdown_grace)
         .await;
     if let Some(job) = metrics_job {
         job.abort();

@@ -1,0 +1,92 @@
+//! The `WatchMailTips` stream, pull-based: it evaluates only when it is polled, and hyper
+//! polls a response body only when the HTTP/2 stream has send capacity, so a client that does
+//! not read holds no evaluated response on the server, only this small state. The first answer
+//! is evaluated on the first poll, every later one once the refresh interval has passed since
+//! the previous answer was taken.
+//!
+//! The stream ends with `UNAVAILABLE` when the server stops (clients reconnect to another
+//! instance) and with `DEADLINE_EXCEEDED` when the caller's `grpc-timeout` passes.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_stream::Stream;
+use tonic::Status;
+
+use crate::api::admission::Permit;
+use crate::api::grpc::response_from_evaluation;
+use crate::api::pb;
+use crate::api::shutdown::Shutdown;
+use crate::directory::Directory;
+use crate::domain::Draft;
+use crate::service::MailTips;
+
+pub(crate) type WatchStream =
+    Pin<Box<dyn Stream<Item = Result<pb::GetMailTipsResponse, Status>> + Send>>;
+
+/// What one open stream holds.
+pub(crate) struct Watch<D> {
+    pub(crate) tips: Arc<MailTips<D>>,
+    pub(crate) draft: Draft,
+    pub(crate) interval: Duration,
+    pub(crate) shutdown: Shutdown,
+    /// The caller's deadline, if it sent one.
+    pub(crate) deadline: Option<Instant>,
+    /// The admission of the first evaluation, given back once it is done.
+    pub(crate) first: Option<Permit>,
+    /// The stream's slot under the open-stream caps, held until the stream ends.
+    pub(crate) _slot: Permit,
+}
+
+enum Step {
+    Answer(pb::GetMailTipsResponse),
+    End(Status),
+}
+
+impl<D: Directory> Watch<D> {
+    /// The stream of answers: the first at once, then one per refresh interval.
+    pub(crate) fn into_stream(self) -> WatchStream {
+        Box::pin(futures_util::stream::unfold(
+            Some((self, true)),
+            |state| async move {
+                let (mut w, first) = state?;
+                let step = w.next(first).await;
+                match step {
+                    Step::Answer(response) => {
+                        w.first = None;
+                        Some((Ok(response), Some((w, false))))
+                    }
+                    // The state (and with it the stream's slot) goes at once.
+                    Step::End(status) => Some((Err(status), None)),
+                }
+            },
+        ))
+    }
+
+    async fn next(&self, first: bool) -> Step {
+        let answer = async {
+            if !first {
+                tokio::time::sleep(self.interval).await;
+            }
+            response_from_evaluation(self.tips.evaluate(&self.draft).await)
+        };
+        let deadline = async {
+            match self.deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            () = self.shutdown.stopping() => Step::End(Status::unavailable(
+                "the server is stopping; reconnect to carry on watching",
+            )),
+            () = deadline => Step::End(Status::deadline_exceeded(
+                "the caller's deadline (grpc-timeout) passed",
+            )),
+            response = answer => Step::Answer(response),
+        }
+    }
+}
