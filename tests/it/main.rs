@@ -14,4 +14,5 @@ mod ldap_outage;
 mod ldap_tips;
 mod ldap_tls;
 mod reload;
+mod stop;
 mod web_page;

@@ -119,6 +119,23 @@ pub fn fully_resolved(resp: &pb::GetMailTipsResponse) -> bool {
     resp.draft_pending.is_empty() && resp.recipients.iter().all(|r| r.pending.is_empty())
 }
 
+/// A channel to a server starting on `127.0.0.1:port` (a spawned binary), once it accepts
+/// connections (bounded wait).
+pub async fn connect_channel(port: u16) -> tonic::transport::Channel {
+    let started = Instant::now();
+    loop {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("url");
+        match endpoint.connect().await {
+            Ok(channel) => return channel,
+            Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                panic!("the server did not start: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// Polls `f` every 20 ms until it returns true or `limit` passes; returns the time it took.
 pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
 where
