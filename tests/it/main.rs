@@ -13,6 +13,7 @@ mod ldap_metrics;
 mod ldap_outage;
 mod ldap_tips;
 mod ldap_tls;
+mod limits;
 mod reload;
 mod stop;
 mod web_page;

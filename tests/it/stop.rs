@@ -109,7 +109,10 @@ async fn sigterm_with_open_streams_exits_0_within_the_grace_period() {
             &format!("listen = \"127.0.0.1:{port}\""),
         )
         .replace("shutdown_grace = \"10s\"", "shutdown_grace = \"2s\"");
-    assert!(config.contains("shutdown_grace = \"2s\""), "the example names the key");
+    assert!(
+        config.contains("shutdown_grace = \"2s\""),
+        "the example names the key"
+    );
     let path = tmp.path().join("mailtips.toml");
     std::fs::write(&path, config).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_mailtips"))
