@@ -17,6 +17,9 @@ use crate::domain::address::AddressRules;
 use crate::domain::policy::{DomainRule, RemoteDomain};
 use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
+mod limits;
+pub use limits::LimitsConfig;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -40,40 +43,6 @@ pub struct ServerConfig {
     pub web_page: bool,
     /// What one caller, and all callers together, may hold (`[server.limits]`).
     pub limits: LimitsConfig,
-}
-
-/// Bounds on what callers may hold at once, and how long a stop may take. Past a bound a call
-/// is refused at once with `RESOURCE_EXHAUSTED`, never queued. docs/reliability.md says why
-/// each default is where it is.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
-    /// Recipients in evaluation at once, all callers together (a call weighs one per recipient
-    /// plus one for the sender; `GetMailTips` and each `WatchMailTips` opening).
-    pub max_evaluating_recipients: NonZeroU32,
-    /// The same, per caller (identity, or peer address when anonymous).
-    pub max_evaluating_recipients_per_caller: NonZeroU32,
-    /// Open `WatchMailTips` streams, all callers together.
-    pub max_watch_streams: NonZeroU32,
-    /// Open `WatchMailTips` streams per caller.
-    pub max_watch_streams_per_caller: NonZeroU32,
-    /// After SIGTERM or SIGINT: how long in-flight calls may take before the process exits
-    /// anyway.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_grace: Duration,
-}
-
-impl Default for LimitsConfig {
-    fn default() -> Self {
-        let n = |v| NonZeroU32::new(v).expect("non-zero");
-        Self {
-            max_evaluating_recipients: n(32_000),
-            max_evaluating_recipients_per_caller: n(4_000),
-            max_watch_streams: n(10_000),
-            max_watch_streams_per_caller: n(256),
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -352,6 +321,11 @@ impl Config {
                 "server.limits.max_watch_streams_per_caller",
                 limits.max_watch_streams_per_caller,
                 limits.max_watch_streams,
+            ),
+            (
+                "server.limits.max_watched_recipients_per_caller",
+                limits.max_watched_recipients_per_caller,
+                limits.max_watched_recipients,
             ),
         ] {
             if per_caller > total {

@@ -308,7 +308,14 @@ pub(crate) struct GrpcService<D> {
     evaluating: Arc<Gate>,
     /// Open `WatchMailTips` streams, in total and per caller.
     watching: Arc<Gate>,
+    /// Recipients held by open `WatchMailTips` streams, in total and per caller.
+    watched: Arc<Gate>,
     shutdown: Shutdown,
+}
+
+/// What a draft weighs under the limits: its recipients, and one for the sender.
+fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
+    request.get_ref().recipients.len() as u64 + 1
 }
 
 /// How long a caller refused for load is told to wait: evaluations take milliseconds, so
@@ -337,6 +344,15 @@ impl<D: Directory> GrpcService<D> {
             },
             l.max_watch_streams.get(),
             l.max_watch_streams_per_caller.get(),
+        );
+        let watched = Gate::new(
+            GateKind {
+                what: "recipients in open WatchMailTips streams",
+                key: "max_watched_recipients",
+                retry_after: RETRY_WATCH,
+            },
+            l.max_watched_recipients.get(),
+            l.max_watched_recipients_per_caller.get(),
         );
         let policy = tips.policy();
         let org = &config.org;
@@ -381,6 +397,7 @@ impl<D: Directory> GrpcService<D> {
             configuration,
             evaluating,
             watching,
+            watched,
             shutdown,
         }
     }
@@ -389,9 +406,8 @@ impl<D: Directory> GrpcService<D> {
     /// (plus one for the sender): a 1,000-recipient draft holds what 1,000 one-recipient drafts
     /// would.
     fn admit(&self, request: &Request<pb::GetMailTipsRequest>) -> Result<Permit, Status> {
-        let weight = request.get_ref().recipients.len() as u64 + 1;
         self.evaluating
-            .try_acquire(&Caller::of(request).key(), weight)
+            .try_acquire(&Caller::of(request).key(), weight(request))
     }
 }
 
@@ -414,7 +430,11 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
-        let slot = self.watching.try_acquire(&Caller::of(&request).key(), 1)?;
+        let caller = Caller::of(&request).key();
+        let slot = (
+            self.watching.try_acquire(&caller, 1)?,
+            self.watched.try_acquire(&caller, weight(&request))?,
+        );
         let first = self.admit(&request)?;
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let draft = draft_from_request(request.into_inner(), self.limits)?;

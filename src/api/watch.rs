@@ -36,8 +36,9 @@ pub(crate) struct Watch<D> {
     pub(crate) deadline: Option<Instant>,
     /// The admission of the first evaluation, given back once it is done.
     pub(crate) first: Option<Permit>,
-    /// The stream's slot under the open-stream caps, held until the stream ends.
-    pub(crate) _slot: Permit,
+    /// The stream's slot under the open-stream caps and its draft's recipients under the
+    /// watched-recipient caps, held until the stream ends.
+    pub(crate) _slot: (Permit, Permit),
 }
 
 enum Step {

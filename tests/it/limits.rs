@@ -310,3 +310,25 @@ impl Decoder for Raw {
         Ok(Some(buf.copy_to_bytes(buf.remaining()).to_vec()))
     }
 }
+
+#[tokio::test]
+async fn watch_streams_are_weighed_by_the_recipients_they_keep() {
+    let mut config = demo_config();
+    config.server.limits.max_watched_recipients_per_caller = 12.try_into().unwrap();
+    let server = TestServer::with_directory_file(config, DEMO_DIRECTORY).await;
+    let ten = staff(1..11);
+    let mut client = server.client();
+    let _big = client
+        .watch_mail_tips(draft(TARO, &refs(&ten)))
+        .await
+        .expect("eleven of twelve");
+    let s = client
+        .watch_mail_tips(draft(TARO, &["yuki.ito@contoso.com"]))
+        .await
+        .expect_err("two more is past twelve");
+    assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
+    assert!(
+        s.message().contains("max_watched_recipients_per_caller = 12"),
+        "{s:?}"
+    );
+}

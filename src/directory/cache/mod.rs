@@ -88,7 +88,10 @@ impl CacheConfig {
         }
         for (key, n) in [
             ("directory.cache.max_entries", self.max_entries),
-            ("directory.cache.max_missing_entries", self.max_missing_entries),
+            (
+                "directory.cache.max_missing_entries",
+                self.max_missing_entries,
+            ),
         ] {
             if n == 0 {
                 return Err((key, "must be above zero".into()));

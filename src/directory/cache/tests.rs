@@ -296,7 +296,11 @@ async fn junk_addresses_never_evict_found_entries() {
     assert_eq!(cache.inner.entries.entry_count(), 2);
     // The people really written to are still answered from the cache.
     assert_eq!(kinds(&cache.lookup(&hot).await), ["found", "found"]);
-    assert_eq!(backend.asked(), asked + 100, "the hot set was not asked again");
+    assert_eq!(
+        backend.asked(),
+        asked + 100,
+        "the hot set was not asked again"
+    );
 }
 
 #[test]
