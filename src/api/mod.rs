@@ -7,6 +7,8 @@ mod browser;
 pub(crate) mod caller;
 pub mod codec;
 pub(crate) mod deadline;
+#[cfg(test)]
+mod fuzz;
 pub mod grpc;
 pub mod server;
 pub(crate) mod shutdown;

@@ -35,20 +35,18 @@ impl Shutdown {
     /// server and the mail tips service, so load balancers drain this instance) and fires the
     /// stop signal. Hand the result to the server as its shutdown future: it stops accepting
     /// connections and lets in-flight calls finish.
-    pub(crate) fn on(
+    pub(crate) async fn on(
         self,
         signal: impl Future<Output = ()> + Send + 'static,
         health: HealthReporter,
-    ) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            signal.await;
-            for service in ["", SERVICE_NAME] {
-                health
-                    .set_service_status(service, ServingStatus::NotServing)
-                    .await;
-            }
-            self.trigger();
+    ) {
+        signal.await;
+        for service in ["", SERVICE_NAME] {
+            health
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
         }
+        self.trigger();
     }
 
     /// Runs `serve` to its end, or until `grace` has passed since the stop signal fired,
