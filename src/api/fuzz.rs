@@ -10,8 +10,8 @@
 
 use std::sync::{Arc, LazyLock};
 
-use prost::Message as _;
 use proptest::prelude::*;
+use prost::Message as _;
 
 use crate::api::grpc::{RequestLimits, draft_from_request, response_from_evaluation};
 use crate::api::pb;
@@ -72,10 +72,8 @@ fn address() -> impl Strategy<Value = String> {
 }
 
 fn request() -> impl Strategy<Value = pb::GetMailTipsRequest> {
-    let recipient = (address(), -1i32..5).prop_map(|(address, field)| pb::Recipient {
-        address,
-        field,
-    });
+    let recipient =
+        (address(), -1i32..5).prop_map(|(address, field)| pb::Recipient { address, field });
     let reply_all = proptest::option::of(
         (
             proptest::collection::vec(address(), 0..6),

@@ -48,3 +48,38 @@ impl Default for LimitsConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    /// The `[server.limits]` example in docs/reliability.md parses and shows the defaults.
+    #[test]
+    fn the_documented_example_is_the_defaults() {
+        let doc = include_str!("../../docs/reliability.md");
+        let block = doc
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a toml block");
+        let text = format!("{block}\n[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n");
+        let config = Config::from_toml(&text, Path::new("reliability.md")).expect("valid");
+        let (shown, default) = (config.server.limits, super::LimitsConfig::default());
+        assert_eq!(format!("{shown:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn a_share_above_its_total_is_refused() {
+        let text = "[server.limits]\nmax_watch_streams = 10\nmax_watch_streams_per_caller = 11\n\
+                    [org]\ninternal_domains = [{ domain = \"contoso.com\" }]\n";
+        let err = Config::from_toml(text, Path::new("t.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("server.limits.max_watch_streams_per_caller: 11 is above the total (10)"),
+            "{err}"
+        );
+    }
+}

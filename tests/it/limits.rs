@@ -328,7 +328,8 @@ async fn watch_streams_are_weighed_by_the_recipients_they_keep() {
         .expect_err("two more is past twelve");
     assert_eq!(s.code(), Code::ResourceExhausted, "{s:?}");
     assert!(
-        s.message().contains("max_watched_recipients_per_caller = 12"),
+        s.message()
+            .contains("max_watched_recipients_per_caller = 12"),
         "{s:?}"
     );
 }
