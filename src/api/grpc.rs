@@ -431,11 +431,13 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
         let caller = Caller::of(&request).key();
+        let weight = weight(&request);
         let slot = (
             self.watching.try_acquire(&caller, 1)?,
-            self.watched.try_acquire(&caller, weight(&request))?,
+            self.watched.try_acquire(&caller, weight)?,
         );
-        let first = self.admit(&request)?;
+        // Refused at once when the first evaluation would be; it runs on the first poll.
+        drop(self.evaluating.try_acquire(&caller, weight)?);
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let draft = draft_from_request(request.into_inner(), self.limits)?;
         let watch = Watch {
@@ -444,7 +446,9 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
             draft,
             shutdown: self.shutdown.clone(),
             deadline,
-            first: Some(first),
+            evaluating: self.evaluating.clone(),
+            caller,
+            weight,
             _slot: slot,
         };
         Ok(Response::new(watch.into_stream()))

@@ -2,7 +2,8 @@
 //! polls a response body only when the HTTP/2 stream has send capacity, so a client that does
 //! not read holds no evaluated response on the server, only this small state. The first answer
 //! is evaluated on the first poll, every later one once the refresh interval has passed since
-//! the previous answer was taken.
+//! the previous answer was taken. Each evaluation is admitted by the same load shedding as a
+//! `GetMailTips` call, only while it runs.
 //!
 //! The stream ends with `UNAVAILABLE` when the server stops (clients reconnect to another
 //! instance) and with `DEADLINE_EXCEEDED` when the caller's `grpc-timeout` passes.
@@ -15,7 +16,8 @@ use tokio::time::Instant;
 use tokio_stream::Stream;
 use tonic::Status;
 
-use crate::api::admission::Permit;
+use crate::api::admission::{Gate, Permit};
+use crate::api::caller::CallerKey;
 use crate::api::grpc::response_from_evaluation;
 use crate::api::pb;
 use crate::api::shutdown::Shutdown;
@@ -34,8 +36,12 @@ pub(crate) struct Watch<D> {
     pub(crate) shutdown: Shutdown,
     /// The caller's deadline, if it sent one.
     pub(crate) deadline: Option<Instant>,
-    /// The admission of the first evaluation, given back once it is done.
-    pub(crate) first: Option<Permit>,
+    /// Each evaluation is admitted like a `GetMailTips` call, under the caller's key and with
+    /// the draft's weight, while it runs (never while the stream waits or its client does not
+    /// read, so idle streams hold nothing of the evaluation budget).
+    pub(crate) evaluating: Arc<Gate>,
+    pub(crate) caller: CallerKey,
+    pub(crate) weight: u64,
     /// The stream's slot under the open-stream caps and its draft's recipients under the
     /// watched-recipient caps, held until the stream ends.
     pub(crate) _slot: (Permit, Permit),
@@ -52,13 +58,10 @@ impl<D: Directory> Watch<D> {
         Box::pin(futures_util::stream::unfold(
             Some((self, true)),
             |state| async move {
-                let (mut w, first) = state?;
+                let (w, first) = state?;
                 let step = w.next(first).await;
                 match step {
-                    Step::Answer(response) => {
-                        w.first = None;
-                        Some((Ok(response), Some((w, false))))
-                    }
+                    Step::Answer(response) => Some((Ok(response), Some((w, false)))),
                     // The state (and with it the stream's slot) goes at once.
                     Step::End(status) => Some((Err(status), None)),
                 }
@@ -71,7 +74,12 @@ impl<D: Directory> Watch<D> {
             if !first {
                 tokio::time::sleep(self.interval).await;
             }
-            response_from_evaluation(self.tips.evaluate(&self.draft).await)
+            // Refused under load: the stream ends with RESOURCE_EXHAUSTED and its RetryInfo,
+            // and the client reconnects when told to.
+            let _permit = self.evaluating.try_acquire(&self.caller, self.weight)?;
+            Ok(response_from_evaluation(
+                self.tips.evaluate(&self.draft).await,
+            ))
         };
         let deadline = async {
             match self.deadline {
@@ -87,7 +95,10 @@ impl<D: Directory> Watch<D> {
             () = deadline => Step::End(Status::deadline_exceeded(
                 "the caller's deadline (grpc-timeout) passed",
             )),
-            response = answer => Step::Answer(response),
+            response = answer => match response {
+                Ok(response) => Step::Answer(response),
+                Err(refused) => Step::End(refused),
+            },
         }
     }
 }

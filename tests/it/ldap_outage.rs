@@ -131,7 +131,7 @@ async fn slapd_stopped_then_restarted() {
     // A hung slapd (stopped, connections open but silent): answers still come within the
     // deadline, from the cache, and the server recovers when slapd wakes up.
     let pid = slapd.pid().expect("running");
-    signal(pid, "-STOP");
+    freeze(pid);
     *now.lock().unwrap() += config.directory.cache.positive_ttl + Duration::from_secs(1);
     let mut fresh = req.clone();
     fresh.recipients.push(pb::Recipient {

@@ -46,6 +46,15 @@ fn with_timeout(
     r
 }
 
+/// Wakes a stopped slapd when the test ends, whichever way it ends.
+struct Resume(u32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
 /// A tonic client keeps its own timer for a deadline: it gives up first (CANCELLED), or the
 /// server's answer wins (DEADLINE_EXCEEDED). Either way the call was admitted; a refusal would
 /// have come back at once as RESOURCE_EXHAUSTED.
@@ -118,7 +127,8 @@ async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
     ));
 
     let pid = slapd.pid().expect("running");
-    signal(pid, "-STOP");
+    freeze(pid);
+    let _resume = Resume(pid);
     let before = ldap.stats().searches;
     let heavy = staff(1..5);
     let a1 = tokio::spawn({
@@ -133,11 +143,16 @@ async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
     .await
     .expect("the heavy draft reached the directory");
 
-    let refused = server
-        .client()
-        .get_mail_tips(draft(TARO, &["yuki.ito@contoso.com"]))
-        .await
-        .expect_err("past the caller's share");
+    // Bounded: were it admitted, it would wait for the stopped slapd.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(30),
+        server
+            .client()
+            .get_mail_tips(draft(TARO, &["yuki.ito@contoso.com"])),
+    )
+    .await
+    .expect("refused at once, not admitted")
+    .expect_err("past the caller's share");
     assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
     assert!(
         refused
@@ -156,27 +171,25 @@ async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
         .expect_err("slapd is stopped");
     assert!(admitted(&other), "{other:?}");
 
-    // The first caller cancels its heavy draft: its share comes back, and its next call is
-    // admitted.
+    // The first caller cancels its heavy draft: its share comes back (once the server has seen
+    // the cancellation), and its next call is admitted. Asked over gRPC-web, whose raw HTTP/1.1
+    // client keeps no timer of its own, the server answers DEADLINE_EXCEEDED when the caller's
+    // deadline passes, and drops the evaluation with its share before it answers, so the
+    // caller is admitted again at once.
     a1.abort();
-    let back = eventually(Duration::from_secs(30), || {
-        let mut c = server.client();
-        async move {
-            let s = c
-                .get_mail_tips(client_deadline(draft(TARO, &refs(&staff(7..9)))))
-                .await
-                .expect_err("slapd is stopped");
-            admitted(&s)
-        }
+    let heavy_again = || draft(TARO, &refs(&staff(9..13)));
+    let back = eventually(Duration::from_secs(30), || async {
+        let status = grpc_web_status(&server, heavy_again(), "300m").await;
+        assert!(
+            status == Code::DeadlineExceeded as i32 || status == Code::ResourceExhausted as i32,
+            "{status}"
+        );
+        status == Code::DeadlineExceeded as i32
     })
     .await;
     assert!(back.is_some(), "the cancelled call gave its share back");
-
-    // The server's own answer when the caller's deadline passes (over gRPC-web, whose raw
-    // HTTP/1.1 client keeps no timer of its own): DEADLINE_EXCEEDED, and the evaluation is
-    // dropped with its share, so the caller is admitted again at once.
-    for _ in 0..2 {
-        let status = grpc_web_status(&server, draft(TARO, &refs(&staff(9..13))), "300m").await;
+    for _ in 0..3 {
+        let status = grpc_web_status(&server, heavy_again(), "300m").await;
         assert_eq!(status, Code::DeadlineExceeded as i32);
     }
 
@@ -332,4 +345,38 @@ async fn watch_streams_are_weighed_by_the_recipients_they_keep() {
             .contains("max_watched_recipients_per_caller = 12"),
         "{s:?}"
     );
+}
+
+#[tokio::test]
+async fn streams_whose_client_does_not_read_hold_no_evaluation_budget() {
+    let mut config = demo_config();
+    // One four-recipient draft (weight five) fills a caller's evaluation share.
+    config.server.limits.max_evaluating_recipients_per_caller = 5.try_into().unwrap();
+    let server = TestServer::with_directory_file(config, DEMO_DIRECTORY).await;
+    // A client that never opens its receive window: the server cannot send it a byte of data.
+    let stalled = tonic::transport::Endpoint::from_shared(server.url())
+        .unwrap()
+        .initial_stream_window_size(Some(0))
+        .initial_connection_window_size(Some(0))
+        .connect()
+        .await
+        .expect("connect");
+    let mut stalled = MailTipsServiceClient::new(stalled);
+    let four = staff(1..5);
+    let mut idle = Vec::new();
+    for _ in 0..20 {
+        idle.push(
+            stalled
+                .watch_mail_tips(draft(TARO, &refs(&four)))
+                .await
+                .expect("opened: the first evaluation is admitted")
+                .into_inner(),
+        );
+    }
+    // The same caller (same peer address) is still admitted: the idle streams hold nothing of
+    // its evaluation share.
+    for _ in 0..3 {
+        let resp = server.tips(draft(TARO, &refs(&four))).await;
+        assert_eq!(resp.recipients.len(), 4);
+    }
 }

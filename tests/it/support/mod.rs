@@ -182,6 +182,32 @@ pub fn free_port() -> u16 {
 }
 
 /// Sends `sig` (`-HUP`, `-STOP`, ...) to process `pid` with kill(1).
+/// Stops a process with SIGSTOP and waits until every one of its threads has stopped: the
+/// signal takes effect asynchronously, and a thread still running could answer one more
+/// request.
+pub fn freeze(pid: u32) {
+    signal(pid, "-STOP");
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the process's threads")
+            .all(|task| {
+                let stat =
+                    std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+                // The state follows the command name, which is in parentheses.
+                let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+                matches!(state, Some(Some('T' | 't')) | None)
+            })
+    };
+    let started = Instant::now();
+    while !stopped() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "process {pid} did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &pid.to_string()])
