@@ -17,14 +17,16 @@ use crate::domain::address::AddressRules;
 use crate::domain::policy::{DomainRule, RemoteDomain};
 use crate::domain::{ByteSize, Policy, TipKind, TipSet};
 
+pub mod auth;
 mod beyond_exchange;
+mod limits;
 mod switches;
+mod transport;
 
 pub use beyond_exchange::ReadReceiptsConfig;
+pub use limits::LimitsConfig;
 pub use switches::TipSwitches;
-pub mod auth;
-mod transport;
-pub use transport::{LimitsConfig, TlsConfig};
+pub use transport::TlsConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -53,7 +55,8 @@ pub struct ServerConfig {
     pub web_page: bool,
     /// TLS on the listening port; absent: plaintext.
     pub tls: Option<TlsConfig>,
-    /// Connection limits.
+    /// What one connection, one caller and all of them together may hold
+    /// (`[server.limits]`).
     pub limits: LimitsConfig,
 }
 

@@ -12,6 +12,10 @@ use std::sync::Arc;
 use crate::domain::address::Address;
 
 /// The party behind a request.
+#[allow(
+    dead_code,
+    reason = "User and Service are made by authentication, which lands next"
+)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Caller {
     /// No credentials (only where authentication is off); counted by peer address.

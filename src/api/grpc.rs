@@ -1,17 +1,19 @@
 //! The gRPC edge: validates requests into domain drafts, turns evaluations into protobuf, and
 //! maps every error to a `tonic::Status` in one place. Nothing below this module knows tonic.
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
 
 use crate::api::access::Access;
+use crate::api::admission::{Gate, GateKind, Permit};
 use crate::api::caller::Caller;
+use crate::api::deadline::Deadline;
 use crate::api::pb;
+use crate::api::shutdown::Shutdown;
+use crate::api::watch::{Watch, WatchStream};
 use crate::config::Config;
 use crate::directory::Directory;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
@@ -357,10 +359,61 @@ pub(crate) struct GrpcService<D> {
     access: Arc<Access>,
     limits: RequestLimits,
     configuration: pb::ServiceConfiguration,
+    /// Recipients in evaluation, in total and per caller.
+    evaluating: Arc<Gate>,
+    /// Open `WatchMailTips` streams, in total and per caller.
+    watching: Arc<Gate>,
+    /// Recipients held by open `WatchMailTips` streams, in total and per caller.
+    watched: Arc<Gate>,
+    shutdown: Shutdown,
 }
 
+/// What a draft weighs under the limits: its recipients, and one for the sender.
+fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
+    request.get_ref().recipients.len() as u64 + 1
+}
+
+/// How long a caller refused for load is told to wait: evaluations take milliseconds, so
+/// capacity comes back soon, but a client retrying at once would only add to the load.
+const RETRY_EVALUATION: Duration = Duration::from_secs(1);
+/// Streams are held for minutes to hours: a refused watcher waits longer.
+const RETRY_WATCH: Duration = Duration::from_secs(30);
+
 impl<D: Directory> GrpcService<D> {
-    pub fn new(tips: Arc<MailTips<D>>, access: Arc<Access>, config: &Config) -> Self {
+    pub fn new(
+        tips: Arc<MailTips<D>>,
+        access: Arc<Access>,
+        config: &Config,
+        shutdown: Shutdown,
+    ) -> Self {
+        let l = &config.server.limits;
+        let evaluating = Gate::new(
+            GateKind {
+                what: "recipients in evaluation",
+                key: "max_evaluating_recipients",
+                retry_after: RETRY_EVALUATION,
+            },
+            l.max_evaluating_recipients.get(),
+            l.max_evaluating_recipients_per_caller.get(),
+        );
+        let watching = Gate::new(
+            GateKind {
+                what: "open WatchMailTips streams",
+                key: "max_watch_streams",
+                retry_after: RETRY_WATCH,
+            },
+            l.max_watch_streams.get(),
+            l.max_watch_streams_per_caller.get(),
+        );
+        let watched = Gate::new(
+            GateKind {
+                what: "recipients in open WatchMailTips streams",
+                key: "max_watched_recipients",
+                retry_after: RETRY_WATCH,
+            },
+            l.max_watched_recipients.get(),
+            l.max_watched_recipients_per_caller.get(),
+        );
         let policy = tips.policy();
         let org = &config.org;
         let configuration = pb::ServiceConfiguration {
@@ -407,11 +460,21 @@ impl<D: Directory> GrpcService<D> {
             access,
             limits,
             configuration,
+            evaluating,
+            watching,
+            watched,
+            shutdown,
         }
     }
-}
 
-type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::GetMailTipsResponse, Status>> + Send>>;
+    /// Admits the evaluation of `request`'s draft for its caller, weighed by its recipients
+    /// (plus one for the sender): a 1,000-recipient draft holds what 1,000 one-recipient drafts
+    /// would.
+    fn admit(&self, request: &Request<pb::GetMailTipsRequest>) -> Result<Permit, Status> {
+        self.evaluating
+            .try_acquire(&Caller::of(request).key(), weight(request))
+    }
+}
 
 #[tonic::async_trait]
 impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
@@ -419,8 +482,10 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
+        let _permit = self.admit(&request)?;
         let caller = Caller::of(&request);
         let draft = draft_from_request(request.into_inner(), self.limits)?;
+        // Dropped with the permit when the caller's deadline passes (api::deadline).
         let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
         Ok(Response::new(response_from_evaluation(evaluation)))
     }
@@ -432,35 +497,34 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
         let caller = Caller::of(&request);
+        let key = caller.key();
+        let weight = weight(&request);
+        let slot = (
+            self.watching.try_acquire(&key, 1)?,
+            self.watched.try_acquire(&key, weight)?,
+        );
+        let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let draft = draft_from_request(request.into_inner(), self.limits)?;
-        // The first answer is charged and authorized as a GetMailTips; refreshes are not.
-        let first = self.access.evaluate(&self.tips, &caller, &draft).await?;
-        let tips = self.tips.clone();
-        let interval = tips.policy().refresh_interval;
-        let (tx, rx) = tokio::sync::mpsc::channel(1);
-        tokio::spawn(async move {
-            let mut first = Some(first);
-            loop {
-                let evaluation = match first.take() {
-                    Some(e) => e,
-                    None => tips.evaluate(&draft).await,
-                };
-                if tx
-                    .send(Ok(response_from_evaluation(evaluation)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                tokio::select! {
-                    () = tokio::time::sleep(interval) => {}
-                    () = tx.closed() => return,
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        // The first answer is admitted, charged and authorized as a GetMailTips, so a refusal
+        // is the call's status; refreshes are admitted one by one and not charged.
+        let first = {
+            let _permit = self.evaluating.try_acquire(&key, weight)?;
+            self.access.evaluate(&self.tips, &caller, &draft).await?
+        };
+        let watch = Watch {
+            interval: self.tips.policy().refresh_interval,
+            tips: self.tips.clone(),
+            draft,
+            shutdown: self.shutdown.clone(),
+            deadline,
+            evaluating: self.evaluating.clone(),
+            caller: key,
+            weight,
+            _slot: slot,
+        };
+        Ok(Response::new(
+            watch.into_stream(response_from_evaluation(first)),
+        ))
     }
 
     async fn get_service_configuration(

@@ -1,18 +1,25 @@
 //! The network edge: protobuf conversion and validation ([`grpc`]), the server that wires a
 //! directory backend and serves every protocol on one port ([`server`]) through the accept loop
-//! with its connection limits (`listener`, `conn`) and TLS ([`tls`]), and the compose page
-//! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
+//! with its connection limits (`listener`, `conn`) and TLS ([`tls`]), the admission of calls
+//! (`auth`, `access`, `admission`, `deadline`, `shutdown`), and the compose page ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
 pub(crate) mod access;
+pub(crate) mod admission;
 pub(crate) mod audit;
 pub(crate) mod auth;
 mod browser;
 pub(crate) mod caller;
+pub mod codec;
 mod conn;
+pub(crate) mod deadline;
+#[cfg(test)]
+mod fuzz;
 pub mod grpc;
 mod listener;
 pub mod server;
+pub(crate) mod shutdown;
 pub mod tls;
+mod watch;
 pub mod web;
 
 /// Generated protobuf types and gRPC stubs for `mailtips.v1`.

@@ -18,6 +18,7 @@ use crate::api::access::{Access, Budget};
 use crate::api::auth::{AuthLayer, Authenticator};
 use crate::api::grpc::GrpcService;
 use crate::api::pb;
+use crate::api::shutdown::Shutdown;
 use crate::config::auth::{self, AuthMode};
 use crate::config::{Config, ConfigError};
 use crate::directory::file::DirectoryFileError;
@@ -251,14 +252,19 @@ async fn run<D: Directory + GroupSource + Clone>(
         )
     });
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
+    let stop = Shutdown::new();
     let service = pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(
-        tips, access, &config,
+        tips,
+        access,
+        &config,
+        stop.clone(),
     ));
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
         .set_serving::<pb::mail_tips_service_server::MailTipsServiceServer<GrpcService<D>>>()
         .await;
+    let shutdown = stop.clone().on(shutdown, health_reporter);
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
@@ -297,24 +303,24 @@ async fn run<D: Directory + GroupSource + Clone>(
         // Inside the browser layers: gRPC-web calls are plain gRPC here, and a refusal goes
         // back through the gRPC-web translation and CORS.
         .layer(AuthLayer(authenticator))
+        .layer(super::deadline::DeadlineLayer)
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
     // The accept loop (api::listener) sets TCP_NODELAY: small gRPC frames must leave at once
     // (with Nagle and delayed ACKs a request waited ~40 ms for its response on loopback).
+    let grace = config.server.limits.shutdown_grace;
     let result = match tls {
         Some(tls) => {
             let incoming = listener::incoming(listener, conns, tls);
-            router
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
+            let serve = router.serve_with_incoming_shutdown(incoming, shutdown);
+            stop.within_grace(serve, grace).await
         }
         None => {
             let incoming = listener::incoming(listener, conns, listener::Plain);
-            router
-                .serve_with_incoming_shutdown(incoming, shutdown)
-                .await
+            let serve = router.serve_with_incoming_shutdown(incoming, shutdown);
+            stop.within_grace(serve, grace).await
         }
     };
     if let Some(job) = metrics_job {

@@ -25,7 +25,7 @@ mod fact;
 pub mod groups;
 pub mod policy;
 pub mod rules;
-mod text;
+pub(crate) mod text;
 mod tip;
 pub mod units;
 

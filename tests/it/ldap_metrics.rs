@@ -177,7 +177,7 @@ async fn ten_thousand_member_nested_group_with_loop() {
             "small@contoso.com",
         ],
     );
-    let shown = eventually(Duration::from_secs(10), || {
+    let shown = eventually(Duration::from_secs(30), || {
         let server = &server;
         let req = req.clone();
         async move {

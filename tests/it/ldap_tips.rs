@@ -95,7 +95,7 @@ async fn every_tip_kind(preset: Preset) {
     // Group metrics are computed in the background at start-up: wait for them.
     let probe = draft(SENDER, &["all-staff@contoso.com"]);
     for server in [&over_ldap, &over_file] {
-        let ready = eventually(Duration::from_secs(10), || async {
+        let ready = eventually(Duration::from_secs(30), || async {
             has(
                 &server.tips(probe.clone()).await.recipients[0],
                 TipKind::LargeAudience,

@@ -6,6 +6,7 @@
 mod support;
 mod tidy;
 
+mod admission;
 mod auth;
 mod auth_browser;
 mod auth_defaults;
@@ -23,5 +24,6 @@ mod ldap_tips;
 mod ldap_tls;
 mod limits;
 mod reload;
+mod stop;
 mod tls;
 mod web_page;

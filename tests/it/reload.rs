@@ -125,7 +125,7 @@ async fn sighup_reloads_without_dropping_requests() {
             _ => None,
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let before = loop {
         let r = client
             .get_mail_tips(draft.clone())
@@ -181,7 +181,7 @@ async fn sighup_reloads_without_dropping_requests() {
         .replace("\"mei.chen@supplier.example\"]", "\"mei.chen@supplier.example\", \"li.wei@supplier.example\"]");
     std::fs::write(&dir_file, changed).unwrap();
     signal(server.0.id(), "-HUP");
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let r = client
             .get_mail_tips(draft.clone())
@@ -193,7 +193,7 @@ async fn sighup_reloads_without_dropping_requests() {
         }
         assert!(
             Instant::now() < deadline,
-            "reload not seen within 5 s: {r:?}"
+            "reload not seen within 30 s: {r:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

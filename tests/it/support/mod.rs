@@ -122,6 +122,23 @@ pub fn fully_resolved(resp: &pb::GetMailTipsResponse) -> bool {
     resp.draft_pending.is_empty() && resp.recipients.iter().all(|r| r.pending.is_empty())
 }
 
+/// A channel to a server starting on `127.0.0.1:port` (a spawned binary), once it accepts
+/// connections (bounded wait).
+pub async fn connect_channel(port: u16) -> tonic::transport::Channel {
+    let started = Instant::now();
+    loop {
+        let endpoint = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))
+            .expect("url");
+        match endpoint.connect().await {
+            Ok(channel) => return channel,
+            Err(e) if started.elapsed() > Duration::from_secs(30) => {
+                panic!("the server did not start: {e}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}
+
 /// Polls `f` every 20 ms until it returns true or `limit` passes; returns the time it took.
 pub async fn eventually<F, Fut>(limit: Duration, mut f: F) -> Option<Duration>
 where
@@ -211,6 +228,32 @@ pub fn free_port() -> u16 {
 }
 
 /// Sends `sig` (`-HUP`, `-STOP`, ...) to process `pid` with kill(1).
+/// Stops a process with SIGSTOP and waits until every one of its threads has stopped: the
+/// signal takes effect asynchronously, and a thread still running could answer one more
+/// request.
+pub fn freeze(pid: u32) {
+    signal(pid, "-STOP");
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the process's threads")
+            .all(|task| {
+                let stat =
+                    std::fs::read_to_string(task.unwrap().path().join("stat")).unwrap_or_default();
+                // The state follows the command name, which is in parentheses.
+                let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
+                matches!(state, Some(Some('T' | 't')) | None)
+            })
+    };
+    let started = Instant::now();
+    while !stopped() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "process {pid} did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 pub fn signal(pid: u32, sig: &str) {
     let ok = Command::new("kill")
         .args([sig, &pid.to_string()])

@@ -145,11 +145,16 @@ impl TestServer {
             .expect("the server was started with_directory_file")
     }
 
-    /// Asks the server to shut down gracefully and waits for it; returns how it ended.
-    pub async fn stop(mut self) -> Result<(), ServerError> {
+    /// Sends the server its shutdown signal (as SIGTERM does) without waiting for it to end.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Asks the server to shut down gracefully and waits for it; returns how it ended.
+    pub async fn stop(mut self) -> Result<(), ServerError> {
+        self.begin_stop();
         let task = self.task.take().expect("the server task");
         task.await.expect("server task")
     }

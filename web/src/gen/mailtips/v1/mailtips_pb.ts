@@ -1453,7 +1453,12 @@ export const MailTipsService: GenService<{
    * Errors: INVALID_ARGUMENT (with a google.rpc.BadRequest detail naming the field) when a
    * request field is malformed or there are more recipients than the configured maximum. A
    * malformed *recipient address* is not an error: that recipient gets an
-   * INVALID_INTERNAL_RECIPIENT tip with reason MALFORMED_ADDRESS.
+   * INVALID_INTERNAL_RECIPIENT tip with reason MALFORMED_ADDRESS. INVALID_ARGUMENT also when
+   * the request body is not a valid GetMailTipsRequest or the grpc-timeout header is malformed.
+   * RESOURCE_EXHAUSTED (with a google.rpc.RetryInfo detail saying when to retry) when the
+   * caller, or all callers together, already have as many recipients in evaluation as the
+   * server admits: the call is refused at once, never queued. DEADLINE_EXCEEDED when the
+   * caller's deadline passes first; the evaluation stops then.
    *
    * @generated from rpc mailtips.v1.MailTipsService.GetMailTips
    */
@@ -1466,7 +1471,12 @@ export const MailTipsService: GenService<{
    * Evaluates the draft at once, then again every refresh interval (ServiceConfiguration
    * .refresh_interval, default 2 hours) until the client cancels the call. Use it while a draft
    * stays open so that mailbox-sourced tips (automatic replies, full mailboxes) stay current.
-   * The request is validated like GetMailTips before the first message.
+   * The request is validated like GetMailTips before the first message, with the same errors.
+   * RESOURCE_EXHAUSTED (with RetryInfo) also when the caller, or all callers together, hold
+   * as many open streams, or as many recipients in open streams, as the server admits. A
+   * stream evaluates only when the client can take a message; it ends with DEADLINE_EXCEEDED
+   * when the caller's deadline passes, and with UNAVAILABLE when the server stops (reconnect,
+   * to another instance: it reports NOT_SERVING on grpc.health.v1 as it stops).
    *
    * @generated from rpc mailtips.v1.MailTipsService.WatchMailTips
    */
