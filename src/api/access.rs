@@ -75,12 +75,13 @@ impl Budget {
         let Some(n) = u32::try_from(recipients).ok().and_then(NonZeroU32::new) else {
             return Ok(());
         };
-        let result = match caller {
-            Caller::Service { name } => match self.services.get(name) {
-                Some(limiter) => limiter.check_n(n),
-                None => return Err(HOUSEKEEPING),
-            },
-            _ => self.callers.check_key_n(&caller.key(), n),
+        let service = match caller {
+            Caller::Service { name } => self.services.get(name),
+            _ => None,
+        };
+        let result = match service {
+            Some(limiter) => limiter.check_n(n),
+            None => self.callers.check_key_n(&caller.key(), n),
         };
         match result {
             Ok(Ok(())) => Ok(()),

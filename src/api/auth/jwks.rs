@@ -6,7 +6,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+// Tokio's clock, so that tests can pause and advance it.
+use tokio::time::Instant;
 
 use arc_swap::ArcSwap;
 use jsonwebtoken::jwk::{Jwk, JwkSet};
@@ -277,4 +280,63 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwks(kids: &[&str]) -> String {
+        // Any valid P-256 point will do: the keys are only looked up here, never used.
+        let keys: Vec<String> = kids
+            .iter()
+            .map(|kid| {
+                format!(
+                    r#"{{"kty":"EC","crv":"P-256","alg":"ES256","kid":"{kid}",
+                    "x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                    "y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}}"#
+                )
+            })
+            .collect();
+        format!(r#"{{"keys":[{}]}}"#, keys.join(","))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_kid_refetches_at_most_every_min_refetch() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jwks.json");
+        std::fs::write(&path, jwks(&["old"])).unwrap();
+        let config = JwtIssuerConfig {
+            issuer: "https://sso.test".into(),
+            audience: "mailtips".into(),
+            jwks_file: Some(path.clone()),
+            jwks_url: None,
+            address_claim: "email".into(),
+            tls_ca_file: None,
+        };
+        let keys = IssuerKeys::new(&config).unwrap();
+        assert!(keys.key(Some("old")).await.is_some());
+        assert!(
+            keys.key(None).await.is_some(),
+            "the only key, for a token without kid"
+        );
+
+        // The issuer rotates: the new key is not fetched before MIN_REFETCH has passed.
+        std::fs::write(&path, jwks(&["old", "new"])).unwrap();
+        assert!(keys.key(Some("new")).await.is_none());
+        tokio::time::advance(MIN_REFETCH - Duration::from_secs(1)).await;
+        assert!(keys.key(Some("new")).await.is_none(), "rate limited");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(keys.key(Some("new")).await.is_some(), "fetched again");
+        assert!(
+            keys.key(None).await.is_none(),
+            "two keys: a token must name one"
+        );
+
+        // A failed fetch keeps the keys it had.
+        std::fs::write(&path, "not json").unwrap();
+        tokio::time::advance(MAX_AGE).await;
+        assert!(keys.key(Some("old")).await.is_some());
+        assert!(keys.key(Some("made-up")).await.is_none());
+    }
 }
