@@ -25,6 +25,15 @@ pub struct Config {
     pub directory: DirectoryConfig,
     pub org: OrgConfig,
     pub tips: TipSwitches,
+    pub log: LogConfig,
+}
+
+/// How the server logs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `"text"` (default) or `"json"`, one object per line.
+    pub format: crate::telemetry::logs::LogFormat,
 }
 
 /// Where and how the server listens.
@@ -38,6 +47,20 @@ pub struct ServerConfig {
     /// Serve the compose page (`GET /`) on the same port; `false` for deployments that want
     /// only gRPC and gRPC-web.
     pub web_page: bool,
+    /// The admin listener (`/metrics`, `/livez`, `/readyz`); absent or `""`: off.
+    #[serde(deserialize_with = "optional_addr")]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// An optional socket address where `""` means none.
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
 }
 
 impl Default for ServerConfig {
@@ -46,6 +69,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             cors_allowed_origins: vec!["*".to_owned()],
             web_page: true,
+            admin_listen: None,
         }
     }
 }

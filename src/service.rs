@@ -51,6 +51,7 @@ impl<D: Directory> MailTips<D> {
     // was measurable on the request path.
     #[tracing::instrument(level = "debug", skip_all, fields(recipients = draft.recipients.len()))]
     pub async fn evaluate(&self, draft: &Draft) -> Evaluation {
+        crate::telemetry::get().recipients(draft.recipients.len());
         // One batch: the sender plus every distinct well-formed recipient address.
         let mut index: HashMap<&Address, usize, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(draft.recipients.len() + 1, Default::default());

@@ -5,7 +5,10 @@
 //! service sees it; everything after it (sender authorization, the anti-harvest budget, load
 //! shedding, stream caps, logs) reads it with [`Caller::of`].
 
-#![allow(dead_code, reason = "read by authentication and load shedding, which land next")]
+#![allow(
+    dead_code,
+    reason = "read by authentication and load shedding, which land next"
+)]
 
 use std::fmt;
 use std::net::IpAddr;

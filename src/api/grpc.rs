@@ -374,6 +374,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         let interval = tips.policy().refresh_interval;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
         tokio::spawn(async move {
+            let _open = crate::telemetry::get().watch_stream();
             loop {
                 let evaluation = tips.evaluate(&draft).await;
                 if tx

@@ -2,6 +2,7 @@
 //! directory backend and serves every protocol on one port ([`server`]), and the compose page
 //! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
+pub(crate) mod admin;
 mod browser;
 pub(crate) mod caller;
 pub mod grpc;

@@ -67,6 +67,7 @@ pub async fn serve_command(args: ServeArgs) -> Result<(), ServerError> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    crate::telemetry::logs::init(config.log.format);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -177,7 +178,8 @@ fn reload_on_sighup(
             match directory.reload() {
                 Ok(n) => tracing::info!(objects = n, "directory reloaded"),
                 Err(e) => {
-                    tracing::error!(error = %e, "directory reload failed; keeping the previous directory")
+                    let error = crate::telemetry::logs::one_line(&e);
+                    tracing::error!(%error, "directory reload failed; keeping the previous directory")
                 }
             }
         }
@@ -203,6 +205,16 @@ async fn run<D: Directory + GroupSource + Clone>(
                 .run_schedule(directory.clone(), config.org.group_metrics_interval),
         )
     });
+    let ready = (config.org.group_metrics_enabled, metrics.clone());
+    let ready: super::admin::Ready = Arc::new(move || !ready.0 || ready.1.is_ready());
+    let admin = match config.server.admin_listen {
+        Some(addr) => Some(
+            super::admin::start(addr, ready)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
     let service =
         pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, &config));
@@ -233,6 +245,7 @@ async fn run<D: Directory + GroupSource + Clone>(
     let result = tonic::transport::Server::builder()
         .accept_http1(true)
         .layer(super::browser::BrowserOnly(browser_layers))
+        .layer(super::admin::GrpcMetricsLayer)
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)
@@ -244,8 +257,8 @@ async fn run<D: Directory + GroupSource + Clone>(
             shutdown,
         )
         .await;
-    if let Some(job) = metrics_job {
-        job.abort();
+    for task in metrics_job.into_iter().chain(admin) {
+        task.abort();
     }
     Ok(result?)
 }

@@ -192,6 +192,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                 }
             }
         }
+        crate::telemetry::get().cache_lookups(addresses.len() - misses.len(), misses.len());
         if misses.is_empty() {
             return out;
         }
@@ -231,6 +232,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                 }
             }
         }
+        crate::telemetry::get().cache("stale", served);
         if unknown > 0 {
             // The backend (or the timeout above) has already warned: one warning per failure.
             tracing::debug!(
