@@ -7,6 +7,7 @@ mod support;
 mod tidy;
 
 mod browser;
+mod docs;
 mod grpc;
 mod ldap_batching;
 mod ldap_metrics;
