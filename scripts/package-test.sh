@@ -43,6 +43,11 @@ cmp "$root/etc/mailtips/mailtips.toml" examples/mailtips.toml ||
 units="$root/usr/lib/systemd/system"
 systemd-analyze verify --root="$root" --man=no \
   "$units/mailtips.service" "$units/mailtips-metrics.service" "$units/mailtips-metrics.timer"
+for unit in mailtips.service mailtips-metrics.service; do
+  exposure="$(cd "$units" && systemd-analyze security --offline=true --no-pager "./$unit" | tail -n 1)"
+  echo "$exposure"
+  grep -q " OK " <<<"$exposure" || fail "$unit is not rated OK by systemd-analyze security"
+done
 grep -q '^ExecReload=/bin/kill -HUP \$MAINPID$' "$units/mailtips.service" ||
   fail "mailtips.service does not reload with SIGHUP"
 

@@ -16,7 +16,9 @@ fn toml_blocks(text: &str) -> Vec<(usize, String)> {
     let mut current: Option<(usize, String)> = None;
     for (n, line) in text.lines().enumerate() {
         match &mut current {
-            None if line.trim_start().starts_with("```toml") => current = Some((n + 1, String::new())),
+            None if line.trim_start().starts_with("```toml") => {
+                current = Some((n + 1, String::new()))
+            }
             Some(_) if line.trim_start().starts_with("```") => out.extend(current.take()),
             Some((_, block)) => {
                 block.push_str(line);
@@ -51,8 +53,10 @@ fn check_config_example(block: &str, at: &str) -> Result<(), String> {
     if touches_ldap {
         merge(
             &mut config,
-            toml::from_str("[directory.ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=contoso,dc=com\"\n")
-                .unwrap(),
+            toml::from_str(
+                "[directory.ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=contoso,dc=com\"\n",
+            )
+            .unwrap(),
         );
     }
     merge(&mut config, example);
@@ -89,11 +93,19 @@ fn every_toml_example_in_the_docs_is_valid() {
                 check_config_example(&block, &at)
             };
             if let Err(e) = result {
-                problems.push(if e.contains(&at) { e } else { format!("{at}: {e}") });
+                problems.push(if e.contains(&at) {
+                    e
+                } else {
+                    format!("{at}: {e}")
+                });
             }
             checked += 1;
         }
     }
-    assert!(problems.is_empty(), "invalid examples:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "invalid examples:\n{}",
+        problems.join("\n")
+    );
     assert!(checked >= 5, "only {checked} examples found");
 }

@@ -1,6 +1,7 @@
 //! What an operator watches: the admin listener's `/metrics` after real calls, `/readyz`
 //! before and after the directory answers (LDAP not up yet, then up), and JSON logs where
-//! every line, a failed reload's included, is one JSON object.
+//! every line, a failed reload's included, is one JSON object; and reflection serving the
+//! error details' descriptors, so that grpcurl can print a `BadRequest`.
 
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
@@ -153,7 +154,7 @@ fn json_logs_are_one_object_per_line_a_failed_reload_included() {
             "# file = \"demo-directory.toml\"",
             "file = \"directory.toml\"",
         )
-        + "\n[log]\nformat = \"json\"\n";
+        .replace("format = \"text\"", "format = \"json\"");
     std::fs::write(tmp.path().join("mailtips.toml"), config).unwrap();
     let dir_file = tmp.path().join("directory.toml");
     std::fs::write(&dir_file, DEMO_DIRECTORY).unwrap();
@@ -202,4 +203,53 @@ fn json_logs_are_one_object_per_line_a_failed_reload_included() {
         !seen.iter().any(|l| l.contains('\u{1b}')),
         "no colour codes"
     );
+}
+
+#[tokio::test]
+async fn reflection_serves_the_error_details_descriptors() {
+    use prost::Message as _;
+    use tokio_stream::StreamExt as _;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let server = TestServer::demo().await;
+    let mut c = ServerReflectionClient::new(server.channel());
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "google.rpc.BadRequest".into(),
+        )),
+    };
+    let mut stream = c
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let resp = stream.next().await.unwrap().unwrap();
+    let Some(MessageResponse::FileDescriptorResponse(fds)) = resp.message_response else {
+        panic!("google.rpc.BadRequest is not known to reflection: {resp:?}")
+    };
+    let file = prost_types::FileDescriptorProto::decode(&fds.file_descriptor_proto[0][..]).unwrap();
+    assert!(file.message_type.iter().any(|m| m.name() == "BadRequest"));
+    // grpcurl then asks for each file it imports by name: all must be there too.
+    for dependency in &file.dependency {
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileByFilename(dependency.clone())),
+        };
+        let mut stream = c
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .unwrap()
+            .into_inner();
+        let resp = stream.next().await.unwrap().unwrap();
+        assert!(
+            matches!(
+                resp.message_response,
+                Some(MessageResponse::FileDescriptorResponse(_))
+            ),
+            "{dependency}: {resp:?}"
+        );
+    }
 }
