@@ -53,9 +53,10 @@ pub fn one_line(error: &dyn std::error::Error) -> String {
         }
         source = cause_of(source);
     }
+    // Lines that are only a TOML snippet's gutter (`   |`) say nothing on one line.
     text.split('\n')
-        .map(str::trim_end)
-        .filter(|l| !l.is_empty())
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "|")
         .collect::<Vec<_>>()
         .join(" | ")
 }
@@ -77,11 +78,11 @@ mod tests {
     #[test]
     fn one_line_keeps_the_cause_and_folds_newlines() {
         let e = Outer(std::io::Error::other(
-            "line 3\n  | x = \n  expected a value",
+            "line 3\n  |\n3 | x = \n  |     ^\nexpected a value",
         ));
         assert_eq!(
             one_line(&e),
-            "while reloading: line 3 |   | x = |   expected a value"
+            "while reloading: line 3 | 3 | x = | |     ^ | expected a value"
         );
     }
 }
