@@ -26,6 +26,10 @@ pub struct Config {
     pub org: OrgConfig,
     pub tips: TipSwitches,
     pub log: LogConfig,
+    /// The file this config was read from (`None`: the embedded demo or a test's text); a
+    /// `SIGHUP` reads it again.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
 }
 
 /// How the server logs.
@@ -235,6 +239,7 @@ impl Config {
             source,
         })?;
         let mut config = Self::from_toml(&text, path)?;
+        config.source = Some(path.to_owned());
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(file) = &config.directory.file
             && file.is_relative()

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
+
 use crate::directory::{Directory, Lookup};
 use crate::domain::Policy;
 use crate::domain::address::Address;
@@ -19,7 +21,8 @@ pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub struct MailTips<D> {
     directory: D,
     metrics: Arc<MetricsStore>,
-    policy: Policy,
+    /// Swapped whole by a config reload; a draft is evaluated under one policy.
+    policy: ArcSwap<Policy>,
     clock: Clock,
 }
 
@@ -28,7 +31,7 @@ impl<D: Directory> MailTips<D> {
         Self {
             directory,
             metrics,
-            policy,
+            policy: ArcSwap::from_pointee(policy),
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -41,8 +44,15 @@ impl<D: Directory> MailTips<D> {
         self
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// The policy drafts are evaluated under now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Replaces the policy (a config reload); drafts already being evaluated finish under the
+    /// old one.
+    pub fn set_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
     }
 
     /// Evaluates `draft` now. Directory failures never fail the call: the tips that needed the
@@ -52,6 +62,7 @@ impl<D: Directory> MailTips<D> {
     #[tracing::instrument(level = "debug", skip_all, fields(recipients = draft.recipients.len()))]
     pub async fn evaluate(&self, draft: &Draft) -> Evaluation {
         crate::telemetry::get().recipients(draft.recipients.len());
+        let policy = self.policy.load();
         // One batch: the sender plus every distinct well-formed recipient address.
         let mut index: HashMap<&Address, usize, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(draft.recipients.len() + 1, Default::default());
@@ -106,7 +117,7 @@ impl<D: Directory> MailTips<D> {
         };
         // The sender's groups are needed only when some recipient restricts or moderates.
         if let Some(entry) = &sender.entry {
-            let needs_groups = self.policy.enabled.intersect(draft.wanted).iter().any(|k| {
+            let needs_groups = policy.enabled.intersect(draft.wanted).iter().any(|k| {
                 matches!(
                     k,
                     TipKind::RestrictedRecipient | TipKind::ModeratedRecipient
@@ -124,7 +135,7 @@ impl<D: Directory> MailTips<D> {
                 }
             }
         }
-        rules::evaluate(&self.policy, draft, &sender, &recipients, (self.clock)())
+        rules::evaluate(&policy, draft, &sender, &recipients, (self.clock)())
     }
 }
 

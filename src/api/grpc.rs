@@ -5,6 +5,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 use tonic_types::{ErrorDetails, StatusExt};
@@ -14,7 +15,7 @@ use crate::config::Config;
 use crate::directory::Directory;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
 use crate::domain::{
-    Draft, DraftRecipient, EntryKind, Evaluation, InvalidReason, Locale, ReplyAll,
+    Draft, DraftRecipient, EntryKind, Evaluation, InvalidReason, Locale, Policy, ReplyAll,
     RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
 };
 use crate::service::MailTips;
@@ -299,13 +300,31 @@ pub fn response_from_evaluation(e: Evaluation) -> pb::GetMailTipsResponse {
 /// The `MailTipsService` implementation.
 pub(crate) struct GrpcService<D> {
     tips: Arc<MailTips<D>>,
+    edge: Arc<ArcSwap<Edge>>,
+}
+
+/// What the edge derives from the config: its limits and the advertised configuration,
+/// swapped whole by a config reload (`api::reload`).
+pub(crate) struct Edge {
     limits: RequestLimits,
     configuration: pb::ServiceConfiguration,
 }
 
 impl<D: Directory> GrpcService<D> {
     pub fn new(tips: Arc<MailTips<D>>, config: &Config) -> Self {
-        let policy = tips.policy();
+        let edge = Arc::new(ArcSwap::from_pointee(Edge::new(&tips.policy(), config)));
+        Self { tips, edge }
+    }
+
+    /// The handle a config reload swaps.
+    pub(crate) fn edge(&self) -> Arc<ArcSwap<Edge>> {
+        self.edge.clone()
+    }
+}
+
+impl Edge {
+    /// The edge for `config`, whose policy is `policy`.
+    pub(crate) fn new(policy: &Policy, config: &Config) -> Self {
         let org = &config.org;
         let configuration = pb::ServiceConfiguration {
             mail_tips_enabled: org.mail_tips_enabled,
@@ -343,7 +362,6 @@ impl<D: Directory> GrpcService<D> {
             addresses: policy.addresses,
         };
         Self {
-            tips,
             limits,
             configuration,
         }
@@ -358,7 +376,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
-        let draft = draft_from_request(request.into_inner(), self.limits)?;
+        let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         let evaluation = self.tips.evaluate(&draft).await;
         Ok(Response::new(response_from_evaluation(evaluation)))
     }
@@ -369,7 +387,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
-        let draft = draft_from_request(request.into_inner(), self.limits)?;
+        let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         let tips = self.tips.clone();
         let interval = tips.policy().refresh_interval;
         let (tx, rx) = tokio::sync::mpsc::channel(1);
@@ -400,7 +418,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         request: Request<pb::GetServiceConfigurationRequest>,
     ) -> Result<Response<pb::ServiceConfiguration>, Status> {
         Locale::parse(&request.get_ref().locale).map_err(|e| FieldError::new("locale", e))?;
-        Ok(Response::new(self.configuration.clone()))
+        Ok(Response::new(self.edge.load().configuration.clone()))
     }
 }
 

@@ -6,6 +6,7 @@ pub(crate) mod admin;
 mod browser;
 pub(crate) mod caller;
 pub mod grpc;
+mod reload;
 pub mod server;
 pub mod web;
 

@@ -158,36 +158,16 @@ pub async fn serve_backend(
 ) -> Result<(), ServerError> {
     match backend {
         Backend::File(directory) => {
-            let reload = reload_on_sighup(directory.clone())?;
-            let result = run(listener, config, directory, shutdown).await;
-            reload.abort();
-            result
+            let file = Some(directory.clone());
+            run(listener, config, directory, file, shutdown).await
         }
-        Backend::Ldap(directory) => run(listener, config, directory, shutdown).await,
+        Backend::Ldap(directory) => run(listener, config, directory, None, shutdown).await,
     }
 }
 
-/// Reloads the directory file on SIGHUP; a bad file keeps the old directory.
-fn reload_on_sighup(
-    directory: Arc<FileDirectory>,
-) -> Result<tokio::task::JoinHandle<()>, ServerError> {
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(ServerError::Signal)?;
-    Ok(tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            match directory.reload() {
-                Ok(n) => tracing::info!(objects = n, "directory reloaded"),
-                Err(e) => {
-                    let error = crate::telemetry::logs::one_line(&e);
-                    tracing::error!(%error, "directory reload failed; keeping the previous directory")
-                }
-            }
-        }
-    }))
-}
-
 /// Serves until `shutdown` resolves. Starts the group metrics job (at once, then every
-/// `org.group_metrics_interval`) when group metrics are on.
+/// `org.group_metrics_interval`) when group metrics are on, and reloads the config (and
+/// `file`, a directory file backend) on SIGHUP (`api::reload`).
 ///
 /// # Errors
 /// [`ServerError`] when the listener fails.
@@ -195,6 +175,7 @@ async fn run<D: Directory + GroupSource + Clone>(
     listener: TcpListener,
     config: Config,
     directory: D,
+    file: Option<Arc<FileDirectory>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let metrics = Arc::new(MetricsStore::default());
@@ -216,8 +197,10 @@ async fn run<D: Directory + GroupSource + Clone>(
         None => None,
     };
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
-    let service =
-        pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(tips, &config));
+    let grpc = GrpcService::new(tips.clone(), &config);
+    let reloader = super::reload::Reloader::new(&config, tips, grpc.edge(), file);
+    let reload = super::reload::on_sighup(reloader).map_err(ServerError::Signal)?;
+    let service = pb::mail_tips_service_server::MailTipsServiceServer::new(grpc);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -259,7 +242,7 @@ async fn run<D: Directory + GroupSource + Clone>(
             shutdown,
         )
         .await;
-    for task in metrics_job.into_iter().chain(admin) {
+    for task in metrics_job.into_iter().chain(admin).chain([reload]) {
         task.abort();
     }
     Ok(result?)
