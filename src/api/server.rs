@@ -179,13 +179,7 @@ async fn run<D: Directory + GroupSource + Clone>(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     let metrics = Arc::new(MetricsStore::default());
-    let metrics_job = config.org.group_metrics_enabled.then(|| {
-        tokio::spawn(
-            metrics
-                .clone()
-                .run_schedule(directory.clone(), config.org.group_metrics_interval),
-        )
-    });
+    // Bound before anything is spawned: a busy admin port fails start-up cleanly.
     let ready = (config.org.group_metrics_enabled, metrics.clone());
     let ready: super::admin::Ready = Arc::new(move || !ready.0 || ready.1.is_ready());
     let admin = match config.server.admin_listen {
@@ -196,6 +190,13 @@ async fn run<D: Directory + GroupSource + Clone>(
         ),
         None => None,
     };
+    let metrics_job = config.org.group_metrics_enabled.then(|| {
+        tokio::spawn(
+            metrics
+                .clone()
+                .run_schedule(directory.clone(), config.org.group_metrics_interval),
+        )
+    });
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
     let grpc = GrpcService::new(tips.clone(), &config);
     let reloader = super::reload::Reloader::new(&config, tips, grpc.edge(), file);
