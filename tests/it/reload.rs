@@ -296,7 +296,7 @@ async fn sighup_reloads_the_config_and_a_bad_one_keeps_the_running_one() {
     // A bad config: refused with its reason on one line; the running one stays.
     std::fs::write(
         &config,
-        text.replace("[tips]", "[tips]\nauto_replies = false"),
+        text.replace("\n[tips]\n", "\n[tips]\nauto_replies = false\n"),
     )
     .unwrap();
     signal(server.0.id(), "-HUP");
