@@ -1,28 +1,36 @@
 #!/usr/bin/env bash
 # Runs the demo organisation from a real OpenLDAP server: starts a local slapd (schema in
 # ldap/, data from `mailtips export-ldif`) on 127.0.0.1:3389 in a temporary directory, then
-# `mailtips serve` against it on 127.0.0.1:50051. Ctrl-C stops both.
+# `mailtips serve` (the release build, as in the README) against it on 127.0.0.1:50051.
+# Ctrl-C stops both.
 #
 #   scripts/demo-ldap.sh                      # openldap preset
 #   scripts/demo-ldap.sh active-directory     # AD attribute names (test schema)
-#   PORT=3390 scripts/demo-ldap.sh
+#   PORT=3390 LISTEN_PORT=50061 scripts/demo-ldap.sh   # other slapd and gRPC ports
 #
-# Then, in another terminal:
-#   target/debug/mailtips tips --from taro.yamada@contoso.com --to kenji.suzuki@contoso.com \
+# Then, in another terminal (the script prints this with the port it uses):
+#   target/release/mailtips tips --from taro.yamada@contoso.com --to kenji.suzuki@contoso.com \
 #     --to all-staff@contoso.com --to announcements@contoso.com
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
 preset="${1:-openldap}"
 port="${PORT:-3389}"
+listen_port="${LISTEN_PORT:-50051}"
 base="dc=contoso,dc=com"
 
 if [ ! -x /usr/sbin/slapd ]; then
   echo "slapd is not installed: apt-get install slapd ldap-utils" >&2
   exit 1
 fi
-cargo build --quiet
-bin="${CARGO_TARGET_DIR:-target}/debug/mailtips"
+for p in "$port" "$listen_port"; do
+  if (echo >"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    echo "port $p is in use: set PORT (slapd) or LISTEN_PORT (mailtips) to a free one" >&2
+    exit 1
+  fi
+done
+cargo build --quiet --release --bin mailtips
+bin="${CARGO_TARGET_DIR:-target}/release/mailtips"
 
 work="$(mktemp -d)"
 slapd_pid=""
@@ -85,7 +93,8 @@ bind_dn = "cn=mailtips,$base"
 bind_password_file = "$work/reader.pw"
 preset = "$preset"
 CONF
-echo "== mailtips serve --config $work/mailtips.toml"
-"$bin" serve --config "$work/mailtips.toml" &
+echo "== mailtips serve --config $work/mailtips.toml --listen 127.0.0.1:$listen_port"
+echo "   try: $bin tips --server http://127.0.0.1:$listen_port --from taro.yamada@contoso.com --to kenji.suzuki@contoso.com"
+"$bin" serve --config "$work/mailtips.toml" --listen "127.0.0.1:$listen_port" &
 server_pid=$!
 wait "$server_pid"

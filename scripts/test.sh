@@ -15,6 +15,8 @@ command -v openssl >/dev/null || need_pkgs+=(openssl) # test certificates for ld
 # on a free loopback port with an SQLite database made by sqlite3).
 { [ -x /usr/bin/glewlwyd ] && [ -x /usr/bin/sqlite3 ]; } || need_pkgs+=(glewlwyd sqlite3)
 # (each tier adds its packages here)
+# The Debian package test (scripts/package-test.sh): systemd-analyze verifies and rates the units.
+command -v systemd-analyze >/dev/null || need_pkgs+=(systemd)
 # The compose page's browser test (tests/it/browser.rs): Debian's Chromium, and a Japanese font so
 # the screenshots show Japanese text rather than empty boxes.
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium fonts-liberation)
@@ -70,5 +72,10 @@ grep -Eq "status: Ok=[0-9]+$" /tmp/mailtips-load-smoke.txt \
 kill "$server"
 wait "$server" 2>/dev/null || true
 trap - EXIT
+
+echo "== Debian package: cargo deb from the release binary above, its units, the packaged server"
+# cargo-deb is a cargo plug-in from crates.io; installed when missing (about 2 minutes).
+command -v cargo-deb >/dev/null || cargo install cargo-deb --locked
+scripts/package-test.sh
 
 echo "== all tests passed"

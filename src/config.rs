@@ -39,6 +39,19 @@ pub struct Config {
     /// Authentication and the anti-harvest budget (docs/security.md). Absent: anonymous on
     /// loopback, refused elsewhere.
     pub auth: Option<auth::AuthConfig>,
+    pub log: LogConfig,
+    /// The file this config was read from (`None`: the embedded demo or a test's text); a
+    /// `SIGHUP` reads it again.
+    #[serde(skip)]
+    pub source: Option<PathBuf>,
+}
+
+/// How the server logs.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `"text"` (default) or `"json"`, one object per line.
+    pub format: crate::telemetry::logs::LogFormat,
 }
 
 /// Where and how the server listens.
@@ -58,6 +71,20 @@ pub struct ServerConfig {
     /// What one connection, one caller and all of them together may hold
     /// (`[server.limits]`).
     pub limits: LimitsConfig,
+    /// The admin listener (`/metrics`, `/livez`, `/readyz`); absent or `""`: off.
+    #[serde(deserialize_with = "optional_addr")]
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// An optional socket address where `""` means none.
+fn optional_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("{text:?}: {e}")))
 }
 
 impl Default for ServerConfig {
@@ -68,6 +95,7 @@ impl Default for ServerConfig {
             web_page: true,
             tls: None,
             limits: LimitsConfig::default(),
+            admin_listen: None,
         }
     }
 }
@@ -197,6 +225,7 @@ impl Config {
             source,
         })?;
         let mut config = Self::from_toml(&text, path)?;
+        config.source = Some(path.to_owned());
         let base = path.parent().unwrap_or(Path::new("."));
         if let Some(file) = &config.directory.file
             && file.is_relative()

@@ -19,6 +19,9 @@
 //!   wires a backend and serves gRPC, gRPC-web, health, reflection and the compose page.
 //! - [`tools`]: the command-line tools beside the server: the `tips` client, the load tool and
 //!   the synthetic directory generator.
+//!
+//! Beside the layers, [`telemetry`] (innermost, so that any layer records into it) holds the
+//! Prometheus metrics and the log subscriber.
 
 pub mod api;
 mod background;
@@ -27,6 +30,7 @@ pub mod directory;
 pub mod domain;
 pub mod metrics;
 pub mod service;
+pub mod telemetry;
 pub mod tools;
 
 pub use api::pb;

@@ -36,13 +36,12 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match Cli::parse().command {
+    let command = Cli::parse().command;
+    // `serve` logs as its config's [log] section says, once it has read it.
+    if !matches!(command, Command::Serve(_)) {
+        mailtips::telemetry::logs::init(Default::default());
+    }
+    match command {
         Command::Serve(args) => server::serve_command(args).await?,
         Command::CheckConfig(args) => admin::check_config(&args).await?,
         Command::Metrics(args) => admin::metrics(&args).await?,

@@ -27,7 +27,6 @@ impl MetricsStore {
     }
 
     /// True once a computation has finished.
-    #[cfg(test)]
     pub(crate) fn is_ready(&self) -> bool {
         self.current.load().is_some()
     }
@@ -105,7 +104,10 @@ impl MetricsStore {
                 () = changed => tracing::info!("directory changed; recomputing group metrics"),
                 () = retry_due => tracing::info!("retrying group metrics"),
             }
-            match self.refresh(&directory).await {
+            let started = Instant::now();
+            let result = self.refresh(&directory).await;
+            crate::telemetry::get().group_metrics_run(started.elapsed(), result.is_ok());
+            match result {
                 Ok(_) => retry = None,
                 Err(e) => {
                     let next = retry

@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use arc_swap::ArcSwap;
+
 use crate::directory::{Directory, Lookup};
 use crate::domain::Policy;
 use crate::domain::address::Address;
@@ -20,7 +22,8 @@ pub(crate) type Clock = Arc<dyn Fn() -> SystemTime + Send + Sync>;
 pub struct MailTips<D> {
     directory: D,
     metrics: Arc<MetricsStore>,
-    policy: Policy,
+    /// Swapped whole by a config reload; a draft is evaluated under one policy.
+    policy: ArcSwap<Policy>,
     clock: Clock,
 }
 
@@ -29,7 +32,7 @@ impl<D: Directory> MailTips<D> {
         Self {
             directory,
             metrics,
-            policy,
+            policy: ArcSwap::from_pointee(policy),
             clock: Arc::new(SystemTime::now),
         }
     }
@@ -42,8 +45,15 @@ impl<D: Directory> MailTips<D> {
         self
     }
 
-    pub fn policy(&self) -> &Policy {
-        &self.policy
+    /// The policy drafts are evaluated under now.
+    pub fn policy(&self) -> Arc<Policy> {
+        self.policy.load_full()
+    }
+
+    /// Replaces the policy (a config reload); drafts already being evaluated finish under the
+    /// old one.
+    pub fn set_policy(&self, policy: Policy) {
+        self.policy.store(Arc::new(policy));
     }
 
     /// Evaluates `draft` now, for a caller who may ask as anyone (authentication off, tests
@@ -73,6 +83,8 @@ impl<D: Directory> MailTips<D> {
         asker: Asker<'_>,
         draft: &Draft,
     ) -> Result<Evaluation, Refusal> {
+        crate::telemetry::get().recipients(draft.recipients.len());
+        let policy = self.policy.load();
         // One batch: the sender plus every distinct well-formed recipient address.
         let mut index: HashMap<&Address, usize, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(draft.recipients.len() + 2, Default::default());
@@ -141,7 +153,7 @@ impl<D: Directory> MailTips<D> {
         };
         // The sender's groups are needed only when some recipient restricts or moderates.
         if let Some(entry) = &sender.entry {
-            let needs_groups = self.policy.enabled.intersect(draft.wanted).iter().any(|k| {
+            let needs_groups = policy.enabled.intersect(draft.wanted).iter().any(|k| {
                 matches!(
                     k,
                     TipKind::RestrictedRecipient | TipKind::ModeratedRecipient
@@ -160,7 +172,7 @@ impl<D: Directory> MailTips<D> {
             }
         }
         Ok(rules::evaluate(
-            &self.policy,
+            &policy,
             draft,
             &sender,
             &recipients,

@@ -1,27 +1,20 @@
-//! The gRPC edge: validates requests into domain drafts, turns evaluations into protobuf, and
-//! maps every error to a `tonic::Status` in one place. Nothing below this module knows tonic.
+//! The gRPC edge's conversions: validates requests into domain drafts, turns evaluations and
+//! settings into protobuf, and maps every validation error to a `tonic::Status` in one place.
+//! Nothing below this module knows tonic; `api::handler` serves the calls with them.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use tonic::{Request, Response, Status};
+use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt};
 
-use crate::api::access::Access;
-use crate::api::admission::{Gate, GateKind, Permit};
-use crate::api::caller::Caller;
-use crate::api::deadline::Deadline;
 use crate::api::pb;
-use crate::api::shutdown::Shutdown;
-use crate::api::watch::{Watch, WatchStream};
 use crate::config::Config;
-use crate::directory::Directory;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
 use crate::domain::{
-    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Locale, ReceiptPolicy,
-    ReplyAll, RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
+    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Locale, Policy,
+    ReceiptPolicy, ReplyAll, RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind,
+    TipSet,
 };
-use crate::service::MailTips;
 
 /// A request field that failed validation: becomes `INVALID_ARGUMENT` with a BadRequest
 /// detail naming the field.
@@ -32,7 +25,7 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+    pub(crate) fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
         Self {
             field: field.into(),
             description: description.into(),
@@ -353,187 +346,53 @@ pub fn response_from_evaluation(e: Evaluation) -> pb::GetMailTipsResponse {
     }
 }
 
-/// The `MailTipsService` implementation.
-pub(crate) struct GrpcService<D> {
-    tips: Arc<MailTips<D>>,
-    access: Arc<Access>,
-    limits: RequestLimits,
-    configuration: pb::ServiceConfiguration,
-    /// Recipients in evaluation, in total and per caller.
-    evaluating: Arc<Gate>,
-    /// Open `WatchMailTips` streams, in total and per caller.
-    watching: Arc<Gate>,
-    /// Recipients held by open `WatchMailTips` streams, in total and per caller.
-    watched: Arc<Gate>,
-    shutdown: Shutdown,
-}
-
-/// What a draft weighs under the limits: its recipients, and one for the sender.
-fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
-    request.get_ref().recipients.len() as u64 + 1
-}
-
-/// How long a caller refused for load is told to wait: evaluations take milliseconds, so
-/// capacity comes back soon, but a client retrying at once would only add to the load.
-const RETRY_EVALUATION: Duration = Duration::from_secs(1);
-/// Streams are held for minutes to hours: a refused watcher waits longer.
-const RETRY_WATCH: Duration = Duration::from_secs(30);
-
-impl<D: Directory> GrpcService<D> {
-    pub fn new(
-        tips: Arc<MailTips<D>>,
-        access: Arc<Access>,
-        config: &Config,
-        shutdown: Shutdown,
-    ) -> Self {
-        let l = &config.server.limits;
-        let evaluating = Gate::new(
-            GateKind {
-                what: "recipients in evaluation",
-                key: "max_evaluating_recipients",
-                retry_after: RETRY_EVALUATION,
-            },
-            l.max_evaluating_recipients.get(),
-            l.max_evaluating_recipients_per_caller.get(),
-        );
-        let watching = Gate::new(
-            GateKind {
-                what: "open WatchMailTips streams",
-                key: "max_watch_streams",
-                retry_after: RETRY_WATCH,
-            },
-            l.max_watch_streams.get(),
-            l.max_watch_streams_per_caller.get(),
-        );
-        let watched = Gate::new(
-            GateKind {
-                what: "recipients in open WatchMailTips streams",
-                key: "max_watched_recipients",
-                retry_after: RETRY_WATCH,
-            },
-            l.max_watched_recipients.get(),
-            l.max_watched_recipients_per_caller.get(),
-        );
-        let policy = tips.policy();
-        let org = &config.org;
-        let configuration = pb::ServiceConfiguration {
-            mail_tips_enabled: org.mail_tips_enabled,
-            enabled_tip_kinds: kinds(policy.enabled),
-            max_recipients_per_request: org.max_recipients_per_request.get(),
-            max_message_size_bytes: org.max_message_size.map_or(0, |b| b.0),
-            large_audience_threshold: org.large_audience_threshold,
-            show_external_recipient_counts: policy.enabled.contains(TipKind::ExternalRecipient),
-            internal_domains: org
-                .internal_domains
-                .iter()
-                .map(|d| pb::DomainRule {
+/// What `GetServiceConfiguration` answers for `config`, whose policy is `policy`, and the
+/// limits requests are validated against.
+pub(crate) fn edge_settings(
+    policy: &Policy,
+    config: &Config,
+) -> (RequestLimits, pb::ServiceConfiguration) {
+    let org = &config.org;
+    let configuration = pb::ServiceConfiguration {
+        mail_tips_enabled: org.mail_tips_enabled,
+        enabled_tip_kinds: kinds(policy.enabled),
+        max_recipients_per_request: org.max_recipients_per_request.get(),
+        max_message_size_bytes: org.max_message_size.map_or(0, |b| b.0),
+        large_audience_threshold: org.large_audience_threshold,
+        show_external_recipient_counts: policy.enabled.contains(TipKind::ExternalRecipient),
+        internal_domains: org
+            .internal_domains
+            .iter()
+            .map(|d| pb::DomainRule {
+                domain: d.domain.clone(),
+                include_subdomains: d.include_subdomains,
+            })
+            .collect(),
+        remote_domains: org
+            .remote_domains
+            .iter()
+            .map(|d| pb::RemoteDomain {
+                domain: Some(pb::DomainRule {
                     domain: d.domain.clone(),
                     include_subdomains: d.include_subdomains,
-                })
-                .collect(),
-            remote_domains: org
-                .remote_domains
-                .iter()
-                .map(|d| pb::RemoteDomain {
-                    domain: Some(pb::DomainRule {
-                        domain: d.domain.clone(),
-                        include_subdomains: d.include_subdomains,
-                    }),
-                    internal: d.internal,
-                })
-                .collect(),
-            refresh_interval: prost_types::Duration::try_from(org.refresh_interval).ok(),
-            per_mailbox_evaluation_cap: org.per_mailbox_evaluation_cap,
-            group_metrics_enabled: org.group_metrics_enabled,
-            mailbox_tips_enabled: org.mailbox_tips_enabled,
-            whole_audience_threshold: policy.whole_audience_threshold,
-            visible_recipients_threshold: policy.visible_recipients_threshold,
-            read_receipt_policy: receipt_policy(policy.read_receipts) as i32,
-            per_user_outbound_gateways: policy.per_user_outbound_gateways,
-        };
-        let limits = RequestLimits {
-            max_recipients: org.max_recipients_per_request.get() as usize,
-            addresses: policy.addresses,
-        };
-        Self {
-            tips,
-            access,
-            limits,
-            configuration,
-            evaluating,
-            watching,
-            watched,
-            shutdown,
-        }
-    }
-
-    /// Admits the evaluation of `request`'s draft for its caller, weighed by its recipients
-    /// (plus one for the sender): a 1,000-recipient draft holds what 1,000 one-recipient drafts
-    /// would.
-    fn admit(&self, request: &Request<pb::GetMailTipsRequest>) -> Result<Permit, Status> {
-        self.evaluating
-            .try_acquire(&Caller::of(request).key(), weight(request))
-    }
-}
-
-#[tonic::async_trait]
-impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
-    async fn get_mail_tips(
-        &self,
-        request: Request<pb::GetMailTipsRequest>,
-    ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
-        let _permit = self.admit(&request)?;
-        let caller = Caller::of(&request);
-        let draft = draft_from_request(request.into_inner(), self.limits)?;
-        // Dropped with the permit when the caller's deadline passes (api::deadline).
-        let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
-        Ok(Response::new(response_from_evaluation(evaluation)))
-    }
-
-    type WatchMailTipsStream = WatchStream;
-
-    async fn watch_mail_tips(
-        &self,
-        request: Request<pb::GetMailTipsRequest>,
-    ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
-        let caller = Caller::of(&request);
-        let key = caller.key();
-        let weight = weight(&request);
-        let slot = (
-            self.watching.try_acquire(&key, 1)?,
-            self.watched.try_acquire(&key, weight)?,
-        );
-        let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
-        let draft = draft_from_request(request.into_inner(), self.limits)?;
-        // The first answer is admitted, charged and authorized as a GetMailTips, so a refusal
-        // is the call's status; refreshes are admitted one by one and not charged.
-        let first = {
-            let _permit = self.evaluating.try_acquire(&key, weight)?;
-            self.access.evaluate(&self.tips, &caller, &draft).await?
-        };
-        let watch = Watch {
-            interval: self.tips.policy().refresh_interval,
-            tips: self.tips.clone(),
-            draft,
-            shutdown: self.shutdown.clone(),
-            deadline,
-            evaluating: self.evaluating.clone(),
-            caller: key,
-            weight,
-            _slot: slot,
-        };
-        Ok(Response::new(
-            watch.into_stream(response_from_evaluation(first)),
-        ))
-    }
-
-    async fn get_service_configuration(
-        &self,
-        request: Request<pb::GetServiceConfigurationRequest>,
-    ) -> Result<Response<pb::ServiceConfiguration>, Status> {
-        Locale::parse(&request.get_ref().locale).map_err(|e| FieldError::new("locale", e))?;
-        Ok(Response::new(self.configuration.clone()))
-    }
+                }),
+                internal: d.internal,
+            })
+            .collect(),
+        refresh_interval: prost_types::Duration::try_from(org.refresh_interval).ok(),
+        per_mailbox_evaluation_cap: org.per_mailbox_evaluation_cap,
+        group_metrics_enabled: org.group_metrics_enabled,
+        mailbox_tips_enabled: org.mailbox_tips_enabled,
+        whole_audience_threshold: policy.whole_audience_threshold,
+        visible_recipients_threshold: policy.visible_recipients_threshold,
+        read_receipt_policy: receipt_policy(policy.read_receipts) as i32,
+        per_user_outbound_gateways: policy.per_user_outbound_gateways,
+    };
+    let limits = RequestLimits {
+        max_recipients: org.max_recipients_per_request.get() as usize,
+        addresses: policy.addresses,
+    };
+    (limits, configuration)
 }
 
 #[cfg(test)]

@@ -1,9 +1,12 @@
 //! The network edge: protobuf conversion and validation ([`grpc`]), the server that wires a
 //! directory backend and serves every protocol on one port ([`server`]) through the accept loop
 //! with its connection limits (`listener`, `conn`) and TLS ([`tls`]), the admission of calls
-//! (`auth`, `access`, `admission`, `deadline`, `shutdown`), and the compose page ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
+//! (`auth`, `access`, `admission`, `deadline`, `shutdown`), the live reload of the config on
+//! `SIGHUP` (`reload`), the admin listener (`admin`: metrics and probes), and the compose page
+//! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
 pub(crate) mod access;
+pub(crate) mod admin;
 pub(crate) mod admission;
 pub(crate) mod audit;
 pub(crate) mod auth;
@@ -15,7 +18,9 @@ pub(crate) mod deadline;
 #[cfg(test)]
 mod fuzz;
 pub mod grpc;
+mod handler;
 mod listener;
+mod reload;
 pub mod server;
 pub(crate) mod shutdown;
 pub mod tls;

@@ -16,7 +16,7 @@ use super::listener::{self, Connections};
 use super::tls::{TlsError, TlsFiles};
 use crate::api::access::{Access, Budget};
 use crate::api::auth::{AuthLayer, Authenticator};
-use crate::api::grpc::GrpcService;
+use crate::api::handler::GrpcService;
 use crate::api::pb;
 use crate::api::shutdown::Shutdown;
 use crate::config::auth::{self, AuthMode};
@@ -79,6 +79,7 @@ pub async fn serve_command(args: ServeArgs) -> Result<(), ServerError> {
     if let Some(listen) = args.listen {
         config.server.listen = listen;
     }
+    crate::telemetry::logs::init(config.log.format);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -171,51 +172,18 @@ pub async fn serve_backend(
         Some(files) => Some(Arc::new(TlsFiles::load(files)?)),
         None => None,
     };
-    let file = match &backend {
-        Backend::File(directory) => Some(directory.clone()),
-        Backend::Ldap(_) => None,
-    };
-    let reload = reload_on_sighup(file, tls.clone())?;
-    let result = match backend {
-        Backend::File(directory) => run(listener, config, directory, tls, shutdown).await,
-        Backend::Ldap(directory) => run(listener, config, directory, tls, shutdown).await,
-    };
-    reload.abort();
-    result
-}
-
-/// On SIGHUP, reloads the directory file (a bad file keeps the old directory) and the TLS
-/// certificates (bad files keep the old ones; open connections keep theirs either way).
-fn reload_on_sighup(
-    directory: Option<Arc<FileDirectory>>,
-    tls: Option<Arc<TlsFiles>>,
-) -> Result<tokio::task::JoinHandle<()>, ServerError> {
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(ServerError::Signal)?;
-    Ok(tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            if let Some(directory) = &directory {
-                match directory.reload() {
-                    Ok(n) => tracing::info!(objects = n, "directory reloaded"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "directory reload failed; keeping the previous directory")
-                    }
-                }
-            }
-            if let Some(tls) = &tls {
-                match tls.reload() {
-                    Ok(()) => tracing::info!("TLS certificates reloaded"),
-                    Err(e) => {
-                        tracing::error!(error = %e, "TLS reload failed; keeping the previous certificates")
-                    }
-                }
-            }
+    match backend {
+        Backend::File(directory) => {
+            let file = Some(directory.clone());
+            run(listener, config, directory, file, tls, shutdown).await
         }
-    }))
+        Backend::Ldap(directory) => run(listener, config, directory, None, tls, shutdown).await,
+    }
 }
 
 /// Serves until `shutdown` resolves. Starts the group metrics job (at once, then every
-/// `org.group_metrics_interval`) when group metrics are on.
+/// `org.group_metrics_interval`) when group metrics are on, and reloads the config, `file` (a
+/// directory file backend) and `tls` (the certificates) on SIGHUP (`api::reload`).
 ///
 /// # Errors
 /// [`ServerError`] when the listener fails.
@@ -223,6 +191,7 @@ async fn run<D: Directory + GroupSource + Clone>(
     listener: TcpListener,
     config: Config,
     directory: D,
+    file: Option<Arc<FileDirectory>>,
     tls: Option<Arc<TlsFiles>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
@@ -244,6 +213,17 @@ async fn run<D: Directory + GroupSource + Clone>(
         auth: authenticator.clone(),
     });
     let metrics = Arc::new(MetricsStore::default());
+    // Bound before anything is spawned: a busy admin port fails start-up cleanly.
+    let ready = (config.org.group_metrics_enabled, metrics.clone());
+    let ready: super::admin::Ready = Arc::new(move || !ready.0 || ready.1.is_ready());
+    let admin = match config.server.admin_listen {
+        Some(addr) => Some(
+            super::admin::start(addr, ready)
+                .await
+                .map_err(|source| ServerError::Bind { addr, source })?,
+        ),
+        None => None,
+    };
     let metrics_job = config.org.group_metrics_enabled.then(|| {
         tokio::spawn(
             metrics
@@ -253,12 +233,10 @@ async fn run<D: Directory + GroupSource + Clone>(
     });
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
     let stop = Shutdown::new();
-    let service = pb::mail_tips_service_server::MailTipsServiceServer::new(GrpcService::new(
-        tips,
-        access,
-        &config,
-        stop.clone(),
-    ));
+    let grpc = GrpcService::new(tips.clone(), access, &config, stop.clone());
+    let reloader = super::reload::Reloader::new(&config, tips, grpc.edge(), file, tls.clone());
+    let reload = super::reload::on_sighup(reloader).map_err(ServerError::Signal)?;
+    let service = pb::mail_tips_service_server::MailTipsServiceServer::new(grpc);
 
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
     health_reporter
@@ -269,6 +247,8 @@ async fn run<D: Directory + GroupSource + Clone>(
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc.BadRequest and friends, so that grpcurl decodes error details.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
     };
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
@@ -302,6 +282,7 @@ async fn run<D: Directory + GroupSource + Clone>(
         .layer(super::browser::BrowserOnly(browser_layers))
         // Inside the browser layers: gRPC-web calls are plain gRPC here, and a refusal goes
         // back through the gRPC-web translation and CORS.
+        .layer(super::admin::GrpcMetricsLayer)
         .layer(AuthLayer(authenticator))
         .layer(super::deadline::DeadlineLayer)
         .add_service(service)
@@ -323,8 +304,8 @@ async fn run<D: Directory + GroupSource + Clone>(
             stop.within_grace(serve, grace).await
         }
     };
-    if let Some(job) = metrics_job {
-        job.abort();
+    for task in metrics_job.into_iter().chain(admin).chain([reload]) {
+        task.abort();
     }
     housekeeping.abort();
     Ok(result?)

@@ -47,6 +47,8 @@ pub(crate) struct Watch<D> {
     /// The stream's slot under the open-stream caps and its draft's recipients under the
     /// watched-recipient caps, held until the stream ends.
     pub(crate) _slot: (Permit, Permit),
+    /// Counts the stream in `mailtips_watch_streams_open` while it lives.
+    pub(crate) _open: crate::telemetry::WatchStreamGuard,
 }
 
 enum Step {

@@ -56,6 +56,12 @@ fn page_response(method: &Method, path: &str) -> Option<Response<Body>> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
+    if path == "/favicon.ico" {
+        // Browsers ask for it on every load; no icon, and no error in the console either.
+        let mut response = Response::new(Body::empty());
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        return Some(response);
+    }
     let asset = asset(path)?;
     let body = if method == Method::HEAD {
         Body::empty()
@@ -156,6 +162,8 @@ mod tests {
             assert_eq!(r.status(), StatusCode::OK);
             assert!(r.headers().contains_key(header::CONTENT_SECURITY_POLICY));
         }
+        let icon = page_response(&Method::GET, "/favicon.ico").unwrap();
+        assert_eq!(icon.status(), StatusCode::NO_CONTENT);
         let head = page_response(&Method::HEAD, "/").unwrap();
         assert_eq!(
             head.headers()[header::CONTENT_TYPE],

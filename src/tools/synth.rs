@@ -55,7 +55,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         std::fs::write(config, config_for(&dir.display().to_string()))
             .with_context(|| format!("while writing {}", config.display()))?;
     }
-    println!("wrote {}: {stats:?}", args.out.display());
+    println!("wrote {}: {stats}", args.out.display());
     Ok(())
 }
 
@@ -78,6 +78,19 @@ pub struct GenStats {
     pub moderated_groups: usize,
     pub restricted: usize,
     pub custom_tips: usize,
+}
+
+impl std::fmt::Display for GenStats {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self;
+        let (m, g, c, ar) = (s.mailboxes, s.groups, s.contacts, s.auto_replies);
+        let (full, md) = (s.full_mailboxes, s.moderated_groups);
+        let (r, ct) = (s.restricted, s.custom_tips);
+        write!(f, "{m} mailboxes, {g} groups, {c} contacts, ")?;
+        write!(f, "{ar} automatic replies, {full} full mailboxes, ")?;
+        write!(f, "{md} moderated groups, {r} restricted, ")?;
+        write!(f, "{ct} custom tips")
+    }
 }
 
 /// A small deterministic generator (SplitMix64): stable across platforms and releases, which

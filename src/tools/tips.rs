@@ -123,8 +123,9 @@ pub struct DraftArgs {
     /// The sender address.
     #[arg(long)]
     pub from: String,
-    /// To recipients (repeat, or separate with commas).
-    #[arg(long)]
+    /// To recipients (repeat, or separate with commas). A draft needs at least one recipient
+    /// in --to, --cc or --bcc.
+    #[arg(long, required_unless_present_any = ["cc", "bcc"])]
     pub to: Vec<String>,
     /// Cc recipients.
     #[arg(long)]
@@ -242,6 +243,27 @@ fn field_name(f: i32) -> &'static str {
     }
 }
 
+/// What a recipient resolved to, in words.
+fn kind_label(k: i32) -> &'static str {
+    match pb::ResolvedKind::try_from(k) {
+        Ok(pb::ResolvedKind::Mailbox) => "mailbox",
+        Ok(pb::ResolvedKind::Group) => "group",
+        Ok(pb::ResolvedKind::Contact) => "contact",
+        Ok(pb::ResolvedKind::Unknown) => "not in the directory",
+        _ => "not looked up",
+    }
+}
+
+/// Where a recipient's domain is, in words.
+fn scope_label(s: i32) -> &'static str {
+    match pb::RecipientScope::try_from(s) {
+        Ok(pb::RecipientScope::Internal) => "internal",
+        Ok(pb::RecipientScope::External) => "external",
+        Ok(pb::RecipientScope::RemoteInternal) => "partner domain, treated as internal",
+        _ => "malformed address",
+    }
+}
+
 /// Renders a response for a terminal.
 pub(crate) fn render(req: &pb::GetMailTipsRequest, resp: &pb::GetMailTipsResponse) -> String {
     let mut s = String::new();
@@ -252,14 +274,7 @@ pub(crate) fn render(req: &pb::GetMailTipsRequest, resp: &pb::GetMailTipsRespons
         }
     };
     for (r, req_r) in resp.recipients.iter().zip(&req.recipients) {
-        let scope = pb::RecipientScope::try_from(r.scope)
-            .map_or("", |s| s.as_str_name())
-            .trim_start_matches("RECIPIENT_SCOPE_")
-            .to_lowercase();
-        let kind = pb::ResolvedKind::try_from(r.resolved_as)
-            .map_or("", |s| s.as_str_name())
-            .trim_start_matches("RESOLVED_KIND_")
-            .to_lowercase();
+        let (kind, scope) = (kind_label(r.resolved_as), scope_label(r.scope));
         let name = if r.display_name.is_empty() {
             String::new()
         } else {
@@ -293,4 +308,51 @@ pub(crate) fn render(req: &pb::GetMailTipsRequest, resp: &pb::GetMailTipsRespons
         let _ = writeln!(s, "Too many recipients: skipped {}", names.join(", "));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn a_draft_needs_a_recipient() {
+        let e = Cli::try_parse_from(["tips", "--from", "x@contoso.com"])
+            .err()
+            .expect("refused");
+        assert_eq!(e.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert_eq!(e.exit_code(), 2);
+        assert!(Cli::try_parse_from(["tips", "--from", "x", "--bcc", "y@contoso.com"]).is_ok());
+    }
+
+    #[test]
+    fn labels_are_words() {
+        let req = pb::GetMailTipsRequest {
+            recipients: vec![pb::Recipient {
+                address: "a@partner.example".into(),
+                field: pb::RecipientField::To as i32,
+            }],
+            ..Default::default()
+        };
+        let resp = pb::GetMailTipsResponse {
+            recipients: vec![pb::RecipientTips {
+                address: "a@partner.example".into(),
+                resolved_as: pb::ResolvedKind::Unknown as i32,
+                scope: pb::RecipientScope::RemoteInternal as i32,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let text = render(&req, &resp);
+        assert!(
+            text.contains("[not in the directory, partner domain, treated as internal]"),
+            "{text}"
+        );
+    }
 }

@@ -1,13 +1,15 @@
-//! Every example in the docs is checked: each TOML block of `docs/*.md` and the README parses
-//! (a directory file, or a config, completed with an accepted domain when it has no `[org]`),
-//! and each `mailtips tips` command shown with its output is run against the demo
-//! organisation with the real binary and must print exactly that output.
+//! Every example in the docs is checked. Each TOML block of `docs/*.md` and the README is
+//! valid: a directory file example (one with `[[mailbox]]`, `[[group]]` or `[[contact]]`) must
+//! pass the directory file's validation as it stands, and a config example, laid over the
+//! documented example config, must pass the config's; an administrator copies these blocks and
+//! none may be refused. Each `mailtips tips` command shown with its output is run against the
+//! demo organisation with the real binary and must print exactly that output.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use mailtips::config::Config;
-use mailtips::directory::FileDirectory;
+use mailtips::directory::file::Snapshot;
 
 use crate::support::*;
 
@@ -25,6 +27,26 @@ fn blocks(text: &str) -> Vec<(String, String)> {
                 body.push('\n');
             }
             (None, None) => {}
+        }
+    }
+    out
+}
+
+/// The ```toml blocks of a Markdown text, with the line each starts on.
+fn toml_blocks(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut current: Option<(usize, String)> = None;
+    for (n, line) in text.lines().enumerate() {
+        match &mut current {
+            None if line.trim_start().starts_with("```toml") => {
+                current = Some((n + 1, String::new()))
+            }
+            Some(_) if line.trim_start().starts_with("```") => out.extend(current.take()),
+            Some((_, block)) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            None => {}
         }
     }
     out
@@ -48,44 +70,84 @@ fn documents() -> Vec<(PathBuf, String)> {
         .collect()
 }
 
-#[test]
-fn every_toml_example_parses() {
-    let mut checked = 0;
-    for (path, text) in documents() {
-        for (lang, body) in blocks(&text) {
-            if lang != "toml" {
-                continue;
-            }
-            checked += 1;
-            let directory = ["[[mailbox]]", "[[group]]", "[[contact]]"]
-                .iter()
-                .any(|h| body.contains(h));
-            if directory {
-                let tmp = tempfile::tempdir().unwrap();
-                let file = tmp.path().join("directory.toml");
-                std::fs::write(&file, &body).unwrap();
-                if let Err(e) = FileDirectory::load(&file, Default::default()) {
-                    panic!(
-                        "{}: a directory example does not load: {e}\n{body}",
-                        path.display()
-                    );
-                }
-            } else {
-                let text = if body.contains("[org]") {
-                    body.clone()
-                } else {
-                    format!("[org]\ninternal_domains = [{{ domain = \"contoso.com\" }}]\n{body}")
-                };
-                if let Err(e) = Config::from_toml(&text, &path) {
-                    panic!(
-                        "{}: a config example does not parse: {e}\n{body}",
-                        path.display()
-                    );
-                }
+/// `over` laid onto `base`, tables merged key by key.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
             }
         }
     }
-    assert!(checked >= 6, "only {checked} TOML examples found");
+}
+
+fn check_config_example(block: &str, at: &str) -> Result<(), String> {
+    let example: toml::Table = toml::from_str(block).map_err(|e| e.to_string())?;
+    let mut config: toml::Table = toml::from_str(DEMO_CONFIG).expect("the example config");
+    // An example of some [directory.ldap] keys stands in a section that has the required ones.
+    let touches_ldap = example
+        .get("directory")
+        .and_then(|d| d.get("ldap"))
+        .is_some();
+    if touches_ldap {
+        merge(
+            &mut config,
+            toml::from_str(
+                "[directory.ldap]\nurl = \"ldap://127.0.0.1\"\nbase_dn = \"dc=contoso,dc=com\"\n",
+            )
+            .unwrap(),
+        );
+    }
+    merge(&mut config, example);
+    let text = toml::to_string(&config).expect("serialise");
+    Config::from_toml(&text, Path::new(at))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn every_toml_example_in_the_docs_is_valid() {
+    let root = repo("");
+    let mut pages: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.push(root.join("README.md"));
+    pages.sort();
+    let (mut checked, mut problems) = (0, Vec::new());
+    for page in pages {
+        let text = std::fs::read_to_string(&page).unwrap();
+        let name = page.strip_prefix(&root).unwrap().display().to_string();
+        for (line, block) in toml_blocks(&text) {
+            let at = format!("{name}:{line}");
+            let is_directory = ["[[mailbox]]", "[[group]]", "[[contact]]"]
+                .iter()
+                .any(|k| block.contains(k));
+            let result = if is_directory {
+                Snapshot::parse(&block, &at, Default::default())
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            } else {
+                check_config_example(&block, &at)
+            };
+            if let Err(e) = result {
+                problems.push(if e.contains(&at) {
+                    e
+                } else {
+                    format!("{at}: {e}")
+                });
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "invalid examples:\n{}",
+        problems.join("\n")
+    );
+    assert!(checked >= 5, "only {checked} examples found");
 }
 
 /// The arguments of a `mailtips tips` command in a shell block, continuation lines joined.

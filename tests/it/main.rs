@@ -1,6 +1,6 @@
 //! The integration tests, one crate: the real server over real sockets (`grpc`, `web_page`,
 //! `browser`: the compose page in real Chromium), the `mailtips` binary as an administrator
-//! runs it (`reload`), the LDAP backend against a real slapd (`ldap_*`), and the architecture's
+//! runs it (`reload`), what an operator watches (`operations`: metrics, readiness, logs), the LDAP backend against a real slapd (`ldap_*`), and the architecture's
 //! rules over the source text (`tidy`). `support` is the one fixture they share.
 
 mod support;
@@ -23,6 +23,7 @@ mod ldap_outage;
 mod ldap_tips;
 mod ldap_tls;
 mod limits;
+mod operations;
 mod reload;
 mod stop;
 mod tls;

@@ -1,6 +1,7 @@
 //! The `mailtips` binary as an administrator runs it: start-up errors that name the problem,
-//! and SIGHUP reloading the directory file without dropping requests (a bad file keeps the old
-//! directory; group metrics follow a good one).
+//! SIGHUP reloading the directory file without dropping requests (a bad file keeps the old
+//! directory; group metrics follow a good one), and SIGHUP reloading the config (live settings
+//! swapped, the rest logged as needing a restart, a bad config refused and the old one kept).
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -199,4 +200,110 @@ async fn sighup_reloads_without_dropping_requests() {
     }
     let served = load.await.unwrap();
     assert!(served > 0);
+}
+
+/// The server's stderr lines, read on a thread, so that a test waits for a log event itself.
+fn log_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead as _;
+    let stderr = child.stderr.take().expect("stderr piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (up to 20 s) for a log line containing `needle` and returns it.
+fn wait_for_log(lines: &std::sync::mpsc::Receiver<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line.contains(needle) => return line,
+            Ok(_) => {}
+            Err(e) => panic!("no log line with {needle:?}: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn sighup_reloads_the_config_and_a_bad_one_keeps_the_running_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(tmp.path(), port);
+    std::fs::write(tmp.path().join("directory.toml"), DEMO_DIRECTORY).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mailtips"))
+        .args(["serve", "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = log_lines(&mut child);
+    let server = Server(child);
+    let mut client = connect(port).await;
+    let mut draft = request(TARO, &[("john.smith@partner.example", To)]);
+    draft.message_size_bytes = 30_000_000;
+    let kinds_of = |r: &pb::GetMailTipsResponse| {
+        let mut k = kinds(&r.recipients[0]);
+        k.extend(
+            r.draft_tips
+                .iter()
+                .filter_map(|t| pb::TipKind::try_from(t.kind).ok()),
+        );
+        k
+    };
+    let before = client
+        .get_mail_tips(draft.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        kinds_of(&before),
+        [pb::TipKind::ExternalRecipient, pb::TipKind::MessageTooLarge]
+    );
+
+    // Live: a larger size limit and the external tip off. Not live: the listen address.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let changed = text
+        .replace("max_message_size = \"25MB\"", "max_message_size = \"50MB\"")
+        .replace("external_recipient = true", "external_recipient = false")
+        .replace(
+            &format!("127.0.0.1:{port}"),
+            &format!("127.0.0.1:{}", free_port()),
+        );
+    std::fs::write(&config, changed).unwrap();
+    signal(server.0.id(), "-HUP");
+    let restart = wait_for_log(&lines, "need a restart");
+    assert!(restart.contains("server"), "{restart}");
+    wait_for_log(&lines, "config reloaded");
+    let after = client
+        .get_mail_tips(draft.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(kinds_of(&after).is_empty(), "{after:?}");
+    let advertised = client
+        .get_service_configuration(pb::GetServiceConfigurationRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(advertised.max_message_size_bytes, 50_000_000);
+
+    // A bad config: refused with its reason on one line; the running one stays.
+    std::fs::write(
+        &config,
+        text.replace("\n[tips]\n", "\n[tips]\nauto_replies = false\n"),
+    )
+    .unwrap();
+    signal(server.0.id(), "-HUP");
+    let failed = wait_for_log(&lines, "config reload failed");
+    assert!(failed.contains("unknown field `auto_replies`"), "{failed}");
+    let kept = client.get_mail_tips(draft).await.unwrap().into_inner();
+    assert!(kinds_of(&kept).is_empty(), "{kept:?}");
 }

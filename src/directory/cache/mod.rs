@@ -242,6 +242,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                 }
             }
         }
+        crate::telemetry::get().cache_lookups(addresses.len() - misses.len(), misses.len());
         if misses.is_empty() {
             return out;
         }
@@ -281,6 +282,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                 }
             }
         }
+        crate::telemetry::get().cache("stale", served);
         if unknown > 0 {
             // The backend (or the timeout above) has already warned: one warning per failure.
             tracing::debug!(

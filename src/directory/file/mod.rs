@@ -209,14 +209,16 @@ fn read(path: &Path, rules: AddressRules) -> Result<Snapshot, DirectoryFileError
 
 impl Directory for FileDirectory {
     async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
-        let snap = self.snapshot.load();
-        addresses
+        let (started, snap) = (std::time::Instant::now(), self.snapshot.load());
+        let found = addresses
             .iter()
             .map(|a| match snap.by_address.get(a.as_str()) {
                 Some(e) => Lookup::Found(e.clone()),
                 None => Lookup::NotFound,
             })
-            .collect()
+            .collect();
+        crate::telemetry::get().lookup("file", started.elapsed(), true);
+        found
     }
 
     async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {

@@ -115,7 +115,9 @@ impl LdapDirectory {
         {
             return Err(unavailable("LDAP server unreachable; retrying shortly"));
         }
-        match self.connect().await {
+        let connected = self.connect().await;
+        crate::telemetry::get().ldap_connect(connected.is_ok());
+        match connected {
             Ok(l) => {
                 st.ldap = Some(l.clone());
                 st.failed_at = None;

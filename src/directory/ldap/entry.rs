@@ -48,7 +48,9 @@ impl Mapping {
             EntryKind::Mailbox
         };
         let warn = |what: &str, value: &str| {
-            tracing::warn!(dn, attribute = what, value, "ignoring an unparsable value");
+            // The value may be (part of) an address: only at debug, never at info and above.
+            tracing::warn!(dn, attribute = what, "ignoring an unparsable value");
+            tracing::debug!(dn, attribute = what, value, "the unparsable value");
         };
         let mut addresses: Vec<Address> = Vec::new();
         let mut primary = None;

@@ -149,7 +149,10 @@ impl LdapDirectory {
 impl Directory for LdapDirectory {
     #[tracing::instrument(skip_all, fields(addresses = addresses.len()))]
     async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
-        match self.try_lookup(addresses).await {
+        let started = std::time::Instant::now();
+        let result = self.try_lookup(addresses).await;
+        crate::telemetry::get().lookup("ldap", started.elapsed(), result.is_ok());
+        match result {
             Ok(found) => found
                 .into_iter()
                 .map(|e| e.map_or(Lookup::NotFound, Lookup::Found))

@@ -1,0 +1,190 @@
+//! The `MailTipsService` calls: each admitted by load shedding (`api::admission`), its draft
+//! validated (`api::grpc`), authorized and charged to the caller's budget (`api::access`),
+//! then evaluated by the service; `WatchMailTips` streams are capped and pull-based
+//! (`api::watch`). What the edge takes from the config is swapped whole on reload.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tonic::{Request, Response, Status};
+
+use crate::api::access::Access;
+use crate::api::admission::{Gate, GateKind, Permit};
+use crate::api::caller::Caller;
+use crate::api::deadline::Deadline;
+use crate::api::grpc::{
+    FieldError, RequestLimits, draft_from_request, edge_settings, response_from_evaluation,
+};
+use crate::api::pb;
+use crate::api::shutdown::Shutdown;
+use crate::api::watch::{Watch, WatchStream};
+use crate::config::Config;
+use crate::directory::Directory;
+use crate::domain::{Locale, Policy};
+use crate::service::MailTips;
+
+/// The `MailTipsService` implementation.
+pub(crate) struct GrpcService<D> {
+    tips: Arc<MailTips<D>>,
+    access: Arc<Access>,
+    edge: Arc<ArcSwap<Edge>>,
+    /// Recipients in evaluation, in total and per caller.
+    evaluating: Arc<Gate>,
+    /// Open `WatchMailTips` streams, in total and per caller.
+    watching: Arc<Gate>,
+    /// Recipients held by open `WatchMailTips` streams, in total and per caller.
+    watched: Arc<Gate>,
+    shutdown: Shutdown,
+}
+
+/// What the edge derives from the config: the request limits and the advertised
+/// configuration, swapped whole by a config reload (`api::reload`).
+pub(crate) struct Edge {
+    limits: RequestLimits,
+    configuration: pb::ServiceConfiguration,
+}
+
+impl Edge {
+    /// The edge for `config`, whose policy is `policy`.
+    pub(crate) fn new(policy: &Policy, config: &Config) -> Self {
+        let (limits, configuration) = edge_settings(policy, config);
+        Self {
+            limits,
+            configuration,
+        }
+    }
+}
+
+/// What a draft weighs under the limits: its recipients, and one for the sender.
+fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
+    request.get_ref().recipients.len() as u64 + 1
+}
+
+/// How long a caller refused for load is told to wait: evaluations take milliseconds, so
+/// capacity comes back soon, but a client retrying at once would only add to the load.
+const RETRY_EVALUATION: Duration = Duration::from_secs(1);
+/// Streams are held for minutes to hours: a refused watcher waits longer.
+const RETRY_WATCH: Duration = Duration::from_secs(30);
+
+impl<D: Directory> GrpcService<D> {
+    pub fn new(
+        tips: Arc<MailTips<D>>,
+        access: Arc<Access>,
+        config: &Config,
+        shutdown: Shutdown,
+    ) -> Self {
+        let l = &config.server.limits;
+        let evaluating = Gate::new(
+            GateKind {
+                what: "recipients in evaluation",
+                key: "max_evaluating_recipients",
+                retry_after: RETRY_EVALUATION,
+            },
+            l.max_evaluating_recipients.get(),
+            l.max_evaluating_recipients_per_caller.get(),
+        );
+        let watching = Gate::new(
+            GateKind {
+                what: "open WatchMailTips streams",
+                key: "max_watch_streams",
+                retry_after: RETRY_WATCH,
+            },
+            l.max_watch_streams.get(),
+            l.max_watch_streams_per_caller.get(),
+        );
+        let watched = Gate::new(
+            GateKind {
+                what: "recipients in open WatchMailTips streams",
+                key: "max_watched_recipients",
+                retry_after: RETRY_WATCH,
+            },
+            l.max_watched_recipients.get(),
+            l.max_watched_recipients_per_caller.get(),
+        );
+        let edge = Arc::new(ArcSwap::from_pointee(Edge::new(&tips.policy(), config)));
+        Self {
+            tips,
+            access,
+            edge,
+            evaluating,
+            watching,
+            watched,
+            shutdown,
+        }
+    }
+
+    /// The handle a config reload swaps.
+    pub(crate) fn edge(&self) -> Arc<ArcSwap<Edge>> {
+        self.edge.clone()
+    }
+
+    /// Admits the evaluation of `request`'s draft for its caller, weighed by its recipients
+    /// (plus one for the sender): a 1,000-recipient draft holds what 1,000 one-recipient drafts
+    /// would.
+    fn admit(&self, request: &Request<pb::GetMailTipsRequest>) -> Result<Permit, Status> {
+        self.evaluating
+            .try_acquire(&Caller::of(request).key(), weight(request))
+    }
+}
+
+#[tonic::async_trait]
+impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
+    async fn get_mail_tips(
+        &self,
+        request: Request<pb::GetMailTipsRequest>,
+    ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
+        let _permit = self.admit(&request)?;
+        let caller = Caller::of(&request);
+        let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
+        // Dropped with the permit when the caller's deadline passes (api::deadline).
+        let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
+        Ok(Response::new(response_from_evaluation(evaluation)))
+    }
+
+    type WatchMailTipsStream = WatchStream;
+
+    async fn watch_mail_tips(
+        &self,
+        request: Request<pb::GetMailTipsRequest>,
+    ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
+        let caller = Caller::of(&request);
+        let key = caller.key();
+        let weight = weight(&request);
+        let slot = (
+            self.watching.try_acquire(&key, 1)?,
+            self.watched.try_acquire(&key, weight)?,
+        );
+        let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
+        let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
+        // The first answer is admitted, charged and authorized as a GetMailTips, so a refusal
+        // is the call's status; refreshes are admitted one by one and not charged.
+        let first = {
+            let _permit = self.evaluating.try_acquire(&key, weight)?;
+            self.access.evaluate(&self.tips, &caller, &draft).await?
+        };
+        let watch = Watch {
+            interval: self.tips.policy().refresh_interval,
+            tips: self.tips.clone(),
+            draft,
+            shutdown: self.shutdown.clone(),
+            deadline,
+            evaluating: self.evaluating.clone(),
+            caller: key,
+            weight,
+            _slot: slot,
+            _open: crate::telemetry::get().watch_stream(),
+        };
+        Ok(Response::new(
+            watch.into_stream(response_from_evaluation(first)),
+        ))
+    }
+
+    async fn get_service_configuration(
+        &self,
+        request: Request<pb::GetServiceConfigurationRequest>,
+    ) -> Result<Response<pb::ServiceConfiguration>, Status> {
+        Locale::parse(&request.get_ref().locale).map_err(|e| FieldError::new("locale", e))?;
+        Ok(Response::new(self.edge.load().configuration.clone()))
+    }
+}

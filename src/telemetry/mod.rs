@@ -1,0 +1,244 @@
+//! What the server measures about itself: the Prometheus metrics every layer records into
+//! ([`get`], one process-wide registry, so that each measured place needs one line and no
+//! handle passed down), and the log subscriber ([`logs`]). The admin listener
+//! (`api::admin`) serves [`encode`]d text at `/metrics`; docs/operations.md lists every name.
+//!
+//! Labels take values from small fixed sets only (method names the server knows, gRPC code
+//! names, backend kinds), never from a request, so no client can grow the registry.
+
+pub mod logs;
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::{Registry, Unit};
+
+type Labels1 = [(&'static str, &'static str); 1];
+type Labels2 = [(&'static str, &'static str); 2];
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric the server records, registered under the `mailtips_` prefix.
+pub struct Telemetry {
+    registry: Registry,
+    requests: Family<Labels2, Counter>,
+    request_duration: Histograms<Labels1>,
+    recipients: Histogram,
+    lookup_duration: Histograms<Labels1>,
+    lookup_errors: Family<Labels1, Counter>,
+    cache: Family<Labels1, Counter>,
+    ldap_connects: Family<Labels1, Counter>,
+    group_metrics_duration: Histogram,
+    group_metrics_last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
+    group_metrics_failures: Counter,
+    watch_streams: Gauge,
+}
+
+/// Latency buckets from 250 µs to about 8 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.000_25, 2.0, 16))
+}
+
+/// Group metrics runs: 10 ms to about 20 minutes.
+fn job_duration() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 18))
+}
+
+impl Telemetry {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("mailtips");
+        let t = Self {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(latency),
+            recipients: Histogram::new([
+                1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
+            ]),
+            lookup_duration: Family::new_with_constructor(latency),
+            lookup_errors: Family::default(),
+            cache: Family::default(),
+            ldap_connects: Family::default(),
+            group_metrics_duration: job_duration(),
+            group_metrics_last_success: Gauge::default(),
+            group_metrics_failures: Counter::default(),
+            watch_streams: Gauge::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "grpc_requests",
+            "gRPC calls answered, by method and gRPC status code",
+            t.requests.clone(),
+        );
+        r.register_with_unit(
+            "grpc_request_duration",
+            "Time to answer a gRPC call (to the response headers), by method",
+            Unit::Seconds,
+            t.request_duration.clone(),
+        );
+        r.register(
+            "request_recipients",
+            "Recipients per evaluated draft",
+            t.recipients.clone(),
+        );
+        r.register_with_unit(
+            "directory_lookup_duration",
+            "Time of one batch lookup in the directory backend, by backend",
+            Unit::Seconds,
+            t.lookup_duration.clone(),
+        );
+        r.register(
+            "directory_lookup_errors",
+            "Batch lookups the directory backend failed, by backend",
+            t.lookup_errors.clone(),
+        );
+        r.register(
+            "directory_cache_lookups",
+            "Addresses looked up in the directory cache, by result (hit, miss, stale)",
+            t.cache.clone(),
+        );
+        r.register(
+            "ldap_connects",
+            "Connections opened to the LDAP server (reconnects included), by result",
+            t.ldap_connects.clone(),
+        );
+        r.register_with_unit(
+            "group_metrics_duration",
+            "Time of a successful group metrics run",
+            Unit::Seconds,
+            t.group_metrics_duration.clone(),
+        );
+        r.register(
+            "group_metrics_last_success_timestamp_seconds",
+            "Unix time of the last successful group metrics run (0: none yet)",
+            t.group_metrics_last_success.clone(),
+        );
+        r.register(
+            "group_metrics_failures",
+            "Group metrics runs that failed (the previous counts stay)",
+            t.group_metrics_failures.clone(),
+        );
+        r.register(
+            "watch_streams_open",
+            "WatchMailTips streams open now",
+            t.watch_streams.clone(),
+        );
+        Self { registry, ..t }
+    }
+
+    /// A gRPC call answered with `code` (a gRPC code name) after `elapsed`.
+    pub fn request(&self, method: &'static str, code: &'static str, elapsed: Duration) {
+        self.requests
+            .get_or_create(&[("method", method), ("code", code)])
+            .inc();
+        self.request_duration
+            .get_or_create(&[("method", method)])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A draft with `n` recipients evaluated.
+    pub fn recipients(&self, n: usize) {
+        self.recipients.observe(n as f64);
+    }
+
+    /// One batch lookup in `backend` ("file", "ldap") took `elapsed`; `ok` = it answered.
+    pub fn lookup(&self, backend: &'static str, elapsed: Duration, ok: bool) {
+        self.lookup_duration
+            .get_or_create(&[("backend", backend)])
+            .observe(elapsed.as_secs_f64());
+        if !ok {
+            self.lookup_errors
+                .get_or_create(&[("backend", backend)])
+                .inc();
+        }
+    }
+
+    /// `n` addresses answered by the directory cache with `result`: "hit", "miss" (asked the
+    /// backend) or "stale" (an expired answer served while the backend failed).
+    pub fn cache(&self, result: &'static str, n: usize) {
+        if n > 0 {
+            self.cache
+                .get_or_create(&[("result", result)])
+                .inc_by(n as u64);
+        }
+    }
+
+    /// A cache lookup of a batch: `hits` addresses answered fresh, `misses` asked the backend.
+    pub fn cache_lookups(&self, hits: usize, misses: usize) {
+        self.cache("hit", hits);
+        self.cache("miss", misses);
+    }
+
+    /// A connection to the LDAP server opened (`ok`) or failed.
+    pub fn ldap_connect(&self, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.ldap_connects
+            .get_or_create(&[("result", result)])
+            .inc();
+    }
+
+    /// A group metrics run finished after `elapsed`, successfully or not.
+    pub fn group_metrics_run(&self, elapsed: Duration, ok: bool) {
+        if ok {
+            self.group_metrics_duration.observe(elapsed.as_secs_f64());
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.group_metrics_last_success.set(now.as_secs_f64());
+        } else {
+            self.group_metrics_failures.inc();
+        }
+    }
+
+    /// A `WatchMailTips` stream opened; it counts as open until the guard drops.
+    pub fn watch_stream(&self) -> WatchStreamGuard {
+        self.watch_streams.inc();
+        WatchStreamGuard(())
+    }
+}
+
+/// Holds one open Watch stream in `mailtips_watch_streams_open`.
+pub struct WatchStreamGuard(());
+
+impl Drop for WatchStreamGuard {
+    fn drop(&mut self) {
+        get().watch_streams.dec();
+    }
+}
+
+static TELEMETRY: LazyLock<Telemetry> = LazyLock::new(Telemetry::new);
+
+/// The process-wide metrics.
+pub fn get() -> &'static Telemetry {
+    &TELEMETRY
+}
+
+/// Every metric in the Prometheus text exposition format.
+pub fn encode() -> String {
+    let mut out = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &get().registry);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_prometheus_conventions() {
+        get().request("GetMailTips", "OK", Duration::from_millis(2));
+        get().cache("hit", 3);
+        let text = encode();
+        assert!(
+            text.contains("mailtips_grpc_requests_total{method=\"GetMailTips\",code=\"OK\"}"),
+            "{text}"
+        );
+        assert!(text.contains("mailtips_grpc_request_duration_seconds_bucket"));
+        assert!(text.contains("mailtips_directory_cache_lookups_total{result=\"hit\"}"));
+        assert!(text.contains("mailtips_watch_streams_open "));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}
