@@ -108,6 +108,7 @@ impl Gate {
     }
 
     fn refusal(&self, per_caller: bool) -> Status {
+        crate::telemetry::get().refused("shed");
         let k = self.kind;
         let message = if per_caller {
             format!(

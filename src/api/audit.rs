@@ -25,6 +25,7 @@ static SUPPRESSED: AtomicU64 = AtomicU64::new(0);
 /// Logs at warn that a call by `caller` was refused (`what`: unauthenticated, denied,
 /// throttled) and why, unless too many were logged this second.
 pub(crate) fn refused(caller: &Caller, what: &'static str, reason: &str) {
+    crate::telemetry::get().refused(what);
     if LIMITER.check().is_ok() {
         let suppressed = SUPPRESSED.swap(0, Ordering::Relaxed);
         tracing::warn!(%caller, refused = what, reason, suppressed, "call refused");

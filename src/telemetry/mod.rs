@@ -35,6 +35,7 @@ pub struct Telemetry {
     group_metrics_last_success: Gauge<f64, std::sync::atomic::AtomicU64>,
     group_metrics_failures: Counter,
     watch_streams: Gauge,
+    refused: Family<Labels1, Counter>,
 }
 
 /// Latency buckets from 250 µs to about 8 s.
@@ -64,6 +65,7 @@ impl Telemetry {
             group_metrics_last_success: Gauge::default(),
             group_metrics_failures: Counter::default(),
             watch_streams: Gauge::default(),
+            refused: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -125,7 +127,19 @@ impl Telemetry {
             "WatchMailTips streams open now",
             t.watch_streams.clone(),
         );
+        r.register(
+            "refused_calls",
+            "Calls refused before evaluation, by reason (unauthenticated, denied, throttled, shed)",
+            t.refused.clone(),
+        );
         Self { registry, ..t }
+    }
+
+    /// A call refused before evaluation: `unauthenticated` (no valid credentials), `denied`
+    /// (not allowed to ask as the sender), `throttled` (over the anti-harvest budget) or `shed`
+    /// (load shedding and stream caps).
+    pub fn refused(&self, reason: &'static str) {
+        self.refused.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// A gRPC call answered with `code` (a gRPC code name) after `elapsed`.
@@ -231,6 +245,7 @@ mod tests {
     fn names_follow_prometheus_conventions() {
         get().request("GetMailTips", "OK", Duration::from_millis(2));
         get().cache("hit", 3);
+        get().refused("throttled");
         let text = encode();
         assert!(
             text.contains("mailtips_grpc_requests_total{method=\"GetMailTips\",code=\"OK\"}"),
@@ -239,6 +254,7 @@ mod tests {
         assert!(text.contains("mailtips_grpc_request_duration_seconds_bucket"));
         assert!(text.contains("mailtips_directory_cache_lookups_total{result=\"hit\"}"));
         assert!(text.contains("mailtips_watch_streams_open "));
+        assert!(text.contains("mailtips_refused_calls_total{reason=\"throttled\"}"));
         assert!(text.ends_with("# EOF\n"));
     }
 }
