@@ -135,6 +135,10 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
         let _permit = self.admit(&request)?;
+        // Evaluating from memory never awaits: without this yield a call would hold its
+        // permit only while it runs, and calls queued on the runtime behind it would not count.
+        // Admitted first, then queued: the gate sees every call that waits for a worker.
+        tokio::task::yield_now().await;
         let caller = Caller::of(&request);
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         // Dropped with the permit when the caller's deadline passes (api::deadline).

@@ -150,3 +150,34 @@ pub async fn command(args: Args) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// The load commands in docs/reliability.md parse as written.
+    #[test]
+    fn the_documented_flood_commands_parse() {
+        #[derive(clap::Parser)]
+        struct Load {
+            #[command(flatten)]
+            args: super::Args,
+        }
+        let doc = include_str!("../../../docs/reliability.md");
+        let block = doc
+            .split("```sh\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("a sh block");
+        let commands = block.replace("\\\n", " ");
+        let mut n = 0;
+        for line in commands.lines().filter(|l| l.starts_with("mailtips load")) {
+            let words = line
+                .trim_end_matches('&')
+                .split_whitespace()
+                .skip(1)
+                .map(|w| w.trim_matches('\''));
+            <Load as clap::Parser>::try_parse_from(words).unwrap_or_else(|e| panic!("{line}: {e}"));
+            n += 1;
+        }
+        assert_eq!(n, 2);
+    }
+}
