@@ -1,8 +1,11 @@
 //! The layers only browsers need: CORS for gRPC-web callers, applied with the compose page and
 //! the gRPC-web translation to every request except native gRPC calls, which skip them.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use arc_swap::ArcSwap;
+use http::HeaderValue;
 use http::header::HeaderName;
 use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -19,15 +22,49 @@ const REQUEST_HEADERS: [&str; 5] = [
 ];
 const EXPOSED_HEADERS: [&str; 3] = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
 
-pub(crate) fn cors(config: &Config) -> CorsLayer {
-    let origins = &config.server.cors_allowed_origins;
-    let allow_origin = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| o.parse().ok()))
-    };
+/// The origins gRPC-web callers may come from (`server.cors_allowed_origins`), read on every
+/// cross-origin request and swapped whole by a config reload.
+#[derive(Clone)]
+pub(crate) struct AllowedOrigins(Arc<ArcSwap<Origins>>);
+
+struct Origins {
+    any: bool,
+    list: Vec<HeaderValue>,
+}
+
+impl Origins {
+    fn of(config: &Config) -> Self {
+        let origins = &config.server.cors_allowed_origins;
+        Self {
+            any: origins.iter().any(|o| o == "*"),
+            list: origins.iter().filter_map(|o| o.parse().ok()).collect(),
+        }
+    }
+}
+
+impl AllowedOrigins {
+    pub(crate) fn new(config: &Config) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(Origins::of(config))))
+    }
+
+    /// Takes the origins of `config` from the next request on.
+    pub(crate) fn set(&self, config: &Config) {
+        self.0.store(Arc::new(Origins::of(config)));
+    }
+
+    fn allows(&self, origin: &HeaderValue) -> bool {
+        let origins = self.0.load();
+        origins.any || origins.list.contains(origin)
+    }
+}
+
+/// CORS for gRPC-web callers from the origins `origins` allows now. A granted origin is
+/// echoed back (with `Vary: Origin`), also under `"*"`, so that a reload can narrow the list.
+pub(crate) fn cors(origins: AllowedOrigins) -> CorsLayer {
     CorsLayer::new()
-        .allow_origin(allow_origin)
+        .allow_origin(AllowOrigin::predicate(move |origin, _| {
+            origins.allows(origin)
+        }))
         .allow_methods([http::Method::POST, http::Method::OPTIONS])
         .allow_headers(REQUEST_HEADERS.map(HeaderName::from_static))
         .expose_headers(EXPOSED_HEADERS.map(HeaderName::from_static))

@@ -1,10 +1,10 @@
 //! Live reload on `SIGHUP` (`systemctl reload mailtips`): the config file is read and
 //! validated again, and what a running server can change is swapped atomically: the
 //! organisation's settings and tip switches (the service's policy), the edge's limits and the
-//! configuration it advertises, the directory file's contents and the TLS certificates (new
-//! connections get the new ones). Settings it cannot change (listen addresses, the directory
-//! backend and its connection, the cache, CORS, the compose page, limits, `[auth]`, the log
-//! format, the group metrics schedule, address matching) keep their running
+//! configuration it advertises, the CORS origins, the directory file's contents and the TLS
+//! certificates (new connections get the new ones). Settings it cannot change (listen
+//! addresses, the directory backend and its connection, the cache, the compose page, limits,
+//! `[auth]`, the log format, the group metrics schedule, address matching) keep their running
 //! values and are logged as needing a restart. A bad config keeps the running one, and the
 //! log line says why.
 
@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
+use crate::api::browser::AllowedOrigins;
 use crate::api::handler::Edge;
 use crate::api::tls::TlsFiles;
 use crate::config::Config;
@@ -28,6 +29,7 @@ pub(crate) struct Reloader<D> {
     running: Mutex<Config>,
     tips: Arc<MailTips<D>>,
     edge: Arc<ArcSwap<Edge>>,
+    origins: AllowedOrigins,
     file: Option<Arc<FileDirectory>>,
     tls: Option<Arc<TlsFiles>>,
 }
@@ -37,6 +39,7 @@ impl<D: Directory> Reloader<D> {
         config: &Config,
         tips: Arc<MailTips<D>>,
         edge: Arc<ArcSwap<Edge>>,
+        origins: AllowedOrigins,
         file: Option<Arc<FileDirectory>>,
         tls: Option<Arc<TlsFiles>>,
     ) -> Self {
@@ -45,6 +48,7 @@ impl<D: Directory> Reloader<D> {
             running: Mutex::new(config.clone()),
             tips,
             edge,
+            origins,
             file,
             tls,
         }
@@ -96,6 +100,7 @@ impl<D: Directory> Reloader<D> {
         let (applied, restart) = live_part(&running, new);
         let policy = applied.policy();
         self.edge.store(Arc::new(Edge::new(&policy, &applied)));
+        self.origins.set(&applied);
         self.tips.set_policy(policy);
         *running = applied;
         restart
@@ -110,7 +115,17 @@ fn live_part(running: &Config, new: Config) -> (Config, Vec<&'static str>) {
     }
     let (old, org) = (running, &new.org);
     let checks = [
-        ("server", differ(&old.server, &new.server)),
+        // CORS origins change live; the rest of [server] does not.
+        (
+            "server",
+            differ(
+                &old.server,
+                &crate::config::ServerConfig {
+                    cors_allowed_origins: old.server.cors_allowed_origins.clone(),
+                    ..new.server.clone()
+                },
+            ),
+        ),
         ("directory", differ(&old.directory, &new.directory)),
         ("log", differ(&old.log, &new.log)),
         // The authenticator and budgets are built at start-up (issuers' keys are refetched
@@ -139,7 +154,10 @@ fn live_part(running: &Config, new: Config) -> (Config, Vec<&'static str>) {
         .filter_map(|(key, changed)| changed.then_some(key))
         .collect();
     let mut applied = new;
-    applied.server = old.server.clone();
+    applied.server = crate::config::ServerConfig {
+        cors_allowed_origins: applied.server.cors_allowed_origins.clone(),
+        ..old.server.clone()
+    };
     applied.directory = old.directory.clone();
     applied.log = old.log.clone();
     applied.auth = old.auth.clone();

@@ -234,7 +234,15 @@ async fn run<D: Directory + GroupSource + Clone>(
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
     let stop = Shutdown::new();
     let grpc = GrpcService::new(tips.clone(), access, &config, stop.clone());
-    let reloader = super::reload::Reloader::new(&config, tips, grpc.edge(), file, tls.clone());
+    let origins = super::browser::AllowedOrigins::new(&config);
+    let reloader = super::reload::Reloader::new(
+        &config,
+        tips,
+        grpc.edge(),
+        origins.clone(),
+        file,
+        tls.clone(),
+    );
     let reload = super::reload::on_sighup(reloader).map_err(ServerError::Signal)?;
     let service = pb::mail_tips_service_server::MailTipsServiceServer::new(grpc);
 
@@ -263,7 +271,7 @@ async fn run<D: Directory + GroupSource + Clone>(
         tracing::info!("compose page at {scheme}://{addr}/");
     }
     let browser_layers = tower::ServiceBuilder::new()
-        .layer(super::browser::cors(&config))
+        .layer(super::browser::cors(origins.clone()))
         .layer(crate::api::web::WebPageLayer::new(config.server.web_page))
         .layer(tonic_web::GrpcWebLayer::new())
         .into_inner();

@@ -267,12 +267,26 @@ async fn sighup_reloads_the_config_and_a_bad_one_keeps_the_running_one() {
         kinds_of(&before),
         [pb::TipKind::ExternalRecipient, pb::TipKind::MessageTooLarge]
     );
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let webmail_granted = || async move {
+        let preflight = "OPTIONS /mailtips.v1.MailTipsService/GetMailTips HTTP/1.1\r\n\
+                         Host: 127.0.0.1\r\nOrigin: https://mail.contoso.com\r\n\
+                         Access-Control-Request-Method: POST\r\nConnection: close\r\n\r\n";
+        let (head, _) = http1(addr, preflight.as_bytes()).await;
+        head.contains("access-control-allow-origin: https://mail.contoso.com")
+    };
+    assert!(!webmail_granted().await);
 
-    // Live: a larger size limit and the external tip off. Not live: the listen address.
+    // Live: a larger size limit, the external tip off and a CORS origin. Not live: the listen
+    // address.
     let text = std::fs::read_to_string(&config).unwrap();
     let changed = text
         .replace("max_message_size = \"25MB\"", "max_message_size = \"50MB\"")
         .replace("external_recipient = true", "external_recipient = false")
+        .replace(
+            "cors_allowed_origins = []",
+            "cors_allowed_origins = [\"https://mail.contoso.com\"]",
+        )
         .replace(
             &format!("127.0.0.1:{port}"),
             &format!("127.0.0.1:{}", free_port()),
@@ -294,6 +308,7 @@ async fn sighup_reloads_the_config_and_a_bad_one_keeps_the_running_one() {
         .unwrap()
         .into_inner();
     assert_eq!(advertised.max_message_size_bytes, 50_000_000);
+    assert!(webmail_granted().await, "the new CORS origin is granted");
 
     // A bad config: refused with its reason on one line; the running one stays.
     std::fs::write(
