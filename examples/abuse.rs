@@ -184,12 +184,13 @@ impl Caller {
         } else {
             100.0 * f64::from(self.ok) / f64::from(total)
         };
-        format!("{rate:.1}% of {total}, {} / {} ms", pct(0.5), pct(0.99))
+        format!("{rate:.1}% of {total}, {} / {}", pct(0.5), pct(0.99))
     }
 }
 
-/// An ordinary caller from 127.0.0.2: one small draft every 10 ms, for `how_long`.
-async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
+/// An ordinary caller from 127.0.0.2: one small draft every 10 ms, for `how_long`; on a new
+/// connection for every call when `fresh` (clients arriving during the attack).
+async fn ordinary(addr: SocketAddr, how_long: Duration, fresh: bool) -> Caller {
     let mut c = Caller::default();
     let end = Instant::now() + how_long;
     let from = Some(IpAddr::from([127, 0, 0, 2]));
@@ -198,9 +199,10 @@ async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
         let start = Instant::now();
         let result = async {
             if client.is_none() {
-                client = Some(MailTipsServiceClient::new(
-                    endpoint(addr, from).connect().await.ok()?,
-                ));
+                let endpoint = endpoint(addr, from);
+                let channel =
+                    tokio::time::timeout(Duration::from_secs(2), endpoint.connect()).await;
+                client = Some(MailTipsServiceClient::new(channel.ok()?.ok()?));
             }
             let call = client.as_mut()?.get_mail_tips(small_draft());
             tokio::time::timeout(Duration::from_secs(2), call)
@@ -213,6 +215,9 @@ async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
             Some(_) => {
                 c.ok += 1;
                 c.latencies.push(start.elapsed());
+                if fresh {
+                    client = None;
+                }
             }
             None => {
                 c.failed += 1;
@@ -229,8 +234,25 @@ async fn measure<F>(server: &Server, how_long: Duration, attack: F) -> (String, 
 where
     F: std::future::Future<Output = String> + Send + 'static,
 {
+    measure_as(server, how_long, false, attack).await
+}
+
+/// [`measure`], the caller on a new connection for every call when `fresh`, starting once the
+/// attack has had a second to set up.
+async fn measure_as<F>(
+    server: &Server,
+    how_long: Duration,
+    fresh: bool,
+    attack: F,
+) -> (String, f64, String)
+where
+    F: std::future::Future<Output = String> + Send + 'static,
+{
     let attack = tokio::spawn(attack);
-    let caller = tokio::spawn(ordinary(server.addr, how_long));
+    if fresh {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let caller = tokio::spawn(ordinary(server.addr, how_long, fresh));
     let mut peak: f64 = 0.0;
     while !caller.is_finished() {
         peak = peak.max(server.rss_mb());
@@ -340,8 +362,10 @@ async fn unfinished_h2(addr: SocketAddr, n: usize) -> String {
             drop((client, held));
         });
     }
-    let closed = closed_within(set, WINDOW).await;
-    format!("{opened} opened, {closed} closed by the server within {WINDOW:?}")
+    // The request's deadline, then the idle timeout of the connection it leaves behind.
+    let window = WINDOW + Duration::from_secs(4);
+    let closed = closed_within(set, window).await;
+    format!("{opened} opened, {closed} closed by the server within {window:?}")
 }
 
 /// `streams` WatchMailTips calls of 1,000 recipients over `conns` connections whose clients
@@ -413,17 +437,21 @@ async fn flooder(addr: SocketAddr, how_long: Duration) -> String {
     let ok = Arc::new(AtomicUsize::new(0));
     let exhausted = Arc::new(AtomicUsize::new(0));
     let other = Arc::new(AtomicUsize::new(0));
-    let Ok(ch) = endpoint(addr, None)
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await
-    else {
+    let ep = endpoint(addr, None).timeout(Duration::from_secs(30));
+    let Ok(Ok(ch)) = tokio::time::timeout(Duration::from_secs(5), ep.connect()).await else {
         return "could not connect".into();
     };
+    let mut channels = vec![ch];
+    for _ in 1..4 {
+        match ep.connect().await {
+            Ok(ch) => channels.push(ch),
+            Err(_) => break,
+        }
+    }
     let end = Instant::now() + how_long;
     let mut set = JoinSet::new();
-    for _ in 0..32 {
-        let mut client = MailTipsServiceClient::new(ch.clone());
+    for i in 0..64 {
+        let mut client = MailTipsServiceClient::new(channels[i % channels.len()].clone());
         let (ok, exhausted, other) = (ok.clone(), exhausted.clone(), other.clone());
         set.spawn(async move {
             let big = big_draft();
@@ -460,21 +488,33 @@ async fn sigterm_with_streams(mut server: Server, n: usize) -> String {
     let mut streams = Vec::new();
     for _ in 0..n {
         let mut client = MailTipsServiceClient::new(ch.clone());
-        if let Ok(r) = client.watch_mail_tips(small_draft()).await {
-            let mut s = r.into_inner();
-            let _ = s.message().await;
+        let open = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut s = client
+                .watch_mail_tips(small_draft())
+                .await
+                .ok()?
+                .into_inner();
+            s.message().await.ok()?;
+            Some(s)
+        });
+        if let Ok(Some(s)) = open.await {
             streams.push(s);
         }
     }
     let ends = tokio::spawn(async move {
-        let mut codes = std::collections::BTreeMap::<String, usize>::new();
+        let mut waits = JoinSet::new();
         for mut s in streams {
-            let end = match tokio::time::timeout(Duration::from_secs(15), s.message()).await {
-                Ok(Ok(None)) => "ended OK".to_owned(),
-                Ok(Ok(Some(_))) => "sent a message".to_owned(),
-                Ok(Err(status)) => format!("{:?}", status.code()),
-                Err(_) => "still open".to_owned(),
-            };
+            waits.spawn(async move {
+                match tokio::time::timeout(Duration::from_secs(20), s.message()).await {
+                    Ok(Ok(None)) => "ended OK".to_owned(),
+                    Ok(Ok(Some(_))) => "sent a message".to_owned(),
+                    Ok(Err(status)) => format!("{:?}", status.code()),
+                    Err(_) => "still open".to_owned(),
+                }
+            });
+        }
+        let mut codes = std::collections::BTreeMap::<String, usize>::new();
+        while let Some(Ok(end)) = waits.join_next().await {
             *codes.entry(end).or_default() += 1;
         }
         codes
@@ -489,6 +529,10 @@ async fn sigterm_with_streams(mut server: Server, n: usize) -> String {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if exit.is_none() {
+        let _ = server.child.kill();
+        let _ = server.child.wait();
     }
     let codes = ends.await.unwrap_or_default();
     let exit = match exit {
@@ -508,7 +552,7 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut rows = Vec::new();
+    let mut rows = Rows::default();
     let server = Server::start(&bin, None).await;
     let addr = server.addr;
     let quiet = Duration::from_secs(3);
@@ -526,7 +570,12 @@ async fn main() {
     ));
     rows.push((
         "500 unfinished HTTP/2 requests",
-        measure(&server, WINDOW, unfinished_h2(addr, 500)).await,
+        measure(
+            &server,
+            WINDOW + Duration::from_secs(4),
+            unfinished_h2(addr, 500),
+        )
+        .await,
     ));
     let hold = Duration::from_secs(12);
     rows.push((
@@ -535,7 +584,7 @@ async fn main() {
     ));
     let flood = Duration::from_secs(6);
     rows.push((
-        "flooder, 1,000-recipient drafts",
+        "flooder: 64 in flight of 1,000-recipient drafts",
         measure(&server, flood, flooder(addr, flood)).await,
     ));
     drop(server);
@@ -543,8 +592,8 @@ async fn main() {
     let limited = Server::start(&bin, Some(256)).await;
     let addr = limited.addr;
     rows.push((
-        "ulimit -n 256, 300 idle connections",
-        measure(&limited, WINDOW, idle_connections(addr, 300)).await,
+        "ulimit -n 256, 300 idle connections (caller: new connection per call)",
+        measure_as(&limited, WINDOW, true, idle_connections(addr, 300)).await,
     ));
     drop(limited);
 
@@ -553,9 +602,25 @@ async fn main() {
     let outcome = sigterm_with_streams(stopping, 100).await;
     rows.push(("SIGTERM with 100 open streams", (outcome, rss, "-".into())));
 
-    println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 |");
-    println!("| --- | --- | --- | --- |");
-    for (attack, (outcome, rss, caller)) in rows {
-        println!("| {attack} | {outcome} | {rss:.0} MB | {caller} |");
+    rows.print();
+}
+
+/// The table's rows; each is also written to stderr as it comes in.
+#[derive(Default)]
+struct Rows(Vec<String>);
+
+impl Rows {
+    fn push(&mut self, (attack, (outcome, rss, caller)): (&str, (String, f64, String))) {
+        let row = format!("| {attack} | {outcome} | {rss:.0} MB | {caller} |");
+        eprintln!("{row}");
+        self.0.push(row);
+    }
+
+    fn print(&self) {
+        println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 (ms) |");
+        println!("| --- | --- | --- | --- |");
+        for row in &self.0 {
+            println!("{row}");
+        }
     }
 }
