@@ -2,9 +2,8 @@
 //! server on loopback, runs each attack with bounded counts and times while an ordinary caller
 //! (from 127.0.0.2, another peer) asks for a small draft's tips, and prints a table: attack,
 //! outcome, the server's peak RSS, and the ordinary caller's success rate and p50/p99.
-//!
-//! `abuse --bin target/release/mailtips`. A server binary without `[server.limits]` (an older
-//! build) is run with its defaults, so the same suite gives the figures before and after.
+//! `abuse --bin target/release/mailtips`; a build without `[server.limits]` runs with its
+//! defaults, so the same suite gives the figures before and after.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -24,7 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 
 /// The attack's timeouts in the suite: shorter than the defaults so that it runs in minutes.
 const LIMITS: &str = "[server.limits]\nidle_timeout = \"5s\"\nrequest_body_timeout = \"5s\"\n";
-/// How long a connection attack waits for the server to close its connections.
+/// How long a connection attack waits for the server to close them.
 const WINDOW: Duration = Duration::from_secs(8);
 const METHOD: &str = "/mailtips.v1.MailTipsService/GetMailTips";
 const WATCH: &str = "/mailtips.v1.MailTipsService/WatchMailTips";
@@ -102,13 +101,9 @@ impl Server {
         panic!("the server did not start");
     }
 
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     fn rss_mb(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -179,11 +174,7 @@ impl Caller {
                 .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0))
         };
         let total = self.ok + self.failed;
-        let rate = if total == 0 {
-            0.0
-        } else {
-            100.0 * f64::from(self.ok) / f64::from(total)
-        };
+        let rate = 100.0 * f64::from(self.ok) / f64::from(total.max(1));
         format!("{rate:.1}% of {total}, {} / {}", pct(0.5), pct(0.99))
     }
 }
@@ -229,20 +220,12 @@ async fn ordinary(addr: SocketAddr, how_long: Duration, fresh: bool) -> Caller {
     c
 }
 
-/// Runs `attack` while the ordinary caller calls for `how_long`; samples the server's RSS.
-async fn measure<F>(server: &Server, how_long: Duration, attack: F) -> (String, f64, String)
-where
-    F: std::future::Future<Output = String> + Send + 'static,
-{
-    measure_as(server, how_long, false, attack).await
-}
-
-/// [`measure`], the caller on a new connection for every call when `fresh`, starting once the
-/// attack has had a second to set up.
-async fn measure_as<F>(
+/// Runs `attack` while the ordinary caller calls for `how_long` (on a new connection for every
+/// call, starting a second into the attack, when `fresh`); samples the server's RSS.
+async fn measure<F>(
     server: &Server,
-    how_long: Duration,
     fresh: bool,
+    how_long: Duration,
     attack: F,
 ) -> (String, f64, String)
 where
@@ -521,7 +504,7 @@ async fn sigterm_with_streams(mut server: Server, n: usize) -> String {
     });
     let start = Instant::now();
     // SAFETY: kill(2) on the child's pid; no memory is touched.
-    unsafe { libc::kill(i32::try_from(server.pid()).unwrap_or(0), libc::SIGTERM) };
+    unsafe { libc::kill(i32::try_from(server.child.id()).unwrap_or(0), libc::SIGTERM) };
     let mut exit = None;
     while start.elapsed() < Duration::from_secs(15) {
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -552,26 +535,27 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut rows = Rows::default();
+    let mut rows = Vec::new();
     let server = Server::start(&bin, None).await;
     let addr = server.addr;
     let quiet = Duration::from_secs(3);
     rows.push((
         "quiet (no attack)",
-        measure(&server, quiet, async { String::from("-") }).await,
+        measure(&server, false, quiet, async { String::from("-") }).await,
     ));
     rows.push((
         "500 idle TCP connections",
-        measure(&server, WINDOW, idle_connections(addr, 500)).await,
+        measure(&server, false, WINDOW, idle_connections(addr, 500)).await,
     ));
     rows.push((
         "500 HTTP/1.1 bodies, a byte a second",
-        measure(&server, WINDOW, slow_bodies(addr, 500)).await,
+        measure(&server, false, WINDOW, slow_bodies(addr, 500)).await,
     ));
     rows.push((
         "500 unfinished HTTP/2 requests",
         measure(
             &server,
+            false,
             WINDOW + Duration::from_secs(4),
             unfinished_h2(addr, 500),
         )
@@ -580,12 +564,18 @@ async fn main() {
     let hold = Duration::from_secs(12);
     rows.push((
         "5,000 non-reading WatchMailTips, 1,000 recipients",
-        measure(&server, hold, non_reading_watches(addr, 50, 100, hold)).await,
+        measure(
+            &server,
+            false,
+            hold,
+            non_reading_watches(addr, 50, 100, hold),
+        )
+        .await,
     ));
     let flood = Duration::from_secs(6);
     rows.push((
         "flooder: 64 in flight of 1,000-recipient drafts",
-        measure(&server, flood, flooder(addr, flood)).await,
+        measure(&server, false, flood, flooder(addr, flood)).await,
     ));
     drop(server);
 
@@ -593,7 +583,7 @@ async fn main() {
     let addr = limited.addr;
     rows.push((
         "ulimit -n 256, 300 idle connections (caller: new connection per call)",
-        measure_as(&limited, WINDOW, true, idle_connections(addr, 300)).await,
+        measure(&limited, true, WINDOW, idle_connections(addr, 300)).await,
     ));
     drop(limited);
 
@@ -602,25 +592,9 @@ async fn main() {
     let outcome = sigterm_with_streams(stopping, 100).await;
     rows.push(("SIGTERM with 100 open streams", (outcome, rss, "-".into())));
 
-    rows.print();
-}
-
-/// The table's rows; each is also written to stderr as it comes in.
-#[derive(Default)]
-struct Rows(Vec<String>);
-
-impl Rows {
-    fn push(&mut self, (attack, (outcome, rss, caller)): (&str, (String, f64, String))) {
-        let row = format!("| {attack} | {outcome} | {rss:.0} MB | {caller} |");
-        eprintln!("{row}");
-        self.0.push(row);
-    }
-
-    fn print(&self) {
-        println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 (ms) |");
-        println!("| --- | --- | --- | --- |");
-        for row in &self.0 {
-            println!("{row}");
-        }
+    println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 (ms) |");
+    println!("| --- | --- | --- | --- |");
+    for (attack, (outcome, rss, caller)) in rows {
+        println!("| {attack} | {outcome} | {rss:.0} MB | {caller} |");
     }
 }
