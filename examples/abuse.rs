@@ -2,9 +2,8 @@
 //! server on loopback, runs each attack with bounded counts and times while an ordinary caller
 //! (from 127.0.0.2, another peer) asks for a small draft's tips, and prints a table: attack,
 //! outcome, the server's peak RSS, and the ordinary caller's success rate and p50/p99.
-//!
-//! `abuse --bin target/release/mailtips`. A server binary without `[server.limits]` (an older
-//! build) is run with its defaults, so the same suite gives the figures before and after.
+//! `abuse --bin target/release/mailtips`; a build without `[server.limits]` runs with its
+//! defaults, so the same suite gives the figures before and after.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -24,7 +23,7 @@ use tonic::transport::{Channel, Endpoint};
 
 /// The attack's timeouts in the suite: shorter than the defaults so that it runs in minutes.
 const LIMITS: &str = "[server.limits]\nidle_timeout = \"5s\"\nrequest_body_timeout = \"5s\"\n";
-/// How long a connection attack waits for the server to close its connections.
+/// How long a connection attack waits for the server to close them.
 const WINDOW: Duration = Duration::from_secs(8);
 const METHOD: &str = "/mailtips.v1.MailTipsService/GetMailTips";
 const WATCH: &str = "/mailtips.v1.MailTipsService/WatchMailTips";
@@ -102,13 +101,9 @@ impl Server {
         panic!("the server did not start");
     }
 
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     fn rss_mb(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -179,17 +174,14 @@ impl Caller {
                 .map_or("-".into(), |d| format!("{:.2}", d.as_secs_f64() * 1000.0))
         };
         let total = self.ok + self.failed;
-        let rate = if total == 0 {
-            0.0
-        } else {
-            100.0 * f64::from(self.ok) / f64::from(total)
-        };
-        format!("{rate:.1}% of {total}, {} / {} ms", pct(0.5), pct(0.99))
+        let rate = 100.0 * f64::from(self.ok) / f64::from(total.max(1));
+        format!("{rate:.1}% of {total}, {} / {}", pct(0.5), pct(0.99))
     }
 }
 
-/// An ordinary caller from 127.0.0.2: one small draft every 10 ms, for `how_long`.
-async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
+/// An ordinary caller from 127.0.0.2: one small draft every 10 ms, for `how_long`; on a new
+/// connection for every call when `fresh` (clients arriving during the attack).
+async fn ordinary(addr: SocketAddr, how_long: Duration, fresh: bool) -> Caller {
     let mut c = Caller::default();
     let end = Instant::now() + how_long;
     let from = Some(IpAddr::from([127, 0, 0, 2]));
@@ -198,9 +190,10 @@ async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
         let start = Instant::now();
         let result = async {
             if client.is_none() {
-                client = Some(MailTipsServiceClient::new(
-                    endpoint(addr, from).connect().await.ok()?,
-                ));
+                let endpoint = endpoint(addr, from);
+                let channel =
+                    tokio::time::timeout(Duration::from_secs(2), endpoint.connect()).await;
+                client = Some(MailTipsServiceClient::new(channel.ok()?.ok()?));
             }
             let call = client.as_mut()?.get_mail_tips(small_draft());
             tokio::time::timeout(Duration::from_secs(2), call)
@@ -213,6 +206,9 @@ async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
             Some(_) => {
                 c.ok += 1;
                 c.latencies.push(start.elapsed());
+                if fresh {
+                    client = None;
+                }
             }
             None => {
                 c.failed += 1;
@@ -224,13 +220,22 @@ async fn ordinary(addr: SocketAddr, how_long: Duration) -> Caller {
     c
 }
 
-/// Runs `attack` while the ordinary caller calls for `how_long`; samples the server's RSS.
-async fn measure<F>(server: &Server, how_long: Duration, attack: F) -> (String, f64, String)
+/// Runs `attack` while the ordinary caller calls for `how_long` (on a new connection for every
+/// call, starting a second into the attack, when `fresh`); samples the server's RSS.
+async fn measure<F>(
+    server: &Server,
+    fresh: bool,
+    how_long: Duration,
+    attack: F,
+) -> (String, f64, String)
 where
     F: std::future::Future<Output = String> + Send + 'static,
 {
     let attack = tokio::spawn(attack);
-    let caller = tokio::spawn(ordinary(server.addr, how_long));
+    if fresh {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let caller = tokio::spawn(ordinary(server.addr, how_long, fresh));
     let mut peak: f64 = 0.0;
     while !caller.is_finished() {
         peak = peak.max(server.rss_mb());
@@ -340,8 +345,10 @@ async fn unfinished_h2(addr: SocketAddr, n: usize) -> String {
             drop((client, held));
         });
     }
-    let closed = closed_within(set, WINDOW).await;
-    format!("{opened} opened, {closed} closed by the server within {WINDOW:?}")
+    // The request's deadline, then the idle timeout of the connection it leaves behind.
+    let window = WINDOW + Duration::from_secs(4);
+    let closed = closed_within(set, window).await;
+    format!("{opened} opened, {closed} closed by the server within {window:?}")
 }
 
 /// `streams` WatchMailTips calls of 1,000 recipients over `conns` connections whose clients
@@ -413,17 +420,21 @@ async fn flooder(addr: SocketAddr, how_long: Duration) -> String {
     let ok = Arc::new(AtomicUsize::new(0));
     let exhausted = Arc::new(AtomicUsize::new(0));
     let other = Arc::new(AtomicUsize::new(0));
-    let Ok(ch) = endpoint(addr, None)
-        .timeout(Duration::from_secs(30))
-        .connect()
-        .await
-    else {
+    let ep = endpoint(addr, None).timeout(Duration::from_secs(30));
+    let Ok(Ok(ch)) = tokio::time::timeout(Duration::from_secs(5), ep.connect()).await else {
         return "could not connect".into();
     };
+    let mut channels = vec![ch];
+    for _ in 1..4 {
+        match ep.connect().await {
+            Ok(ch) => channels.push(ch),
+            Err(_) => break,
+        }
+    }
     let end = Instant::now() + how_long;
     let mut set = JoinSet::new();
-    for _ in 0..32 {
-        let mut client = MailTipsServiceClient::new(ch.clone());
+    for i in 0..64 {
+        let mut client = MailTipsServiceClient::new(channels[i % channels.len()].clone());
         let (ok, exhausted, other) = (ok.clone(), exhausted.clone(), other.clone());
         set.spawn(async move {
             let big = big_draft();
@@ -460,28 +471,40 @@ async fn sigterm_with_streams(mut server: Server, n: usize) -> String {
     let mut streams = Vec::new();
     for _ in 0..n {
         let mut client = MailTipsServiceClient::new(ch.clone());
-        if let Ok(r) = client.watch_mail_tips(small_draft()).await {
-            let mut s = r.into_inner();
-            let _ = s.message().await;
+        let open = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut s = client
+                .watch_mail_tips(small_draft())
+                .await
+                .ok()?
+                .into_inner();
+            s.message().await.ok()?;
+            Some(s)
+        });
+        if let Ok(Some(s)) = open.await {
             streams.push(s);
         }
     }
     let ends = tokio::spawn(async move {
-        let mut codes = std::collections::BTreeMap::<String, usize>::new();
+        let mut waits = JoinSet::new();
         for mut s in streams {
-            let end = match tokio::time::timeout(Duration::from_secs(15), s.message()).await {
-                Ok(Ok(None)) => "ended OK".to_owned(),
-                Ok(Ok(Some(_))) => "sent a message".to_owned(),
-                Ok(Err(status)) => format!("{:?}", status.code()),
-                Err(_) => "still open".to_owned(),
-            };
+            waits.spawn(async move {
+                match tokio::time::timeout(Duration::from_secs(20), s.message()).await {
+                    Ok(Ok(None)) => "ended OK".to_owned(),
+                    Ok(Ok(Some(_))) => "sent a message".to_owned(),
+                    Ok(Err(status)) => format!("{:?}", status.code()),
+                    Err(_) => "still open".to_owned(),
+                }
+            });
+        }
+        let mut codes = std::collections::BTreeMap::<String, usize>::new();
+        while let Some(Ok(end)) = waits.join_next().await {
             *codes.entry(end).or_default() += 1;
         }
         codes
     });
     let start = Instant::now();
     // SAFETY: kill(2) on the child's pid; no memory is touched.
-    unsafe { libc::kill(i32::try_from(server.pid()).unwrap_or(0), libc::SIGTERM) };
+    unsafe { libc::kill(i32::try_from(server.child.id()).unwrap_or(0), libc::SIGTERM) };
     let mut exit = None;
     while start.elapsed() < Duration::from_secs(15) {
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -489,6 +512,10 @@ async fn sigterm_with_streams(mut server: Server, n: usize) -> String {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if exit.is_none() {
+        let _ = server.child.kill();
+        let _ = server.child.wait();
     }
     let codes = ends.await.unwrap_or_default();
     let exit = match exit {
@@ -514,37 +541,49 @@ async fn main() {
     let quiet = Duration::from_secs(3);
     rows.push((
         "quiet (no attack)",
-        measure(&server, quiet, async { String::from("-") }).await,
+        measure(&server, false, quiet, async { String::from("-") }).await,
     ));
     rows.push((
         "500 idle TCP connections",
-        measure(&server, WINDOW, idle_connections(addr, 500)).await,
+        measure(&server, false, WINDOW, idle_connections(addr, 500)).await,
     ));
     rows.push((
         "500 HTTP/1.1 bodies, a byte a second",
-        measure(&server, WINDOW, slow_bodies(addr, 500)).await,
+        measure(&server, false, WINDOW, slow_bodies(addr, 500)).await,
     ));
     rows.push((
         "500 unfinished HTTP/2 requests",
-        measure(&server, WINDOW, unfinished_h2(addr, 500)).await,
+        measure(
+            &server,
+            false,
+            WINDOW + Duration::from_secs(4),
+            unfinished_h2(addr, 500),
+        )
+        .await,
     ));
     let hold = Duration::from_secs(12);
     rows.push((
         "5,000 non-reading WatchMailTips, 1,000 recipients",
-        measure(&server, hold, non_reading_watches(addr, 50, 100, hold)).await,
+        measure(
+            &server,
+            false,
+            hold,
+            non_reading_watches(addr, 50, 100, hold),
+        )
+        .await,
     ));
     let flood = Duration::from_secs(6);
     rows.push((
-        "flooder, 1,000-recipient drafts",
-        measure(&server, flood, flooder(addr, flood)).await,
+        "flooder: 64 in flight of 1,000-recipient drafts",
+        measure(&server, false, flood, flooder(addr, flood)).await,
     ));
     drop(server);
 
     let limited = Server::start(&bin, Some(256)).await;
     let addr = limited.addr;
     rows.push((
-        "ulimit -n 256, 300 idle connections",
-        measure(&limited, WINDOW, idle_connections(addr, 300)).await,
+        "ulimit -n 256, 300 idle connections (caller: new connection per call)",
+        measure(&limited, true, WINDOW, idle_connections(addr, 300)).await,
     ));
     drop(limited);
 
@@ -553,7 +592,7 @@ async fn main() {
     let outcome = sigterm_with_streams(stopping, 100).await;
     rows.push(("SIGTERM with 100 open streams", (outcome, rss, "-".into())));
 
-    println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 |");
+    println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 (ms) |");
     println!("| --- | --- | --- | --- |");
     for (attack, (outcome, rss, caller)) in rows {
         println!("| {attack} | {outcome} | {rss:.0} MB | {caller} |");

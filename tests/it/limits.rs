@@ -164,3 +164,23 @@ async fn the_connection_cap_refuses_the_excess_and_real_clients_get_through_once
     .await;
     assert!(through.is_some(), "a real client got through");
 }
+
+/// docs/reliability.md: its command exists, and every key its table names is in the example
+/// config's `[server.limits]`.
+#[test]
+fn the_reliability_docs_hold() {
+    let doc = std::fs::read_to_string(repo("docs/reliability.md")).unwrap();
+    assert!(doc.contains("```sh\nscripts/abuse.sh\n```"));
+    assert!(repo("scripts/abuse.sh").is_file());
+    let example = DEMO_CONFIG;
+    let limits = &example[example.find("[server.limits]").unwrap()..];
+    let limits = &limits[..limits.find("\n[directory]").unwrap()];
+    for row in doc.lines().filter(|l| l.starts_with("| `")) {
+        for key in row.split('|').nth(1).unwrap().split('`').skip(1).step_by(2) {
+            assert!(
+                limits.contains(&format!("\n{key} = ")),
+                "{key} in examples/mailtips.toml"
+            );
+        }
+    }
+}
