@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The abuse suite (docs/reliability.md): builds the release server and the suite
-# (examples/abuse.rs), then runs every attack on loopback with bounded counts and times and
+# (examples/abuse/), then runs every attack on loopback with bounded counts and times and
 # prints a table. Takes about two minutes. Not part of scripts/test.sh (the test command only
 # builds the suite, through clippy --all-targets).
 #

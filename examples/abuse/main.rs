@@ -16,13 +16,18 @@ use bytes::Bytes;
 use mailtips::pb;
 use mailtips::pb::mail_tips_service_client::MailTipsServiceClient;
 use prost::Message;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use tonic::transport::{Channel, Endpoint};
 
-/// The attack's timeouts in the suite: shorter than the defaults so that it runs in minutes.
-const LIMITS: &str = "[server.limits]\nidle_timeout = \"5s\"\nrequest_body_timeout = \"5s\"\n";
+mod connections;
+use connections::{h2_request, idle_connections, slow_bodies, unfinished_h2};
+
+/// The suite's timeouts, shorter than the defaults so that it runs in minutes, and the
+/// anti-harvest budget lifted: the suite measures the limits and load shedding, and its
+/// ordinary caller asks far more often than a person (older builds drop both tables).
+const LIMITS: &str = "[server.limits]\nidle_timeout = \"5s\"\nrequest_body_timeout = \"5s\"\n\
+                      [auth]\nmode = \"none\"\nrecipients_per_minute = 1000000000\n";
 /// How long a connection attack waits for the server to close them.
 const WINDOW: Duration = Duration::from_secs(8);
 const METHOD: &str = "/mailtips.v1.MailTipsService/GetMailTips";
@@ -49,14 +54,18 @@ impl Server {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let base = include_str!("mailtips.toml");
+        let base = include_str!("../mailtips.toml");
         // Without the example's own [server.limits] table (absent in older builds).
-        let base = match (base.find("[server.limits]"), base.find("[directory]")) {
+        let base = match (
+            base.find("\n[server.limits]\n"),
+            base.find("\n[directory]\n"),
+        ) {
             (Some(a), Some(b)) => format!("{}{}", &base[..a], &base[b..]),
             _ => base.to_owned(),
         };
         let path = dir.path().join("mailtips.toml");
-        let with_limits = base.replacen("[directory]", &format!("{LIMITS}\n[directory]"), 1);
+        let with_limits =
+            base.replacen("\n[directory]\n", &format!("\n{LIMITS}\n[directory]\n"), 1);
         std::fs::write(&path, &with_limits).expect("write config");
         let ok = Command::new(bin)
             .args(["check-config", "--config"])
@@ -245,110 +254,6 @@ where
     let outcome = attack.await.expect("attack");
     peak = peak.max(server.rss_mb());
     (outcome, peak, caller.summary())
-}
-
-/// Counts the tasks in `set` that finish (their connection closed) within `window`.
-async fn closed_within(mut set: JoinSet<()>, window: Duration) -> usize {
-    let closed = Arc::new(AtomicUsize::new(0));
-    let _ = tokio::time::timeout(window, async {
-        while set.join_next().await.is_some() {
-            closed.fetch_add(1, Ordering::Relaxed);
-        }
-    })
-    .await;
-    set.abort_all();
-    closed.load(Ordering::Relaxed)
-}
-
-/// Reads until the peer closes.
-async fn until_closed(mut s: impl tokio::io::AsyncRead + Unpin) {
-    let mut buf = [0u8; 1024];
-    while let Ok(n) = s.read(&mut buf).await {
-        if n == 0 {
-            return;
-        }
-    }
-}
-
-async fn idle_connections(addr: SocketAddr, n: usize) -> String {
-    let mut set = JoinSet::new();
-    let mut opened = 0;
-    for _ in 0..n {
-        if let Ok(s) = TcpStream::connect(addr).await {
-            opened += 1;
-            set.spawn(until_closed(s));
-        }
-    }
-    let closed = closed_within(set, WINDOW).await;
-    format!("{opened} opened, {closed} closed by the server within {WINDOW:?}")
-}
-
-async fn slow_bodies(addr: SocketAddr, n: usize) -> String {
-    let mut set = JoinSet::new();
-    let mut opened = 0;
-    for _ in 0..n {
-        let Ok(s) = TcpStream::connect(addr).await else {
-            continue;
-        };
-        opened += 1;
-        set.spawn(async move {
-            let (read, mut write) = tokio::io::split(s);
-            let head = format!(
-                "POST {METHOD} HTTP/1.1\r\nHost: x\r\nContent-Type: application/grpc-web+proto\r\nContent-Length: 1000\r\n\r\n"
-            );
-            let trickle = async move {
-                if write.write_all(head.as_bytes()).await.is_err() {
-                    return;
-                }
-                loop {
-                    if write.write_all(b"\0").await.is_err() {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            };
-            tokio::select! {
-                () = trickle => {}
-                () = until_closed(read) => {}
-            }
-        });
-    }
-    let closed = closed_within(set, WINDOW).await;
-    format!("{opened} opened, {closed} closed by the server within {WINDOW:?}")
-}
-
-fn h2_request(addr: SocketAddr, path: &str) -> http::Request<()> {
-    http::Request::post(format!("http://{addr}{path}"))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .expect("request")
-}
-
-async fn unfinished_h2(addr: SocketAddr, n: usize) -> String {
-    let mut set = JoinSet::new();
-    let mut opened = 0;
-    for _ in 0..n {
-        let Ok(tcp) = TcpStream::connect(addr).await else {
-            continue;
-        };
-        let Ok((mut client, conn)) = h2::client::handshake(tcp).await else {
-            continue;
-        };
-        opened += 1;
-        set.spawn(async move {
-            let conn = tokio::spawn(conn);
-            // Headers, then a body that never ends; the handles stay so only the server
-            // can end the connection.
-            let held = client.send_request(h2_request(addr, METHOD), false);
-            let _ = conn.await;
-            drop((client, held));
-        });
-    }
-    // The request's deadline, then the idle timeout of the connection it leaves behind.
-    let window = WINDOW + Duration::from_secs(4);
-    let closed = closed_within(set, window).await;
-    format!("{opened} opened, {closed} closed by the server within {window:?}")
 }
 
 /// `streams` WatchMailTips calls of 1,000 recipients over `conns` connections whose clients
