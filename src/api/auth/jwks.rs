@@ -224,6 +224,7 @@ fn keys_of(set: JwkSet) -> HashMap<Option<String>, Arc<Key>> {
             !matches!(jwk.algorithm, AlgorithmParameters::OctetKey(_))
                 && !matches!(jwk.common.public_key_use, Some(PublicKeyUse::Encryption))
         })
+        .map(full_length_coordinates)
         .filter_map(|jwk| {
             let decoding = DecodingKey::from_jwk(&jwk).ok()?;
             let alg = jwk
@@ -233,6 +234,34 @@ fn keys_of(set: JwkSet) -> HashMap<Option<String>, Arc<Key>> {
             Some((jwk.common.key_id.clone(), Arc::new(Key { decoding, alg })))
         })
         .collect()
+}
+
+/// `jwk` with an EC key's coordinates left-padded with zeros to the curve's length. RFC 7518
+/// (6.2.1.2) wants them full length, but some providers drop leading zero bytes: Debian's
+/// glewlwyd 2.7 publishes a 31-byte coordinate for about 1 key in 128, and every token signed
+/// with such a key would be refused as a bad signature.
+fn full_length_coordinates(mut jwk: Jwk) -> Jwk {
+    use base64::Engine as _;
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    if let AlgorithmParameters::EllipticCurve(ec) = &mut jwk.algorithm {
+        let size = match ec.curve {
+            EllipticCurve::P256 => 32,
+            EllipticCurve::P384 => 48,
+            EllipticCurve::P521 => 66,
+            EllipticCurve::Ed25519 => return jwk,
+        };
+        for coordinate in [&mut ec.x, &mut ec.y] {
+            if let Ok(bytes) = b64.decode(coordinate.as_bytes())
+                && bytes.len() < size
+            {
+                let mut full = vec![0u8; size - bytes.len()];
+                full.extend_from_slice(&bytes);
+                *coordinate = b64.encode(full);
+            }
+        }
+    }
+    jwk
 }
 
 /// An HTTPS-only client trusting the system's roots and `ca_file`.
@@ -285,6 +314,24 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An ID token and the JWKS that glewlwyd published for its key, whose `y` coordinate
+    /// lost its leading zero byte (31 bytes): the key is padded back and the token verifies.
+    #[test]
+    fn a_short_ec_coordinate_is_padded_to_the_curve_length() {
+        let jwks = r#"{"keys":[{"kty":"EC","x":"optRT-id9a1Y-iEp8TRoJbLc5Y-RP8-pdr5_UNgisQs","y":"VBVTIJQjkrowz9kyce0WwA48Yh8MJcaFkXMvaw3DIA","crv":"P-256","kid":"kiC8ncLlJxcsOf3Vs1ehttMGArjGpVqE76RSq6NyKQM","alg":"ES256"}]}"#;
+        let token = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFUzI1NiIsImtpZCI6ImtpQzhuY0xsSnhjc09mM1ZzMWVodHRNR0FyakdwVnFFNzZSU3E2TnlLUU0ifQ.eyJzdWIiOiJqa2VUZWtISmlVYUlXYmdHZDhya3h1SGNJTVJRRllsTiIsImVtYWlsIjoidGFyb0Bjb250b3NvLmNvbSIsImlzcyI6Imh0dHBzOi8vMTI3LjAuMC4xOjM2Nzg1L2FwaS9vaWRjIiwiYXVkIjoibWFpbHRpcHMiLCJleHAiOjE3OTU3MTEyNzYsImlhdCI6MTc5NTcwNzY3NiwiYXV0aF90aW1lIjoxNzk1NzA3Njc2LCJhenAiOiJtYWlsdGlwcyIsIm5vbmNlIjoibjEifQ.TRI3HXnb1_qVL8sx2P4CdZ88Gs_BcjzKn1rY2LbAsfXhF0nMomBX7rRczpnRZrnmPjG20b-X92_ga3O444Y15A";
+        let keys = keys_of(serde_json::from_str(jwks).unwrap());
+        let key = &keys[&Some("kiC8ncLlJxcsOf3Vs1ehttMGArjGpVqE76RSq6NyKQM".to_owned())];
+        let (message, signature) = token.rsplit_once('.').unwrap();
+        let verified = jsonwebtoken::crypto::verify(
+            signature,
+            message.as_bytes(),
+            &key.decoding,
+            Algorithm::ES256,
+        );
+        assert_eq!(verified.ok(), Some(true));
+    }
 
     fn jwks(kids: &[&str]) -> String {
         // Any valid P-256 point will do: the keys are only looked up here, never used.
