@@ -179,11 +179,17 @@ async fn start_bare(response: Bytes) -> (String, tokio::sync::oneshot::Sender<()
 )]
 mod server;
 
+/// The bench is one caller measuring throughput: its anti-harvest budget and its per-caller
+/// share of the evaluation bound (fairness between callers) are lifted to the server's total.
+const ONE_CALLER: &str = "[server.limits]\nmax_evaluating_recipients_per_caller = 32000\n";
+
 fn config() -> Config {
-    let text = "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
-                internal_domains = [{ domain = \"contoso.com\", include_subdomains = true }]\n\
-                [auth]\nmode = \"none\"\nrecipients_per_minute = 1000000000\n";
-    Config::from_toml(text, std::path::Path::new("<bench>")).unwrap()
+    let text = format!(
+        "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
+         internal_domains = [{{ domain = \"contoso.com\", include_subdomains = true }}]\n\
+         [auth]\nmode = \"none\"\nrecipients_per_minute = 1000000000\n{ONE_CALLER}"
+    );
+    Config::from_toml(&text, std::path::Path::new("<bench>")).unwrap()
 }
 
 /// Waits until the server's group metrics are computed (the all-staff group shows
@@ -521,7 +527,8 @@ fn auth_setup(sender: &str) -> (Config, String, tempfile::TempDir) {
         "[org]\nexternal_recipient_tips = true\nmax_message_size = \"25MB\"\n\
          internal_domains = [{{ domain = \"contoso.com\", include_subdomains = true }}]\n\
          [auth]\nrecipients_per_minute = 1000000000\n[[auth.jwt]]\n\
-         issuer = \"https://sso.bench.test\"\naudience = \"mailtips\"\njwks_file = \"{}\"\n",
+         issuer = \"https://sso.bench.test\"\naudience = \"mailtips\"\njwks_file = \"{}\"\n\
+         {ONE_CALLER}",
         path.display()
     );
     let config = Config::from_toml(&text, std::path::Path::new("<bench>")).unwrap();
