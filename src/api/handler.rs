@@ -10,7 +10,7 @@ use arc_swap::ArcSwap;
 use tonic::{Request, Response, Status};
 
 use crate::api::access::Access;
-use crate::api::admission::{Gate, GateKind, Permit};
+use crate::api::admission::{Gate, GateKind};
 use crate::api::caller::Caller;
 use crate::api::deadline::Deadline;
 use crate::api::grpc::{
@@ -56,7 +56,8 @@ impl Edge {
     }
 }
 
-/// What a draft weighs under the limits: its recipients, and one for the sender.
+/// What a draft weighs under the limits: its recipients, and one for the sender (a
+/// 1,000-recipient draft holds what 1,000 one-recipient drafts would).
 fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
     request.get_ref().recipients.len() as u64 + 1
 }
@@ -118,14 +119,6 @@ impl<D: Directory> GrpcService<D> {
     pub(crate) fn edge(&self) -> Arc<ArcSwap<Edge>> {
         self.edge.clone()
     }
-
-    /// Admits the evaluation of `request`'s draft for its caller, weighed by its recipients
-    /// (plus one for the sender): a 1,000-recipient draft holds what 1,000 one-recipient drafts
-    /// would.
-    fn admit(&self, request: &Request<pb::GetMailTipsRequest>) -> Result<Permit, Status> {
-        self.evaluating
-            .try_acquire(&Caller::of(request).key(), weight(request))
-    }
 }
 
 #[tonic::async_trait]
@@ -134,12 +127,14 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         &self,
         request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
-        let _permit = self.admit(&request)?;
+        let caller = Caller::of(&request);
+        let _permit = self
+            .evaluating
+            .try_acquire(&caller.key(), weight(&request))?;
         // Evaluating from memory never awaits: without this yield a call would hold its
         // permit only while it runs, and calls queued on the runtime behind it would not count.
         // Admitted first, then queued: the gate sees every call that waits for a worker.
         tokio::task::yield_now().await;
-        let caller = Caller::of(&request);
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         // Dropped with the permit when the caller's deadline passes (api::deadline).
         let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
