@@ -138,7 +138,10 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         // Dropped with the permit when the caller's deadline passes (api::deadline).
         let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
-        Ok(Response::new(response_from_evaluation(evaluation)))
+        Ok(Response::new(response_from_evaluation(
+            evaluation,
+            draft.recipients.into_iter().map(|r| r.raw),
+        )))
     }
 
     type WatchMailTipsStream = WatchStream;
@@ -174,9 +177,8 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
             _slot: slot,
             _open: crate::telemetry::get().watch_stream(),
         };
-        Ok(Response::new(
-            watch.into_stream(response_from_evaluation(first)),
-        ))
+        let first = response_from_evaluation(first, watch.addresses());
+        Ok(Response::new(watch.into_stream(first)))
     }
 
     async fn get_service_configuration(
