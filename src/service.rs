@@ -267,12 +267,12 @@ mod tests {
                 ..Restrictions::default()
             };
             let mut list = entry(LIST, EntryKind::Group);
-            list.moderation = Some(Moderation {
+            list.moderation = Some(Box::new(Moderation {
                 enabled: true,
                 moderators: vec![EntryId::from("mod@contoso.com")],
                 moderator_addresses: vec!["mod@contoso.com".into()],
                 bypass: Vec::new(),
-            });
+            }));
             let entries = [
                 entry(TARO, EntryKind::Mailbox),
                 entry(KENJI, EntryKind::Mailbox),

@@ -388,10 +388,21 @@ mod tests {
 
     #[test]
     fn the_ascii_path_takes_the_common_addresses() {
-        for a in ["Taro.Yamada@Contoso.COM", "a+tag@x-y.example.co.jp", "o'brien@ex.com"] {
+        for a in [
+            "Taro.Yamada@Contoso.COM",
+            "a+tag@x-y.example.co.jp",
+            "o'brien@ex.com",
+        ] {
             assert!(Address::parse_plain_ascii(a, false).is_some(), "{a}");
         }
-        for a in ["\"q\"@x.com", "a..b@x.com", "a@x", "a@-x.com", "a@x-.com", "太郎@x.com"] {
+        for a in [
+            "\"q\"@x.com",
+            "a..b@x.com",
+            "a@x",
+            "a@-x.com",
+            "a@x-.com",
+            "太郎@x.com",
+        ] {
             assert!(Address::parse_plain_ascii(a, false).is_none(), "{a}");
         }
     }

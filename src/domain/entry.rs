@@ -31,10 +31,10 @@ pub struct Entry {
     /// Every address the object receives at, the primary included.
     pub addresses: Vec<Address>,
     pub quota: Option<Quota>,
-    pub auto_reply: Option<AutoReply>,
-    pub custom_tip: Option<CustomTip>,
+    pub auto_reply: Option<Box<AutoReply>>,
+    pub custom_tip: Option<Box<CustomTip>>,
     pub restrictions: Restrictions,
-    pub moderation: Option<Moderation>,
+    pub moderation: Option<Box<Moderation>>,
     /// The largest message this object may send, in bytes.
     pub max_send_bytes: Option<u64>,
     /// The largest message this object accepts, in bytes.

@@ -189,11 +189,11 @@ impl Builder<'_> {
         entry.max_send_bytes = r.max_send_size.map(|b| b.0);
         entry.max_receive_bytes = r.max_receive_size.map(|b| b.0);
         if let Some(ar) = &r.auto_reply {
-            entry.auto_reply = Some(self.auto_reply(&at, ar)?);
+            entry.auto_reply = Some(Box::new(self.auto_reply(&at, ar)?));
         }
         self.sending_and_forwarding(&at, r, &mut entry)?;
         if let Some(t) = &r.custom_tip {
-            entry.custom_tip = Some(self.custom_tip(&at, t)?);
+            entry.custom_tip = Some(Box::new(self.custom_tip(&at, t)?));
         }
         entry.restrictions = Restrictions {
             accept_only_from: self.resolve_list(
@@ -208,7 +208,7 @@ impl Builder<'_> {
         entry.send_as = self.resolve_list(ids, &at, "send_as", &r.send_as)?;
         entry.send_on_behalf = self.resolve_list(ids, &at, "send_on_behalf", &r.send_on_behalf)?;
         if let Some(m) = &r.moderation {
-            entry.moderation = Some(self.moderation(ids, &at, m)?);
+            entry.moderation = Some(Box::new(self.moderation(ids, &at, m)?));
         }
         if let Some(members) = &r.members {
             let list = self.members(ids, &at, members, &entry.id, &mut snapshot.parents)?;

@@ -147,18 +147,18 @@ impl Mapping {
                 Some(a) if a == "known" => ExternalAudience::Known,
                 _ => ExternalAudience::None,
             };
-            e.auto_reply = Some(AutoReply {
+            e.auto_reply = Some(Box::new(AutoReply {
                 enabled: enabled.unwrap_or(true),
                 internal_message: internal.unwrap_or_default().into(),
                 external_message: external.unwrap_or_default().into(),
                 external_audience: audience,
                 start: time("auto_reply_start", &self.auto_reply_start),
                 end: time("auto_reply_end", &self.auto_reply_end),
-            });
+            }));
         }
         let tips = get(&self.custom_tip);
         if !tips.is_empty() {
-            e.custom_tip = Some(parse_custom_tip(&tips));
+            e.custom_tip = Some(Box::new(parse_custom_tip(&tips)));
         }
         let dns = |names: &[String]| -> Vec<EntryId> {
             get(names).into_iter().map(normalize_dn).collect()
@@ -174,7 +174,7 @@ impl Mapping {
         let moderators = dns(&self.moderated_by);
         let moderation_enabled = boolean("moderation_enabled", &self.moderation_enabled);
         if moderation_enabled.is_some() || !moderators.is_empty() {
-            e.moderation = Some(Moderation {
+            e.moderation = Some(Box::new(Moderation {
                 // Moderators without the flag: moderated, as a directory file's `moderation`
                 // table (whose `enabled` defaults to true). An explicit false turns it off.
                 enabled: moderation_enabled.unwrap_or(!moderators.is_empty()),
@@ -182,7 +182,7 @@ impl Mapping {
                 // Filled by the backend, which resolves the moderators' addresses.
                 moderator_addresses: Vec::new(),
                 bypass: dns(&self.moderation_bypass),
-            });
+            }));
         }
         if e.kind == EntryKind::Mailbox {
             let parse = |what: &str, raw: &str| {

@@ -40,10 +40,10 @@ mod tests {
     #[test]
     fn custom_tip_translation_and_cut() {
         let mut e = entry("help@contoso.com", EntryKind::Mailbox);
-        e.custom_tip = Some(CustomTip {
+        e.custom_tip = Some(Box::new(CustomTip {
             default: "x".repeat(300).into(),
             translations: HashMap::from([("ja".to_owned(), "日本語のヒント".into())]),
-        });
+        }));
         let mut d = draft(ME, &["help@contoso.com"]);
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));
         assert_eq!(r.tips[0].text.chars().count(), 175);

@@ -119,13 +119,13 @@ pub(super) const ME: &str = "me@contoso.com";
 
 pub(super) fn away(internal: &str, external: &str, audience: ExternalAudience) -> Entry {
     let mut e = entry("away@contoso.com", EntryKind::Mailbox);
-    e.auto_reply = Some(AutoReply {
+    e.auto_reply = Some(Box::new(AutoReply {
         enabled: true,
         internal_message: internal.into(),
         external_message: external.into(),
         external_audience: audience,
         start: None,
         end: None,
-    });
+    }));
     e
 }

@@ -475,10 +475,10 @@ mod tests {
             usage_bytes: 1,
             enforced: true,
         });
-        full.custom_tip = Some(CustomTip {
+        full.custom_tip = Some(Box::new(CustomTip {
             default: "still shown".into(),
             ..Default::default()
-        });
+        }));
         let facts: Vec<RecipientFacts> = (0..201).map(|_| found(full.clone())).collect();
         let e = evaluate(&policy(), &d, &sender_entry(ME), &facts, now());
         assert_eq!(

@@ -38,12 +38,12 @@ mod tests {
     #[test]
     fn moderation_exempts_moderators_and_bypass() {
         let mut e = entry("news@contoso.com", EntryKind::Group);
-        e.moderation = Some(Moderation {
+        e.moderation = Some(Box::new(Moderation {
             enabled: true,
             moderators: vec![Arc::from("mod@contoso.com")],
             moderator_addresses: vec!["mod@contoso.com".into()],
             bypass: vec![Arc::from("trusted@contoso.com")],
-        });
+        }));
         let d = draft(ME, &["news@contoso.com"]);
         let r = eval1(&d, &sender_entry(ME), group(e.clone(), 3, 0));
         assert_eq!(

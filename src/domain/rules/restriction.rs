@@ -74,15 +74,15 @@ mod tests {
             usage_bytes: 1,
             enforced: true,
         });
-        e.custom_tip = Some(CustomTip {
+        e.custom_tip = Some(Box::new(CustomTip {
             default: "hi".into(),
             ..Default::default()
-        });
+        }));
         e.max_receive_bytes = Some(10);
-        e.moderation = Some(Moderation {
+        e.moderation = Some(Box::new(Moderation {
             enabled: true,
             ..Default::default()
-        });
+        }));
         e.auto_reply = away("x", "", ExternalAudience::None).auto_reply;
         e.forwarding_address = Some(addr("boss@home.example"));
         e
