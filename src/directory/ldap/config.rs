@@ -74,6 +74,10 @@ pub struct LdapConfig {
     /// (read the counts the `mailtips metrics` job wrote back to the group entries).
     #[serde(default)]
     pub group_metrics: MetricsSource,
+    /// How the request path finds the groups a sender (or caller) belongs to, nested ones
+    /// included: `walk`, `member-of` or `in-chain` (docs/ldap.md).
+    #[serde(default)]
+    pub group_membership: Membership,
     /// `preset` with `attributes`, compiled by the first [`LdapConfig::mapping`] call (config
     /// validation at start-up) and shared by clones of this config.
     #[serde(skip)]
@@ -146,6 +150,24 @@ pub enum MetricsSource {
     Compute,
     /// Read the counts stored on the group entries by `mailtips metrics`.
     Stored,
+}
+
+/// How a sender's groups (nested ones included) are found: what a cold draft with a
+/// restricted or moderated recipient costs beyond its lookup search.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Membership {
+    /// One search per nesting level for groups whose `member` holds the last level: works
+    /// with any server.
+    #[default]
+    Walk,
+    /// The lookup search also asks for the `member_of` attribute, which must list nested
+    /// groups too (OpenLDAP's dynlist overlay with `member+memberOf@groupOfNames*`): no
+    /// search of its own. An entry returned without it is walked.
+    MemberOf,
+    /// One search with Active Directory's in-chain matching rule
+    /// (`member:1.2.840.113556.1.4.1941:=`), which follows every nesting level.
+    InChain,
 }
 
 fn default_connect_timeout() -> Duration {
