@@ -205,3 +205,18 @@ async fn moderator_dn_spelled_differently_is_still_resolved() {
     assert_eq!(verdicts(&r)[3].2, ["mod2@contoso.com", "mod3@contoso.com"]);
     assert_eq!(n, 3, "lookup, moderators by DN, mod3 by base search");
 }
+
+/// The overlay set-up docs/ldap.md gives is the one these tests and the scale script run.
+#[test]
+fn documented_overlay_is_the_tested_one() {
+    let line = "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames*";
+    let read = |p: &str| std::fs::read_to_string(repo(p)).unwrap();
+    assert!(read("docs/ldap.md").contains(line));
+    assert!(read("scripts/ldap-scale-run.sh").contains(line));
+    let fixture = read("tests/it/support/slapd.rs");
+    assert!(fixture.contains(&line.replace("groupOfNames", "{group_class}")));
+    for other in ["include /etc/ldap/schema/dyngroup.schema", "moduleload dynlist", "overlay dynlist"] {
+        assert!(read("docs/ldap.md").contains(other), "{other}");
+        assert!(read("scripts/ldap-scale-run.sh").contains(other), "{other}");
+    }
+}
