@@ -10,10 +10,11 @@
 # The 600-recipient run (default 30 drafts; 0 skips it) checks the chunking: more than 250
 # (addresses_per_search) cold addresses must cost one lookup search per 250, i.e. 2 or 3.
 #
-# MEMBERSHIP=member-of (default) loads slapd's dynlist overlay so that entries carry a
-# memberOf listing nested groups too, and sets `group_membership = "member-of"`: a sender's
-# groups come with the lookup. MEMBERSHIP=walk: neither (one search per nesting level), as
-# before; the key is then left out, so older builds run too.
+# MEMBERSHIP=member-of (default) loads slapd's memberof overlay (the LDIF carries the memberOf
+# values, `export-ldif --member-of`, as slapadd bypasses overlays) and sets
+# `group_membership = "member-of"`: a sender's direct groups come with the lookup, the nesting
+# above them from the server's index. MEMBERSHIP=walk: neither (one search per nesting level),
+# as before; the key and the flag are then left out, so older builds run too.
 #
 # Manual run, not part of scripts/test.sh. Uses the release binary in $CARGO_TARGET_DIR (default
 # target/), works in a fresh temporary directory (kept with KEEP=1), picks free loopback ports,
@@ -58,8 +59,11 @@ t0=$(now)
 "$bin" gen-directory --mailboxes "$mailboxes" --groups "$groups" --seed 1 \
   --out "$work/org.toml" --config-out "$work/gen-config.toml" >/dev/null
 t1=$(now)
+member_of_flag=""
+[ "$membership" = member-of ] && member_of_flag="--member-of"
 {
-  "$bin" export-ldif --preset openldap --base-dn "$base" --directory "$work/org.toml"
+  # shellcheck disable=SC2086 # the flag is one word or none
+  "$bin" export-ldif --preset openldap --base-dn "$base" --directory "$work/org.toml" $member_of_flag
   printf 'dn: cn=mailtips,%s\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\ncn: mailtips\nuserPassword: scale-reader\n\n' "$base"
 } >"$work/org.ldif"
 t2=$(now)
@@ -67,24 +71,21 @@ entries=$(grep -c '^dn:' "$work/org.ldif")
 echo "gen-directory: $(secs "$t0" "$t1") s; export-ldif: $(secs "$t1" "$t2") s, $entries entries, $(du -m "$work/org.ldif" | cut -f1) MB"
 
 mkdir "$work/db"
-dynlist_schema="" dynlist_module="" dynlist_overlay=""
+memberof_module="" memberof_overlay=""
 if [ "$membership" = member-of ]; then
-  # docs/ldap.md: memberOf with nested groups, computed when asked for (slapadd-safe).
-  dynlist_schema="include /etc/ldap/schema/dyngroup.schema"
-  dynlist_module="moduleload dynlist"
-  dynlist_overlay="overlay dynlist
-dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames*"
+  # docs/ldap.md: the memberof overlay keeps each entry's direct groups in memberOf.
+  memberof_module="moduleload memberof"
+  memberof_overlay="overlay memberof"
 fi
 cat >"$work/slapd.conf" <<CONF
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/inetorgperson.schema
 include $repo/ldap/mailtips.schema
-$dynlist_schema
 pidfile $work/slapd.pid
 modulepath /usr/lib/ldap
 moduleload back_mdb
-$dynlist_module
+$memberof_module
 database mdb
 maxsize 4294967296
 suffix "$base"
@@ -95,7 +96,7 @@ index objectClass,mail,mailtipsProxyAddress,mailtipsSendFrom,member eq
 limits users size.soft=unlimited size.hard=unlimited size.prtotal=unlimited
 access to attrs=userPassword by anonymous auth by * none
 access to * by users read by * none
-$dynlist_overlay
+$memberof_overlay
 CONF
 t3=$(now)
 timeout 600 /usr/sbin/slapadd -q -f "$work/slapd.conf" -l "$work/org.ldif"
@@ -167,7 +168,7 @@ lookups, other, kinds, found, etimes = set(), 0, {}, [], []
 # What the rest is for: moderators by DN (one OR search), moderators by base search, and the
 # group walk; a walk level naming exactly one person is a sender's first level, i.e. a draft
 # that needed its sender's groups and did not get them with the lookup.
-moderators_or, moderators_base, walk, walk_senders = 0, 0, 0, 0
+moderators_or, moderators_base, walk, walk_senders, nesting = 0, 0, 0, 0, 0
 for line in open(path, errors="replace"):
     op = re.search(r"conn=(\d+) op=(\d+) ", line)
     if " SRCH base=" in line:
@@ -179,6 +180,8 @@ for line in open(path, errors="replace"):
             other += 1
             if flt.startswith("(|(entryDN="):
                 moderators_or += 1
+            elif "(memberOf=*)" in flt:
+                nesting += 1
             elif m and m.group(1) == "0":
                 moderators_base += 1
             elif "(member=" in flt:
@@ -202,7 +205,7 @@ if found:
           f"{etimes[len(etimes) // 2]:.2f}, max {etimes[-1]:.2f}; entries returned, all searches: {sum(found)}")
 print(f"  ALL searches: {lookup + other} for {drafts} drafts = {(lookup + other) / drafts:.3f} per draft")
 print(f"  moderators: {moderators_or} searches by DN, {moderators_base} base searches; group walk:"
-      f" {walk} searches, for {walk_senders} senders")
+      f" {walk} searches, for {walk_senders} senders; nesting index pages: {nesting}")
 print(f"  other searches: {other} ({other / drafts:.3f} per draft)"
       + "".join(f"\n    {v} x {k}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
 PY

@@ -311,6 +311,12 @@ impl Config {
                 ));
             }
             ldap.validate()?;
+            if ldap.group_nesting_refresh > org.refresh_interval {
+                return Err((
+                    "directory.ldap.group_nesting_refresh",
+                    "is longer than org.refresh_interval: tips would be older than the refresh interval".into(),
+                ));
+            }
         }
         self.directory.cache.validate(org.refresh_interval)?;
         self.validate_beyond_exchange()?;

@@ -50,8 +50,8 @@ pub struct Entry {
     /// name without さん.
     pub shared: bool,
     /// Every group that holds this object, nested groups included, when the directory
-    /// returned them with the object (an LDAP `memberOf` that lists nested groups too); `None`:
-    /// not returned, the request path asks the directory for them when it needs them.
+    /// returned them with the object (LDAP `memberOf` with the nesting above it); `None`: not
+    /// returned, the request path asks the directory for them when it needs them.
     pub groups: Option<Arc<HashSet<EntryId>>>,
 }
 

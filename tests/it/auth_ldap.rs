@@ -17,7 +17,13 @@ async fn delegations_from_slapd(preset: Preset, membership: Membership) {
     let path = tmp.path().join("directory.toml");
     std::fs::write(&path, DIRECTORY).unwrap();
     let file = Arc::new(FileDirectory::load(&path, Default::default()).unwrap());
-    let ldif = mailtips::directory::ldap::ldif::export(&file.snapshot(), preset, BASE).unwrap();
+    let ldif = mailtips::directory::ldap::ldif::export_with(
+        &file.snapshot(),
+        preset,
+        BASE,
+        membership == Membership::MemberOf,
+    )
+    .unwrap();
     assert!(
         ldif.contains(match preset {
             Preset::Openldap => "mailtipsSendOnBehalf: ",
@@ -45,7 +51,7 @@ async fn delegations_from_slapd_openldap_preset() {
     delegations_from_slapd(Preset::Openldap, Membership::Walk).await;
 }
 
-/// Delegations to groups with the caller's groups read with its entry (dynlist `memberOf`).
+/// Delegations to groups with the caller's groups read with its entry (memberof overlay).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delegations_from_slapd_openldap_preset_member_of() {
     delegations_from_slapd(Preset::Openldap, Membership::MemberOf).await;

@@ -1,7 +1,8 @@
 //! What a cold draft with restricted and moderated recipients costs in LDAP searches, and
 //! that the cheaper ways give the same tips: the sender's groups read with its entry
-//! (`group_membership = "member-of"`, slapd's dynlist `memberOf` with nesting) against the
-//! walk one nesting level per search, and every uncached moderator of a draft in one search.
+//! (`group_membership = "member-of"`: the memberof overlay's direct groups, the nesting above
+//! them from the backend's index) against the walk one nesting level per search, and every
+//! uncached moderator of a draft in one search.
 //! Through the real gRPC server backed by a real slapd, compared with the same organisation
 //! from a directory file.
 
@@ -60,9 +61,9 @@ const TO: [&str; 4] = [
     "list2@contoso.com",
 ];
 
-fn org_ldif(preset: Preset) -> String {
+fn org_ldif(preset: Preset, member_of: bool) -> String {
     let snap = Snapshot::parse(ORG, "org", Default::default()).expect("org");
-    ldif::export(&snap, preset, BASE).expect("export")
+    ldif::export_with(&snap, preset, BASE, member_of).expect("export")
 }
 
 fn config() -> mailtips::config::Config {
@@ -149,7 +150,7 @@ async fn cold_drafts(preset: Preset, membership: Membership, slapd: &Slapd) -> V
 }
 
 async fn member_of_costs_two_searches(preset: Preset) {
-    let slapd = Slapd::start_member_of(preset, &org_ldif(preset));
+    let slapd = Slapd::start_member_of(preset, &org_ldif(preset, true));
     let member_of = cold_drafts(preset, Membership::MemberOf, &slapd).await;
     let walk = cold_drafts(preset, Membership::Walk, &slapd).await;
     eprintln!("{preset:?}: LDAP searches per cold draft, member-of {member_of:?}, walk {walk:?}");
@@ -161,9 +162,10 @@ async fn member_of_costs_two_searches(preset: Preset) {
         Preset::Openldap => 1,
         Preset::ActiveDirectory => 1 + 3,
     };
-    // The lookup and the moderators; the second draft finds the recipients and moderators
-    // cached and the sender's groups on its entry.
-    assert_eq!(member_of, [1 + moderators, 1], "member-of");
+    // The lookup, the nesting index (read on first use, then every group_nesting_refresh,
+    // in the background) and the moderators; the second draft finds the recipients and
+    // moderators cached and the sender's groups on its entry.
+    assert_eq!(member_of, [1 + 1 + moderators, 1], "member-of");
     // The walk: + team-c, team-b, team-a, and the level that finds only team-c again; the
     // second: the lookup, + list1 and list2, and the level that finds nothing.
     assert_eq!(walk, [1 + moderators + 4, 3], "walk");
@@ -179,11 +181,11 @@ async fn member_of_costs_two_searches_active_directory_preset() {
     member_of_costs_two_searches(Preset::ActiveDirectory).await;
 }
 
-/// Without the overlay, `member-of` finds no groups on the entries and walks: slower, never
-/// wrong.
+/// Without the overlay (no `memberOf` values), `member-of` finds no groups on the entries and
+/// walks: slower, never wrong.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn member_of_without_the_overlay_falls_back_to_the_walk() {
-    let slapd = Slapd::start(Preset::Openldap, &org_ldif(Preset::Openldap));
+    let slapd = Slapd::start(Preset::Openldap, &org_ldif(Preset::Openldap, false));
     let costs = cold_drafts(Preset::Openldap, Membership::MemberOf, &slapd).await;
     assert_eq!(costs, [6, 3]);
 }
@@ -192,7 +194,7 @@ async fn member_of_without_the_overlay_falls_back_to_the_walk() {
 /// the one search by DN: it gets a base search of its own and is still named in the tip.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn moderator_dn_spelled_differently_is_still_resolved() {
-    let ldif = org_ldif(Preset::Openldap);
+    let ldif = org_ldif(Preset::Openldap, true);
     let exact = format!("mailtipsModeratedBy: cn=mod3@contoso.com,ou=people,{BASE}");
     assert!(ldif.contains(&exact), "{ldif}");
     let spaced = format!("mailtipsModeratedBy: cn=mod3@contoso.com, ou=people, {BASE}");
@@ -203,20 +205,18 @@ async fn moderator_dn_spelled_differently_is_still_resolved() {
     let server = TestServer::over_ldap(config(), ldap.clone()).await;
     let (n, r) = searches_for(&server, &ldap, draft("deep@contoso.com", &TO)).await;
     assert_eq!(verdicts(&r)[3].2, ["mod2@contoso.com", "mod3@contoso.com"]);
-    assert_eq!(n, 3, "lookup, moderators by DN, mod3 by base search");
+    assert_eq!(n, 4, "lookup, nesting index, moderators by DN, mod3 by base search");
 }
 
 /// The overlay set-up docs/ldap.md gives is the one these tests and the scale script run.
 #[test]
 fn documented_overlay_is_the_tested_one() {
-    let line = "dynlist-attrset groupOfURLs memberURL member+memberOf@groupOfNames*";
     let read = |p: &str| std::fs::read_to_string(repo(p)).unwrap();
-    assert!(read("docs/ldap.md").contains(line));
-    assert!(read("scripts/ldap-scale-run.sh").contains(line));
+    let (docs, script) = (read("docs/ldap.md"), read("scripts/ldap-scale-run.sh"));
     let fixture = read("tests/it/support/slapd.rs");
-    assert!(fixture.contains(&line.replace("groupOfNames", "{group_class}")));
-    for other in ["include /etc/ldap/schema/dyngroup.schema", "moduleload dynlist", "overlay dynlist"] {
-        assert!(read("docs/ldap.md").contains(other), "{other}");
-        assert!(read("scripts/ldap-scale-run.sh").contains(other), "{other}");
+    for line in ["moduleload memberof", "overlay memberof", "export-ldif --member-of"] {
+        assert!(docs.contains(line), "{line}");
+        assert!(script.contains(line), "{line}");
     }
+    assert!(fixture.contains("moduleload memberof") && fixture.contains("overlay memberof"));
 }

@@ -87,7 +87,7 @@ fn sorted_kinds(r: &pb::RecipientTips) -> Vec<i32> {
 
 async fn every_tip_kind(preset: Preset, membership: Membership) {
     let slapd = match membership {
-        Membership::MemberOf => Slapd::start_member_of(preset, &demo_ldif(preset)),
+        Membership::MemberOf => Slapd::start_member_of(preset, &demo_ldif_member_of(preset)),
         _ => Slapd::start(preset, &demo_ldif(preset)),
     };
     let config = demo_config();
@@ -172,8 +172,8 @@ async fn every_tip_kind_openldap_preset() {
     every_tip_kind(Preset::Openldap, Membership::Walk).await;
 }
 
-/// The sender's groups read with its entry (slapd's dynlist `memberOf`, nested groups
-/// included): the same tips.
+/// The sender's groups read with its entry (the memberof overlay's direct groups, the nesting
+/// above them from the index): the same tips.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tip_kind_openldap_preset_member_of() {
     every_tip_kind(Preset::Openldap, Membership::MemberOf).await;

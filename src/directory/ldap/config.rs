@@ -78,6 +78,10 @@ pub struct LdapConfig {
     /// included: `walk`, `member-of` or `in-chain` (docs/ldap.md).
     #[serde(default)]
     pub group_membership: Membership,
+    /// With `member-of`: the longest the groups above nested groups are used before they are
+    /// read again (one paged search; from half this age in the background).
+    #[serde(default = "default_nesting_refresh", with = "humantime_serde")]
+    pub group_nesting_refresh: Duration,
     /// `preset` with `attributes`, compiled by the first [`LdapConfig::mapping`] call (config
     /// validation at start-up) and shared by clones of this config.
     #[serde(skip)]
@@ -161,15 +165,19 @@ pub enum Membership {
     /// with any server.
     #[default]
     Walk,
-    /// The lookup search also asks for the `member_of` attribute, which must list nested
-    /// groups too (OpenLDAP's dynlist overlay with `member+memberOf@groupOfNames*`): no
-    /// search of its own. An entry returned without it is walked.
+    /// The lookup search also asks for the `member_of` attribute, the direct groups the
+    /// server keeps (OpenLDAP's memberof overlay, Active Directory's `memberOf`); the groups
+    /// above them come from an index of nested groups read every `group_nesting_refresh`:
+    /// no search per draft. An entry returned without it is walked.
     MemberOf,
     /// One search with Active Directory's in-chain matching rule
     /// (`member:1.2.840.113556.1.4.1941:=`), which follows every nesting level.
     InChain,
 }
 
+fn default_nesting_refresh() -> Duration {
+    Duration::from_secs(300)
+}
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(3)
 }
@@ -275,6 +283,12 @@ impl LdapConfig {
             return Err((
                 "directory.ldap.operation_timeout",
                 "timeouts must be above zero".into(),
+            ));
+        }
+        if self.group_nesting_refresh.is_zero() {
+            return Err((
+                "directory.ldap.group_nesting_refresh",
+                "must be above zero".into(),
             ));
         }
         if self.connections.get() > 64 {

@@ -170,7 +170,8 @@ impl Mapping {
             require_authenticated: boolean("require_authenticated", &self.require_authenticated)
                 .unwrap_or(false),
         };
-        // Asked for only with `group_membership = "member-of"`; absent: not known here.
+        // Asked for only with `group_membership = "member-of"`: the direct groups, which the
+        // lookup completes with those above them. Absent: not known here.
         let groups = dns(&self.member_of);
         if !groups.is_empty() {
             e.groups = Some(Arc::new(groups.into_iter().collect()));

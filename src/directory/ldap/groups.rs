@@ -29,7 +29,7 @@ const MAX_NESTING: usize = 64;
 
 impl LdapDirectory {
     /// A subtree search under the base DN, paged (RFC 2696) at `page_size`.
-    async fn paged_search(
+    pub(super) async fn paged_search(
         &self,
         filter: &str,
         attrs: &[&str],

@@ -7,6 +7,7 @@
 //! - `entry`: one LDAP search result to a domain entry; `time`: GeneralizedTime.
 //! - `conn`: TLS, the connection slots, connect, bind and reconnect, one search request.
 //! - `search`: the per-draft lookup and its moderators.
+//! - `nesting`: the groups above nested groups, for `group_membership = "member-of"`.
 //! - `groups`: group scans, `member_of` (per `group_membership`), and the metrics write-back.
 //! - [`ldif`]: `mailtips export-ldif`, the embedded directory file as LDIF for either preset.
 //!
@@ -26,12 +27,13 @@ mod entry;
 mod groups;
 pub mod ldif;
 pub mod mapping;
+mod nesting;
 mod search;
 mod time;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
@@ -91,6 +93,11 @@ struct Inner {
     connects: AtomicU64,
     /// Moderators' primary addresses by DN (for the moderated tip's data).
     moderator_mail: moka::sync::Cache<EntryId, Arc<str>>,
+    /// `member-of`: the groups above each nested group, its reader, and whether a
+    /// background refresh is under way.
+    nesting: arc_swap::ArcSwapOption<nesting::Nesting>,
+    nesting_lock: Mutex<()>,
+    nesting_busy: AtomicBool,
 }
 
 impl std::fmt::Debug for LdapDirectory {
@@ -142,6 +149,9 @@ impl LdapDirectory {
                     .max_capacity(10_000)
                     .time_to_live(Duration::from_secs(600))
                     .build(),
+                nesting: arc_swap::ArcSwapOption::empty(),
+                nesting_lock: Mutex::new(()),
+                nesting_busy: AtomicBool::new(false),
             }),
         })
     }

@@ -1,7 +1,8 @@
 //! The per-draft lookup: a draft's addresses as one OR filter per `addresses_per_search`
 //! chunk (every value escaped, see [`super::mapping::Mapping::lookup_filter`]), the results
-//! read into domain entries, and moderated groups' moderators resolved to their addresses:
-//! all the lookup's uncached moderators in one more search, by DN.
+//! read into domain entries (with `member-of`, their groups: the direct ones read with them,
+//! those above from the nesting index), and moderated groups' moderators resolved to their
+//! addresses: all the lookup's uncached moderators in one more search, by DN.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -32,6 +33,7 @@ impl LdapDirectory {
             self.lookup_chunk(chunk, &mut entries).await?;
         }
         self.fill_moderator_addresses(&mut entries).await;
+        self.add_nested_groups(&mut entries).await;
         let mut found: HashMap<Box<str>, Arc<Entry>> = HashMap::new();
         for entry in entries {
             let entry = Arc::new(entry);
@@ -68,6 +70,22 @@ impl LdapDirectory {
                 .filter_map(|se| m.entry(&se.dn, &se.attrs, self.inner.addresses)),
         );
         Ok(())
+    }
+
+    /// `member-of`: the entries came with their direct groups; adds every group above them
+    /// from the nesting index, or, when it cannot be read, drops them so that the request
+    /// path walks (never a partial set).
+    async fn add_nested_groups(&self, entries: &mut [Entry]) {
+        if entries.iter().all(|e| e.groups.is_none()) {
+            return;
+        }
+        let nesting = self.nesting().await;
+        for e in entries.iter_mut() {
+            e.groups = match (&nesting, e.groups.take()) {
+                (Some(n), Some(direct)) => Some(Arc::new(n.closure(&direct))),
+                _ => None,
+            };
+        }
     }
 
     /// Sets the moderators' primary addresses of every moderated entry: from the cache, the

@@ -46,9 +46,10 @@ impl Slapd {
         Self::start_with(preset, ldif, false, false)
     }
 
-    /// Like [`Slapd::start`], with the dynlist overlay giving every entry a `memberOf` that
-    /// lists its groups, nested ones included (`member+memberOf@<group class>*`): the set-up
-    /// docs/ldap.md asks for with `group_membership = "member-of"`.
+    /// Like [`Slapd::start`], with the memberof overlay keeping every entry's direct groups in
+    /// `memberOf` (for groups of the preset's class): the set-up docs/ldap.md asks for with
+    /// `group_membership = "member-of"`. `slapadd` bypasses overlays, so `ldif` must carry the
+    /// `memberOf` values ([`demo_ldif_member_of`], `ldif::export_with`).
     pub fn start_member_of(preset: Preset, ldif: &str) -> Slapd {
         Self::start_with(preset, ldif, false, true)
     }
@@ -79,19 +80,14 @@ impl Slapd {
         if preset == Preset::ActiveDirectory {
             schemas.push(repo("ldap/ad-test.schema").display().to_string());
         }
-        if member_of {
-            schemas.push("/etc/ldap/schema/dyngroup.schema".to_owned());
-        }
         let group_class = match preset {
             Preset::Openldap => "groupOfNames",
             Preset::ActiveDirectory => "group",
         };
         let (module, overlay) = if member_of {
             (
-                "moduleload dynlist\n".to_owned(),
-                format!(
-                    "overlay dynlist\ndynlist-attrset groupOfURLs memberURL member+memberOf@{group_class}*\n"
-                ),
+                "moduleload memberof\n".to_owned(),
+                format!("overlay memberof\nmemberof-group-oc {group_class}\n"),
             )
         } else {
             (String::new(), String::new())
@@ -312,4 +308,10 @@ impl Drop for Slapd {
 pub fn demo_ldif(preset: Preset) -> String {
     let snap = mailtips::directory::FileDirectory::demo(Default::default()).snapshot();
     mailtips::directory::ldap::ldif::export(&snap, preset, BASE).expect("export")
+}
+
+/// The same with each object's direct groups in `memberOf`, for [`Slapd::start_member_of`].
+pub fn demo_ldif_member_of(preset: Preset) -> String {
+    let snap = mailtips::directory::FileDirectory::demo(Default::default()).snapshot();
+    mailtips::directory::ldap::ldif::export_with(&snap, preset, BASE, true).expect("export")
 }
