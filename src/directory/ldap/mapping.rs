@@ -491,7 +491,10 @@ mod tests {
             "(|(distinguishedName=cn=a\\2a\\29\\28b\\5c,dc=x)(distinguishedName=cn=m,dc=x))"
         );
         let ol = Mapping::preset(Preset::Openldap);
-        assert_eq!(ol.dn_filter(&[dn]), "(|(entryDN=cn=a\\2a\\29\\28b\\5c,dc=x))");
+        assert_eq!(
+            ol.dn_filter(&[dn]),
+            "(|(entryDN=cn=a\\2a\\29\\28b\\5c,dc=x))"
+        );
     }
 
     #[test]
