@@ -169,6 +169,7 @@ lookups, other, kinds, found, etimes = set(), 0, {}, [], []
 # group walk; a walk level naming exactly one person is a sender's first level, i.e. a draft
 # that needed its sender's groups and did not get them with the lookup.
 moderators_or, moderators_base, walk, walk_senders, nesting = 0, 0, 0, 0, 0
+by_dn, by_dn_etimes = set(), []
 for line in open(path, errors="replace"):
     op = re.search(r"conn=(\d+) op=(\d+) ", line)
     if " SRCH base=" in line:
@@ -180,6 +181,7 @@ for line in open(path, errors="replace"):
             other += 1
             if flt.startswith("(|(entryDN="):
                 moderators_or += 1
+                by_dn.add(op.groups())
             elif "(memberOf=*)" in flt:
                 nesting += 1
             elif m and m.group(1) == "0":
@@ -190,6 +192,10 @@ for line in open(path, errors="replace"):
                     walk_senders += 1
             key = ("scope=%s " % m.group(1) if m else "") + re.sub(r"=[^()]*\)", "=…)", flt)[:60]
             kinds[key.rstrip('"')] = kinds.get(key.rstrip('"'), 0) + 1
+    elif " SEARCH RESULT " in line and op and op.groups() in by_dn:
+        r = re.search(r"etime=([0-9.]+)", line)
+        if r:
+            by_dn_etimes.append(float(r.group(1)) * 1000)
     elif " SEARCH RESULT " in line and op and op.groups() in lookups:
         r = re.search(r"etime=([0-9.]+) .*nentries=(\d+)", line)
         if r:
@@ -206,6 +212,10 @@ if found:
 print(f"  ALL searches: {lookup + other} for {drafts} drafts = {(lookup + other) / drafts:.3f} per draft")
 print(f"  moderators: {moderators_or} searches by DN, {moderators_base} base searches; group walk:"
       f" {walk} searches, for {walk_senders} senders; nesting index pages: {nesting}")
+if by_dn_etimes:
+    by_dn_etimes.sort()
+    print(f"  slapd's time per moderator search by DN (etime) ms: median"
+          f" {by_dn_etimes[len(by_dn_etimes) // 2]:.2f}, max {by_dn_etimes[-1]:.2f}")
 print(f"  other searches: {other} ({other / drafts:.3f} per draft)"
       + "".join(f"\n    {v} x {k}" for k, v in sorted(kinds.items(), key=lambda kv: -kv[1])))
 PY
