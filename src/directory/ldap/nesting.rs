@@ -26,9 +26,16 @@ impl Nesting {
         Self { parents, at }
     }
 
-    /// `direct` and every group above them, loops cut.
+    /// `direct` and every group above them, loops cut. The ids are the index's own where it
+    /// has them (shared, not copied per entry: cached entries hold these sets).
     pub(super) fn closure(&self, direct: &HashSet<EntryId>) -> HashSet<EntryId> {
-        let mut out = direct.clone();
+        let mut out: HashSet<EntryId> = direct
+            .iter()
+            .map(|d| match self.parents.get_key_value(d) {
+                Some((own, _)) => own.clone(),
+                None => d.clone(),
+            })
+            .collect();
         let mut stack: Vec<&EntryId> = direct.iter().collect();
         while let Some(g) = stack.pop() {
             for p in self.parents.get(g).into_iter().flatten() {
@@ -104,14 +111,27 @@ impl LdapDirectory {
         let attrs: Vec<&str> = m.member_of.iter().map(String::as_str).collect();
         let entries = self.paged_search(&filter, &attrs).await?;
         let mut parents = HashMap::with_capacity(entries.len());
+        // One shared id per group, however many groups it holds.
+        let mut ids: HashSet<EntryId> = HashSet::with_capacity(entries.len());
+        let mut intern = |dn: &str| {
+            let dn = normalize_dn(dn);
+            match ids.get(&dn) {
+                Some(own) => own.clone(),
+                None => {
+                    ids.insert(dn.clone());
+                    dn
+                }
+            }
+        };
         for e in entries {
             let values: Box<[EntryId]> = e
                 .attrs
                 .iter()
                 .filter(|(k, _)| m.member_of.iter().any(|a| a.eq_ignore_ascii_case(k)))
-                .flat_map(|(_, v)| v.iter().map(|dn| normalize_dn(dn)))
+                .flat_map(|(_, v)| v.iter())
+                .map(|dn| intern(dn))
                 .collect();
-            parents.insert(normalize_dn(&e.dn), values);
+            parents.insert(intern(&e.dn), values);
         }
         tracing::debug!(groups = parents.len(), "group nesting read");
         Ok(Nesting::new(parents, at))
