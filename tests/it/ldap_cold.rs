@@ -8,6 +8,8 @@
 
 use mailtips::directory::LdapDirectory;
 use mailtips::directory::file::Snapshot;
+use std::io::Write as _;
+
 use mailtips::directory::ldap::config::{Membership, Preset};
 use mailtips::directory::ldap::ldif;
 use mailtips::pb::{self, TipKind};
@@ -222,4 +224,56 @@ fn documented_overlay_is_the_tested_one() {
         assert!(script.contains(line), "{line}");
     }
     assert!(fixture.contains("moduleload memberof") && fixture.contains("overlay memberof"));
+}
+
+/// A group put into another over LDAP (the memberof overlay updating `memberOf`) shows in
+/// tips once the nesting index is re-read: within `group_nesting_refresh` (1 s here), with
+/// the entry cache's TTL cut to match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nesting_changes_show_within_the_refresh() {
+    let slapd = Slapd::start_member_of(Preset::Openldap, &org_ldif(Preset::Openldap, true));
+    let mut lc = slapd.ldap_config(Preset::Openldap);
+    lc.group_membership = Membership::MemberOf;
+    lc.group_nesting_refresh = std::time::Duration::from_secs(1);
+    let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
+    let mut c = config();
+    c.directory.cache.positive_ttl = std::time::Duration::from_millis(100);
+    let server = TestServer::over_ldap(c, ldap).await;
+    let boss = || async {
+        verdicts(&server.tips(draft("outsider@contoso.com", &TO[..1])).await)[0]
+            .1
+            .clone()
+    };
+    assert_eq!(boss().await, [TipKind::RestrictedRecipient as i32]);
+    // list1 (which holds outsider) goes into team-a, which boss accepts.
+    let change = format!(
+        "dn: cn=team-a@contoso.com,ou=groups,{BASE}\nchangetype: modify\nadd: member\n\
+         member: cn=list1@contoso.com,ou=groups,{BASE}\n"
+    );
+    let mut child = std::process::Command::new("ldapmodify")
+        .args([
+            "-x",
+            "-H",
+            &slapd.url,
+            "-D",
+            &format!("cn=admin,{BASE}"),
+            "-w",
+        ])
+        .arg("admin-secret")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("ldapmodify (ldap-utils)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(change.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let accepted = eventually(std::time::Duration::from_secs(20), || async {
+        boss().await.is_empty()
+    })
+    .await;
+    assert!(accepted.is_some(), "the new nesting never showed");
 }
