@@ -311,6 +311,12 @@ impl Config {
                 ));
             }
             ldap.validate()?;
+            if ldap.group_nesting_refresh > org.refresh_interval {
+                return Err((
+                    "directory.ldap.group_nesting_refresh",
+                    "is longer than org.refresh_interval: tips would be older than the refresh interval".into(),
+                ));
+            }
         }
         self.directory.cache.validate(org.refresh_interval)?;
         self.validate_beyond_exchange()?;
@@ -521,6 +527,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("directory.ldap.url"), "{err}");
+        let c = parse(&format!(
+            "{MIN}{ldap}group_membership = \"member-of\"\ngroup_nesting_refresh = \"2h\"\n"
+        ))
+        .unwrap();
+        let l = c.directory.ldap.unwrap();
+        assert_eq!(
+            l.group_membership,
+            crate::directory::ldap::config::Membership::MemberOf
+        );
+        for bad in ["3h", "0s"] {
+            let err = parse(&format!("{MIN}{ldap}group_nesting_refresh = \"{bad}\"\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("directory.ldap.group_nesting_refresh"),
+                "{err}"
+            );
+        }
+        let err = parse(&format!("{MIN}{ldap}group_membership = \"nested\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("group_membership"), "{err}");
     }
 
     #[test]

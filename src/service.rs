@@ -1,18 +1,18 @@
 //! The request path: resolves a validated draft against the directory in one batch, reads group
 //! metrics from their cache, and hands the facts to the pure rules. Knows nothing of gRPC.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use crate::directory::{Directory, Lookup};
+use crate::directory::{Directory, DirectoryError, Lookup};
 use crate::domain::Policy;
 use crate::domain::address::Address;
 use crate::domain::authz::{self, Asker, Denial, Verdict};
 use crate::domain::rules::{self, RecipientFacts, SenderFacts};
-use crate::domain::{Draft, Entry, EntryKind, Evaluation, TipKind};
+use crate::domain::{Draft, Entry, EntryId, EntryKind, Evaluation, TipKind};
 use crate::metrics::MetricsStore;
 
 /// A source of the current time, injectable for tests.
@@ -163,7 +163,7 @@ impl<D: Directory> MailTips<D> {
                 _ => false,
             });
             if needs_groups {
-                match self.directory.member_of(&entry.id).await {
+                match self.groups_of(entry).await {
                     Ok(groups) => sender.groups = Some(groups),
                     Err(e) => {
                         tracing::warn!(error = %e, "sender's groups unknown; restrictions pending")
@@ -178,6 +178,15 @@ impl<D: Directory> MailTips<D> {
             &recipients,
             (self.clock)(),
         ))
+    }
+
+    /// Every group holding `entry`: as the lookup returned them with it when it did (no
+    /// directory call), else from [`Directory::member_of`].
+    async fn groups_of(&self, entry: &Entry) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
+        match &entry.groups {
+            Some(groups) => Ok(groups.clone()),
+            None => self.directory.member_of(&entry.id).await,
+        }
     }
 
     /// Whether `asker` may ask as the draft's sender, given the batch's answers for the
@@ -196,7 +205,7 @@ impl<D: Directory> MailTips<D> {
                 let Lookup::Found(entry) = &caller else {
                     unreachable!("groups are asked for a caller in the directory only")
                 };
-                match self.directory.member_of(&entry.id).await {
+                match self.groups_of(entry).await {
                     Ok(groups) => {
                         authz::authorize(asker, &draft.sender, sender, &caller, Some(&groups))
                     }
@@ -230,14 +239,12 @@ fn has_sender_lists(e: &Entry) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
     use std::sync::Mutex;
     use std::time::Duration;
 
     use super::*;
-    use crate::directory::DirectoryError;
     use crate::domain::rules::fixtures::{draft, policy};
-    use crate::domain::{EntryId, Moderation, ReplyAll, Restrictions};
+    use crate::domain::{Moderation, ReplyAll, Restrictions};
 
     const TARO: &str = "taro@contoso.com";
     const KENJI: &str = "kenji@contoso.com";
@@ -427,6 +434,23 @@ mod tests {
         t.evaluate(&draft("stranger@contoso.com", &[BOSS])).await;
         assert_eq!(t.directory.member_of_calls(), 2);
         assert_eq!(t.directory.lookups().len(), 5);
+    }
+
+    #[tokio::test]
+    async fn groups_returned_with_the_sender_cost_no_directory_call() {
+        let mut fake = Fake::new();
+        // No member_of answer: only the groups on the entry can let the mail through.
+        fake.groups = None;
+        let mut taro = (*fake.entries[TARO]).clone();
+        taro.groups = Some(Arc::new(HashSet::from([EntryId::from(VIPS)])));
+        fake.entries.insert(TARO.to_owned(), Arc::new(taro));
+        let t = tips(fake);
+        let e = t.evaluate(&draft(TARO, &[BOSS, LIST])).await;
+        assert_eq!(t.directory.member_of_calls(), 0);
+        let (boss, list) = (&e.recipients[0], &e.recipients[1]);
+        assert!(boss.tips.is_empty() && boss.pending.is_empty(), "{boss:?}");
+        assert_eq!(kinds(&list.tips), [TipKind::ModeratedRecipient]);
+        assert!(!list.pending.contains(TipKind::ModeratedRecipient));
     }
 
     #[tokio::test]

@@ -44,7 +44,8 @@ pub trait Directory: Send + Sync + 'static {
     /// turns into pending tips.
     fn lookup(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send;
 
-    /// Every group that holds `id`, directly or through nested groups.
+    /// Every group that holds `id`, directly or through nested groups. The request path asks
+    /// only for an entry the lookup returned without them ([`crate::domain::Entry::groups`]).
     ///
     /// # Errors
     /// [`DirectoryError`] when the backend cannot answer.

@@ -1,7 +1,7 @@
 //! Directory objects as the rules see them: mailboxes, groups and contacts with every attribute a
 //! tip reads, and group metrics. Backends build these; nothing here knows TOML or LDAP.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -50,6 +50,10 @@ pub struct Entry {
     /// A shared, room or equipment mailbox rather than a person's: Japanese texts call it by
     /// name without さん.
     pub shared: bool,
+    /// Every group that holds this object, nested groups included, when the directory
+    /// returned them with the object (LDAP `memberOf` with the nesting above it); `None`: not
+    /// returned, the request path asks the directory for them when it needs them.
+    pub groups: Option<Arc<HashSet<EntryId>>>,
 }
 
 /// An address in another domain a mailbox may send as.
@@ -82,6 +86,7 @@ impl Entry {
             send_from: Vec::new(),
             forwarding_address: None,
             shared: false,
+            groups: None,
         }
     }
 }

@@ -86,6 +86,10 @@ pub struct ExportLdifArgs {
     /// The base DN the objects go under.
     #[arg(long, default_value = "dc=contoso,dc=com")]
     pub base_dn: String,
+    /// Also write each object's direct groups as `memberOf`, as OpenLDAP's memberof overlay
+    /// keeps them, for `slapadd` (which bypasses overlays) into a server that has it.
+    #[arg(long)]
+    pub member_of: bool,
 }
 
 /// Prints a directory file (default: the embedded demo) as LDIF.
@@ -98,8 +102,12 @@ pub fn export_ldif(args: &ExportLdifArgs) -> anyhow::Result<()> {
         Some(path) => FileDirectory::load(path, rules)?,
         None => FileDirectory::demo(rules),
     };
-    let ldif =
-        crate::directory::ldap::ldif::export(&directory.snapshot(), args.preset, &args.base_dn)?;
+    let ldif = crate::directory::ldap::ldif::export_with(
+        &directory.snapshot(),
+        args.preset,
+        &args.base_dn,
+        args.member_of,
+    )?;
     print!("{ldif}");
     Ok(())
 }

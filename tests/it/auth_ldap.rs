@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use mailtips::directory::ldap::config::Preset;
+use mailtips::directory::ldap::config::{Membership, Preset};
 use mailtips::directory::{FileDirectory, LdapDirectory};
 
 use crate::auth::{AuthServer, DIRECTORY, delegations};
@@ -12,12 +12,18 @@ use crate::support::jwt::SigningKey;
 use crate::support::slapd::{BASE, Slapd};
 use crate::support::*;
 
-async fn delegations_from_slapd(preset: Preset) {
+async fn delegations_from_slapd(preset: Preset, membership: Membership) {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("directory.toml");
     std::fs::write(&path, DIRECTORY).unwrap();
     let file = Arc::new(FileDirectory::load(&path, Default::default()).unwrap());
-    let ldif = mailtips::directory::ldap::ldif::export(&file.snapshot(), preset, BASE).unwrap();
+    let ldif = mailtips::directory::ldap::ldif::export_with(
+        &file.snapshot(),
+        preset,
+        BASE,
+        membership == Membership::MemberOf,
+    )
+    .unwrap();
     assert!(
         ldif.contains(match preset {
             Preset::Openldap => "mailtipsSendOnBehalf: ",
@@ -25,8 +31,13 @@ async fn delegations_from_slapd(preset: Preset) {
         }),
         "{ldif}"
     );
-    let slapd = Slapd::start(preset, &ldif);
-    let ldap = LdapDirectory::new(slapd.ldap_config(preset), Default::default()).unwrap();
+    let slapd = match membership {
+        Membership::MemberOf => Slapd::start_member_of(preset, &ldif),
+        _ => Slapd::start(preset, &ldif),
+    };
+    let mut lc = slapd.ldap_config(preset);
+    lc.group_membership = membership;
+    let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
     let key = SigningKey::es256("k1");
     let s = AuthServer::start_with(&[&key], "", "", |config| async move {
         TestServer::over_ldap(config, ldap).await
@@ -37,10 +48,16 @@ async fn delegations_from_slapd(preset: Preset) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delegations_from_slapd_openldap_preset() {
-    delegations_from_slapd(Preset::Openldap).await;
+    delegations_from_slapd(Preset::Openldap, Membership::Walk).await;
+}
+
+/// Delegations to groups with the caller's groups read with its entry (memberof overlay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delegations_from_slapd_openldap_preset_member_of() {
+    delegations_from_slapd(Preset::Openldap, Membership::MemberOf).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delegations_from_slapd_active_directory_preset() {
-    delegations_from_slapd(Preset::ActiveDirectory).await;
+    delegations_from_slapd(Preset::ActiveDirectory, Membership::Walk).await;
 }

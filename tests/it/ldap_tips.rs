@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use mailtips::directory::LdapDirectory;
-use mailtips::directory::ldap::config::Preset;
+use mailtips::directory::ldap::config::{Membership, Preset};
 use mailtips::pb::{self, TipKind};
 
 use crate::support::slapd::*;
@@ -85,10 +85,15 @@ fn sorted_kinds(r: &pb::RecipientTips) -> Vec<i32> {
     k
 }
 
-async fn every_tip_kind(preset: Preset) {
-    let slapd = Slapd::start(preset, &demo_ldif(preset));
+async fn every_tip_kind(preset: Preset, membership: Membership) {
+    let slapd = match membership {
+        Membership::MemberOf => Slapd::start_member_of(preset, &demo_ldif_member_of(preset)),
+        _ => Slapd::start(preset, &demo_ldif(preset)),
+    };
     let config = demo_config();
-    let ldap = LdapDirectory::new(slapd.ldap_config(preset), Default::default()).unwrap();
+    let mut lc = slapd.ldap_config(preset);
+    lc.group_membership = membership;
+    let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
     let over_ldap = TestServer::over_ldap(config.clone(), ldap.clone()).await;
     let over_file = TestServer::embedded_demo(config).await;
 
@@ -164,12 +169,19 @@ async fn every_tip_kind(preset: Preset) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tip_kind_openldap_preset() {
-    every_tip_kind(Preset::Openldap).await;
+    every_tip_kind(Preset::Openldap, Membership::Walk).await;
+}
+
+/// The sender's groups read with its entry (the memberof overlay's direct groups, the nesting
+/// above them from the index): the same tips.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_tip_kind_openldap_preset_member_of() {
+    every_tip_kind(Preset::Openldap, Membership::MemberOf).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_tip_kind_active_directory_preset() {
-    every_tip_kind(Preset::ActiveDirectory).await;
+    every_tip_kind(Preset::ActiveDirectory, Membership::Walk).await;
 }
 
 /// Moderators without `mailtipsModerationEnabled` moderate over LDAP as in the directory file

@@ -18,6 +18,7 @@ mod browser;
 mod docs;
 mod grpc;
 mod ldap_batching;
+mod ldap_cold;
 mod ldap_metrics;
 mod ldap_outage;
 mod ldap_tips;

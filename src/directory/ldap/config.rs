@@ -74,6 +74,14 @@ pub struct LdapConfig {
     /// (read the counts the `mailtips metrics` job wrote back to the group entries).
     #[serde(default)]
     pub group_metrics: MetricsSource,
+    /// How the request path finds the groups a sender (or caller) belongs to, nested ones
+    /// included: `walk`, `member-of` or `in-chain` (docs/ldap.md).
+    #[serde(default)]
+    pub group_membership: Membership,
+    /// With `member-of`: the longest the groups above nested groups are used before they are
+    /// read again (one paged search; from half this age in the background).
+    #[serde(default = "default_nesting_refresh", with = "humantime_serde")]
+    pub group_nesting_refresh: Duration,
     /// `preset` with `attributes`, compiled by the first [`LdapConfig::mapping`] call (config
     /// validation at start-up) and shared by clones of this config.
     #[serde(skip)]
@@ -148,6 +156,28 @@ pub enum MetricsSource {
     Stored,
 }
 
+/// How a sender's groups (nested ones included) are found: what a cold draft with a
+/// restricted or moderated recipient costs beyond its lookup search.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum Membership {
+    /// One search per nesting level for groups whose `member` holds the last level: works
+    /// with any server.
+    #[default]
+    Walk,
+    /// The lookup search also asks for the `member_of` attribute, the direct groups the
+    /// server keeps (OpenLDAP's memberof overlay, Active Directory's `memberOf`); the groups
+    /// above them come from an index of nested groups read every `group_nesting_refresh`:
+    /// no search per draft. An entry returned without it is walked.
+    MemberOf,
+    /// One search with Active Directory's in-chain matching rule
+    /// (`member:1.2.840.113556.1.4.1941:=`), which follows every nesting level.
+    InChain,
+}
+
+fn default_nesting_refresh() -> Duration {
+    Duration::from_secs(300)
+}
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(3)
 }
@@ -253,6 +283,12 @@ impl LdapConfig {
             return Err((
                 "directory.ldap.operation_timeout",
                 "timeouts must be above zero".into(),
+            ));
+        }
+        if self.group_nesting_refresh.is_zero() {
+            return Err((
+                "directory.ldap.group_nesting_refresh",
+                "must be above zero".into(),
             ));
         }
         if self.connections.get() > 64 {

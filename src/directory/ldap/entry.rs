@@ -4,6 +4,7 @@
 //! moderation. A value that does not parse is skipped with a warning, never a failure.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::mapping::{Mapping, normalize_dn};
 use super::time::parse_generalized_time;
@@ -169,6 +170,12 @@ impl Mapping {
             require_authenticated: boolean("require_authenticated", &self.require_authenticated)
                 .unwrap_or(false),
         };
+        // Asked for only with `group_membership = "member-of"`: the direct groups, which the
+        // lookup completes with those above them. Absent: not known here.
+        let groups = dns(&self.member_of);
+        if !groups.is_empty() {
+            e.groups = Some(Arc::new(groups.into_iter().collect()));
+        }
         e.send_as = dns(&self.send_as);
         e.send_on_behalf = dns(&self.send_on_behalf);
         let moderators = dns(&self.moderated_by);
@@ -281,6 +288,29 @@ mod tests {
         assert_eq!(e.custom_tip.as_ref().unwrap().translations["ja"], "やあ");
         assert_eq!(e.restrictions.accept_only_from.len(), 2);
         assert_eq!(&*e.moderation.unwrap().moderators[0], "cn=m,dc=x");
+    }
+
+    #[test]
+    fn member_of_values_are_the_groups() {
+        let m = Mapping::preset(Preset::Openldap);
+        let mut a: HashMap<String, Vec<String>> = [
+            ("objectClass", vec!["inetOrgPerson"]),
+            ("mail", vec!["a@contoso.com"]),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.into_iter().map(String::from).collect()))
+        .collect();
+        let groups = |a: &HashMap<String, Vec<String>>| {
+            m.entry("cn=A,dc=x", a, Default::default()).unwrap().groups
+        };
+        assert_eq!(groups(&a), None, "not returned: unknown, not none");
+        a.insert(
+            "memberof".into(),
+            vec!["CN=G1,dc=x".into(), "cn=g2,dc=x".into()],
+        );
+        let g = groups(&a).unwrap();
+        assert_eq!(g.len(), 2);
+        assert!(g.contains("cn=g1,dc=x") && g.contains("cn=g2,dc=x"));
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 use ldap3::{Mod, Scope, SearchEntry, ldap_escape};
 
 use super::LdapDirectory;
+use super::config::Membership;
 use super::mapping::{Mapping, normalize_dn};
 use super::unavailable;
 use crate::directory::DirectoryError;
@@ -28,7 +29,7 @@ const MAX_NESTING: usize = 64;
 
 impl LdapDirectory {
     /// A subtree search under the base DN, paged (RFC 2696) at `page_size`.
-    async fn paged_search(
+    pub(super) async fn paged_search(
         &self,
         filter: &str,
         attrs: &[&str],
@@ -232,14 +233,24 @@ impl LdapDirectory {
         Ok(report)
     }
 
-    /// Every group that holds `id` (a DN), directly or through nested groups: one search per
-    /// `addresses_per_search` DNs of each nesting level, at most [`MAX_NESTING`] levels.
+    /// Every group that holds `id` (a DN), directly or through nested groups. `in-chain`: one
+    /// search with AD's in-chain rule. Otherwise (`walk`, and `member-of` for an entry that
+    /// came without its groups) one search per `addresses_per_search` DNs of each nesting
+    /// level, at most [`MAX_NESTING`] levels.
     pub(super) async fn groups_of(
         &self,
         id: &EntryId,
     ) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         let m = &self.inner.mapping;
         let base = self.inner.config.base_dn.clone();
+        if self.inner.config.group_membership == Membership::InChain {
+            let entries = self
+                .search_once(&base, Scope::Subtree, &m.in_chain_filter(id), &["1.1"])
+                .await?;
+            return Ok(Arc::new(
+                entries.iter().map(|e| normalize_dn(&e.dn)).collect(),
+            ));
+        }
         let class = Mapping::class_filter(&m.group_class);
         let mut seen: HashSet<EntryId> = HashSet::new();
         let mut frontier: Vec<EntryId> = vec![id.clone()];

@@ -71,6 +71,20 @@ fn dn_for(kind: EntryKind, address: &str, base: &str) -> String {
 /// # Errors
 /// [`LdifError`] for a base DN it cannot create.
 pub fn export(snapshot: &Snapshot, preset: Preset, base: &str) -> Result<String, LdifError> {
+    export_with(snapshot, preset, base, false)
+}
+
+/// [`export`], and with `member_of` each object's direct groups as `memberOf` values too: what
+/// OpenLDAP's memberof overlay would store, for `slapadd`, which bypasses overlays.
+///
+/// # Errors
+/// [`LdifError`] for a base DN it cannot create.
+pub fn export_with(
+    snapshot: &Snapshot,
+    preset: Preset,
+    base: &str,
+    member_of: bool,
+) -> Result<String, LdifError> {
     let m = Mapping::preset(preset);
     let mut out = String::new();
     let (rdn_attr, rdn_value) = base
@@ -132,8 +146,31 @@ pub fn export(snapshot: &Snapshot, preset: Preset, base: &str) -> Result<String,
         dns.insert(EntryId::from(*a), dn_for(EntryKind::Contact, a, base));
     }
     let kinds: HashMap<&EntryId, EntryKind> = entries.iter().map(|e| (&e.id, e.kind)).collect();
+    // Direct groups by member, as the member values below are written.
+    let mut groups_of: HashMap<EntryId, Vec<&str>> = HashMap::new();
+    if member_of {
+        for (g, list) in &members {
+            let group_dn = dns[*g].as_str();
+            if list.is_empty() {
+                groups_of.entry((*g).clone()).or_default().push(group_dn);
+            }
+            for member in list.iter() {
+                let id = match member {
+                    Member::Entry(id, _) => id.clone(),
+                    Member::External(a) => EntryId::from(&**a),
+                };
+                groups_of.entry(id).or_default().push(group_dn);
+            }
+        }
+        for list in groups_of.values_mut() {
+            list.sort_unstable();
+            list.dedup();
+        }
+    }
+    let groups = |id: &EntryId| groups_of.get(id).map(Vec::as_slice).unwrap_or_default();
     for e in &entries {
         write_entry(&mut out, &m, e, &dns, &kinds, members.get(&e.id).copied());
+        write_groups(&mut out, &m, groups(&e.id));
     }
     for a in one_offs {
         let mut c = Entry::new(
@@ -143,8 +180,17 @@ pub fn export(snapshot: &Snapshot, preset: Preset, base: &str) -> Result<String,
         );
         c.display_name = a.to_owned();
         write_entry(&mut out, &m, &c, &dns, &kinds, None);
+        write_groups(&mut out, &m, groups(&c.id));
     }
     Ok(out)
+}
+
+/// The `memberOf` lines of the entry just written, and the blank line that ends it.
+fn write_groups(out: &mut String, m: &Mapping, groups: &[&str]) {
+    for g in groups {
+        line(out, &m.member_of[0], g);
+    }
+    out.push('\n');
 }
 
 fn write_entry(
@@ -314,7 +360,6 @@ fn write_entry(
             line(out, attr, &dns[&id]);
         }
     }
-    out.push('\n');
 }
 
 #[cfg(test)]

@@ -63,6 +63,9 @@ pub struct Mapping {
     pub(crate) member: Vec<String>,
     pub(crate) member_count: Vec<String>,
     pub(crate) external_member_count: Vec<String>,
+    /// The groups an object is in, nested ones included, read with the object when
+    /// `group_membership = "member-of"` (OpenLDAP's dynlist `memberOf`).
+    pub(crate) member_of: Vec<String>,
     // Beyond Exchange.
     /// A mailbox's send-from addresses in other domains; a lookup matches them too (index the
     /// attribute), so the sender's object is found by one. An empty list turns them off.
@@ -77,13 +80,16 @@ pub struct Mapping {
     /// Prefix of SMTP proxy addresses (`smtp:` for AD's `proxyAddresses`, matched
     /// case-insensitively; `SMTP:` marks the primary). Fixed by the preset.
     pub(crate) proxy_prefix: Option<&'static str>,
+    /// The attribute a filter names an object's DN by (`entryDN` in OpenLDAP,
+    /// `distinguishedName` in AD): many objects by DN in one search. Fixed by the preset.
+    pub(crate) dn_attribute: &'static str,
     /// Bytes per unit of quota and size attributes (AD stores KB).
     pub(crate) size_unit: u64,
     /// Attributes a lookup asks for: computed once.
     pub(crate) lookup_attrs: Vec<String>,
 }
 
-const KEYS: [&str; 32] = [
+const KEYS: [&str; 33] = [
     "group_class",
     "contact_class",
     "display_name",
@@ -112,6 +118,7 @@ const KEYS: [&str; 32] = [
     "member",
     "member_count",
     "external_member_count",
+    "member_of",
     "send_from",
     "send_from_gateway",
     "forwarding_address",
@@ -156,11 +163,13 @@ impl Mapping {
                 member: v(&["member"]),
                 member_count: v(&["mailtipsGroupMemberCount"]),
                 external_member_count: v(&["mailtipsGroupExternalMemberCount"]),
+                member_of: v(&["memberOf"]),
                 send_from: v(&["mailtipsSendFrom"]),
                 send_from_gateway: v(&["mailtipsSendFromGateway"]),
                 forwarding_address: v(&["mailtipsForwardingAddress"]),
                 shared: v(&["mailtipsShared"]),
                 proxy_prefix: None,
+                dn_attribute: "entryDN",
                 size_unit: 1,
                 lookup_attrs: Vec::new(),
             },
@@ -197,6 +206,9 @@ impl Mapping {
                 member: v(&["member"]),
                 member_count: v(&["msExchGroupMemberCount"]),
                 external_member_count: v(&["msExchGroupExternalMemberCount"]),
+                // AD's own memberOf lists direct groups only: for `member-of`, name a
+                // transitive attribute; `in-chain` is AD's way.
+                member_of: v(&["memberOf"]),
                 // AD has no send-from list: two of Exchange's multi-valued extension
                 // attributes hold it (override them to taste).
                 send_from: v(&["msExchExtensionCustomAttribute1"]),
@@ -206,6 +218,7 @@ impl Mapping {
                 forwarding_address: v(&["msExchGenericForwardingAddress"]),
                 shared: v(&["msExchRecipientTypeDetails"]),
                 proxy_prefix: Some("smtp:"),
+                dn_attribute: "distinguishedName",
                 size_unit: 1024,
                 lookup_attrs: Vec::new(),
             },
@@ -244,6 +257,7 @@ impl Mapping {
             "member" => &mut self.member,
             "member_count" => &mut self.member_count,
             "external_member_count" => &mut self.external_member_count,
+            "member_of" => &mut self.member_of,
             "send_from" => &mut self.send_from,
             "send_from_gateway" => &mut self.send_from_gateway,
             "forwarding_address" => &mut self.forwarding_address,
@@ -368,6 +382,34 @@ impl Mapping {
         filter
     }
 
+    /// One filter for many objects by DN: `(|(entryDN=dn)…)` (AD: `distinguishedName`), each
+    /// DN escaped.
+    pub(crate) fn dn_filter(&self, dns: &[EntryId]) -> String {
+        let mut f = String::with_capacity(dns.len() * 64 + 3);
+        f.push_str("(|");
+        for dn in dns {
+            f.push('(');
+            f.push_str(self.dn_attribute);
+            f.push('=');
+            f.push_str(&ldap_escape(&**dn));
+            f.push(')');
+        }
+        f.push(')');
+        f
+    }
+
+    /// The groups holding `dn` at any depth, in one search: Active Directory's in-chain
+    /// matching rule (LDAP_MATCHING_RULE_IN_CHAIN) on every member attribute, the DN escaped.
+    pub(crate) fn in_chain_filter(&self, dn: &str) -> String {
+        let dn = ldap_escape(dn);
+        let mut f = format!("(&{}(|", Self::class_filter(&self.group_class));
+        for attr in &self.member {
+            f.push_str(&format!("({attr}:1.2.840.113556.1.4.1941:={dn})"));
+        }
+        f.push_str("))");
+        f
+    }
+
     /// `(|(objectClass=a)(objectClass=b))` for a list of classes.
     pub(crate) fn class_filter(classes: &[String]) -> String {
         let mut f = String::from("(|");
@@ -434,6 +476,25 @@ mod tests {
         let mut empty = BTreeMap::new();
         empty.insert("member".to_owned(), AttributeNames::Many(vec![]));
         assert!(Mapping::compile(Preset::Openldap, &empty).is_err());
+    }
+
+    #[test]
+    fn dn_and_in_chain_filters_escape_the_dn() {
+        let ad = Mapping::preset(Preset::ActiveDirectory);
+        let dn: EntryId = Arc::from("cn=a*)(b\\,dc=x");
+        assert_eq!(
+            ad.in_chain_filter(&dn),
+            "(&(|(objectClass=group))(|(member:1.2.840.113556.1.4.1941:=cn=a\\2a\\29\\28b\\5c,dc=x)))"
+        );
+        assert_eq!(
+            ad.dn_filter(&[dn.clone(), Arc::from("cn=m,dc=x")]),
+            "(|(distinguishedName=cn=a\\2a\\29\\28b\\5c,dc=x)(distinguishedName=cn=m,dc=x))"
+        );
+        let ol = Mapping::preset(Preset::Openldap);
+        assert_eq!(
+            ol.dn_filter(&[dn]),
+            "(|(entryDN=cn=a\\2a\\29\\28b\\5c,dc=x))"
+        );
     }
 
     #[test]

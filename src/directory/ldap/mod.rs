@@ -6,16 +6,19 @@
 //! - [`mapping`]: attribute presets and overrides, compiled once; the search filters.
 //! - `entry`: one LDAP search result to a domain entry; `time`: GeneralizedTime.
 //! - `conn`: TLS, the connection slots, connect, bind and reconnect, one search request.
-//! - `search`: the per-draft lookup.
-//! - `groups`: group scans, `member_of`, and the metrics write-back.
+//! - `search`: the per-draft lookup and its moderators.
+//! - `nesting`: the groups above nested groups, for `group_membership = "member-of"`.
+//! - `groups`: group scans, `member_of` (per `group_membership`), and the metrics write-back.
 //! - [`ldif`]: `mailtips export-ldif`, the embedded directory file as LDIF for either preset.
 //!
 //! A few multiplexed `ldap3::Ldap` handles (`connections`, used round-robin) serve every
 //! request; a dead connection is dropped and re-made by the next call (at most once per
 //! `reconnect_delay`), so the backend recovers by itself when the server returns. Every
 //! operation has a timeout. A draft's addresses go out as one OR filter per
-//! `addresses_per_search` chunk, every value escaped; group metrics read the groups with paged
-//! results (RFC 2696). Operations are counted ([`LdapStats`]) so tests and operators can see
+//! `addresses_per_search` chunk, every value escaped, and the uncached moderators of the
+//! moderated groups found in one more; with `group_membership = "member-of"` the entries come
+//! with their groups, so a cold draft costs at most two searches. Group metrics read the
+//! groups with paged results (RFC 2696). Operations are counted ([`LdapStats`]) so tests and operators can see
 //! what a draft costs.
 
 pub mod config;
@@ -24,17 +27,18 @@ mod entry;
 mod groups;
 pub mod ldif;
 pub mod mapping;
+mod nesting;
 mod search;
 mod time;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 
-use self::config::{LdapConfig, MetricsSource, Secret, SecretError};
+use self::config::{LdapConfig, Membership, MetricsSource, Secret, SecretError};
 use self::conn::{ConnState, tls_config};
 use self::mapping::{Mapping, MappingError};
 use super::{Directory, DirectoryError, GroupSource, Lookup};
@@ -74,6 +78,9 @@ pub struct LdapDirectory {
 struct Inner {
     config: LdapConfig,
     mapping: Arc<Mapping>,
+    /// What a lookup asks for: the mapping's attributes, plus `member_of` when
+    /// `group_membership = "member-of"`.
+    lookup_attrs: Vec<String>,
     password: Secret,
     /// Set when `tls_ca_file` is: trust exactly those CAs.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -86,6 +93,11 @@ struct Inner {
     connects: AtomicU64,
     /// Moderators' primary addresses by DN (for the moderated tip's data).
     moderator_mail: moka::sync::Cache<EntryId, Arc<str>>,
+    /// `member-of`: the groups above each nested group, its reader, and whether a
+    /// background refresh is under way.
+    nesting: arc_swap::ArcSwapOption<nesting::Nesting>,
+    nesting_lock: Mutex<()>,
+    nesting_busy: AtomicBool,
 }
 
 impl std::fmt::Debug for LdapDirectory {
@@ -113,6 +125,10 @@ impl LdapDirectory {
         let mapping = config.mapping()?;
         let password = config.bind_password()?;
         let tls = config.tls_ca_file.as_deref().map(tls_config).transpose()?;
+        let mut lookup_attrs = mapping.lookup_attrs.clone();
+        if config.group_membership == Membership::MemberOf {
+            lookup_attrs.extend(mapping.member_of.iter().cloned());
+        }
         let conns = (0..config.connections.get())
             .map(|_| Mutex::new(ConnState::default()))
             .collect();
@@ -120,6 +136,7 @@ impl LdapDirectory {
             inner: Arc::new(Inner {
                 config,
                 mapping,
+                lookup_attrs,
                 password,
                 tls,
                 addresses,
@@ -132,6 +149,9 @@ impl LdapDirectory {
                     .max_capacity(10_000)
                     .time_to_live(Duration::from_secs(600))
                     .build(),
+                nesting: arc_swap::ArcSwapOption::empty(),
+                nesting_lock: Mutex::new(()),
+                nesting_busy: AtomicBool::new(false),
             }),
         })
     }

@@ -43,16 +43,24 @@ impl Slapd {
     ///
     /// Panics, failing the test, when slapd is not installed.
     pub fn start(preset: Preset, ldif: &str) -> Slapd {
-        Self::start_with(preset, ldif, false)
+        Self::start_with(preset, ldif, false, false)
+    }
+
+    /// Like [`Slapd::start`], with the memberof overlay keeping every entry's direct groups in
+    /// `memberOf` (for groups of the preset's class): the set-up docs/ldap.md asks for with
+    /// `group_membership = "member-of"`. `slapadd` bypasses overlays, so `ldif` must carry the
+    /// `memberOf` values ([`demo_ldif_member_of`], `ldif::export_with`).
+    pub fn start_member_of(preset: Preset, ldif: &str) -> Slapd {
+        Self::start_with(preset, ldif, false, true)
     }
 
     /// Like [`Slapd::start`], also serving ldaps:// and StartTLS with a certificate for
     /// 127.0.0.1 signed by a fresh test CA (`ca_file`).
     pub fn start_tls(preset: Preset, ldif: &str) -> Slapd {
-        Self::start_with(preset, ldif, true)
+        Self::start_with(preset, ldif, true, false)
     }
 
-    fn start_with(preset: Preset, ldif: &str, tls: bool) -> Slapd {
+    fn start_with(preset: Preset, ldif: &str, tls: bool, member_of: bool) -> Slapd {
         for bin in [SLAPD, SLAPADD] {
             assert!(
                 Path::new(bin).exists(),
@@ -72,6 +80,18 @@ impl Slapd {
         if preset == Preset::ActiveDirectory {
             schemas.push(repo("ldap/ad-test.schema").display().to_string());
         }
+        let group_class = match preset {
+            Preset::Openldap => "groupOfNames",
+            Preset::ActiveDirectory => "group",
+        };
+        let (module, overlay) = if member_of {
+            (
+                "moduleload memberof\n".to_owned(),
+                format!("overlay memberof\nmemberof-group-oc {group_class}\n"),
+            )
+        } else {
+            (String::new(), String::new())
+        };
         let mut includes: String = schemas.iter().map(|s| format!("include {s}\n")).collect();
         let ca_file = tls.then(|| {
             let d = dir.path();
@@ -93,7 +113,7 @@ pidfile {dir}/slapd.pid
 argsfile {dir}/slapd.args
 modulepath /usr/lib/ldap
 moduleload back_mdb
-database mdb
+{module}database mdb
 maxsize 1073741824
 suffix \"{BASE}\"
 rootdn \"cn=admin,{BASE}\"
@@ -107,7 +127,7 @@ index mailtipsProxyAddress eq
 limits users size.soft=unlimited size.hard=unlimited size.prtotal=unlimited
 access to attrs=userPassword by anonymous auth by * none
 access to * by dn.exact=\"{WRITER_DN}\" write by users read by * none
-",
+{overlay}",
                 dir = dir.path().display(),
                 db = db.display(),
                 proxy_index = if preset == Preset::ActiveDirectory {
@@ -288,4 +308,10 @@ impl Drop for Slapd {
 pub fn demo_ldif(preset: Preset) -> String {
     let snap = mailtips::directory::FileDirectory::demo(Default::default()).snapshot();
     mailtips::directory::ldap::ldif::export(&snap, preset, BASE).expect("export")
+}
+
+/// The same with each object's direct groups in `memberOf`, for [`Slapd::start_member_of`].
+pub fn demo_ldif_member_of(preset: Preset) -> String {
+    let snap = mailtips::directory::FileDirectory::demo(Default::default()).snapshot();
+    mailtips::directory::ldap::ldif::export_with(&snap, preset, BASE, true).expect("export")
 }
