@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::access::Access;
 use crate::api::admission::{Gate, GateKind};
+use crate::api::admit::Admitted;
 use crate::api::caller::Caller;
 use crate::api::deadline::Deadline;
 use crate::api::grpc::{
@@ -115,6 +116,11 @@ impl<D: Directory> GrpcService<D> {
         }
     }
 
+    /// The gate of recipients in evaluation, for admission before decoding (`api::admit`).
+    pub(crate) fn evaluating(&self) -> Arc<Gate> {
+        self.evaluating.clone()
+    }
+
     /// The handle a config reload swaps.
     pub(crate) fn edge(&self) -> Arc<ArcSwap<Edge>> {
         self.edge.clone()
@@ -125,12 +131,17 @@ impl<D: Directory> GrpcService<D> {
 impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
     async fn get_mail_tips(
         &self,
-        request: Request<pb::GetMailTipsRequest>,
+        mut request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
         let caller = Caller::of(&request);
-        let _permit = self
-            .evaluating
-            .try_acquire(&caller.key(), weight(&request))?;
+        // Admitted before decoding (api::admit) when the request could be weighed from its bytes.
+        let _permit = match request.extensions_mut().remove::<Admitted>() {
+            Some(admitted) => admitted,
+            None => Admitted::new(
+                self.evaluating
+                    .try_acquire(&caller.key(), weight(&request))?,
+            ),
+        };
         // Evaluating from memory never awaits: without this yield a call would hold its
         // permit only while it runs, and calls queued on the runtime behind it would not count.
         // Admitted first, then queued: the gate sees every call that waits for a worker.
