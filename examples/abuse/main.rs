@@ -331,7 +331,27 @@ async fn non_reading_watches(
     )
 }
 
-async fn flooder(addr: SocketAddr, how_long: Duration) -> String {
+/// [`flood`] on its own runtime and threads, at the given nice value (Linux: per thread).
+async fn flooder(addr: SocketAddr, how_long: Duration, nice: i32) -> String {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let renice = move || {
+            // SAFETY: setpriority(2) on the calling thread; no memory is touched.
+            unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, nice) };
+        };
+        renice();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .on_thread_start(renice)
+            .build()
+            .expect("a runtime");
+        let _ = tx.send(runtime.block_on(flood(addr, how_long)));
+    });
+    rx.await.unwrap_or_else(|_| "the flooder failed".into())
+}
+
+async fn flood(addr: SocketAddr, how_long: Duration) -> String {
     let ok = Arc::new(AtomicUsize::new(0));
     let exhausted = Arc::new(AtomicUsize::new(0));
     let other = Arc::new(AtomicUsize::new(0));
@@ -488,7 +508,8 @@ async fn main() {
     let attack = "flooder: 64 in flight of 1,000-recipient drafts";
     if wanted(attack) {
         let flood = Duration::from_secs(6);
-        let row = measure(&server, false, flood, flooder(addr, flood)).await;
+        let nice = std::env::var("ABUSE_NICE").ok().and_then(|n| n.parse().ok()).unwrap_or(0);
+        let row = measure(&server, false, flood, flooder(addr, flood, nice)).await;
         rows.push((attack, row));
     }
     drop(server);

@@ -19,6 +19,7 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
+use tokio::sync::OwnedSemaphorePermit;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
@@ -68,14 +69,13 @@ pub(crate) struct AdmitService<S> {
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, RB> Service<http::Request<Body>> for AdmitService<S>
+impl<S> Service<http::Request<Body>> for AdmitService<S>
 where
-    S: Service<http::Request<Body>, Response = http::Response<RB>> + Clone + Send + 'static,
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Send + 'static,
-    RB: Default + Send + 'static,
 {
-    type Response = http::Response<RB>;
+    type Response = http::Response<Body>;
     type Error = S::Error;
     type Future = BoxFuture<Result<Self::Response, S::Error>>;
 
@@ -94,17 +94,26 @@ where
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let (read, body) = read_message(body).await;
-            if let Some(recipients) = read.as_deref().and_then(count_recipients) {
-                let key = Caller::in_extensions(&parts.extensions).key();
-                match gate.try_acquire(&key, recipients + 1) {
-                    Ok(permit) => {
-                        parts.extensions.insert(Admitted::new(permit));
-                    }
-                    // The rest of the body is never read: the stream is reset once answered.
-                    Err(refused) => return Ok(refused.into_http()),
-                }
-            }
-            inner.call(http::Request::from_parts(parts, body)).await
+            let Some(recipients) = read.as_deref().and_then(count_recipients) else {
+                return inner.call(http::Request::from_parts(parts, body)).await;
+            };
+            let key = Caller::in_extensions(&parts.extensions).key();
+            let permit = match gate.try_acquire(&key, recipients + 1) {
+                Ok(permit) => permit,
+                // The rest of the body is never read: the stream is reset once answered.
+                Err(refused) => return Ok(refused.into_http()),
+            };
+            // Decoding, evaluating and encoding the answer run in the caller's lane.
+            let turn = permit.turn().await;
+            parts.extensions.insert(Admitted::new(permit));
+            let response = inner.call(http::Request::from_parts(parts, body)).await?;
+            Ok(response.map(|body| match turn {
+                Some(turn) => Body::new(InTurn {
+                    body,
+                    turn: Some(turn),
+                }),
+                None => body,
+            }))
         })
     }
 }
@@ -154,6 +163,37 @@ async fn read_message(mut body: Body) -> (Option<Bytes>, Body) {
         body,
     };
     (message, Body::new(rest))
+}
+
+/// A response body that holds its call's turn in the lane until the answer is encoded: the
+/// first frame (the whole unary answer, encoded when first polled) or the end.
+struct InTurn {
+    body: Body,
+    turn: Option<OwnedSemaphorePermit>,
+}
+
+impl http_body::Body for InTurn {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if frame.is_ready() {
+            self.turn = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// What follows the replayed bytes.

@@ -77,7 +77,8 @@ impl<D: Directory> GrpcService<D> {
         shutdown: Shutdown,
     ) -> Self {
         let l = &config.server.limits;
-        let evaluating = Gate::new(
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let evaluating = Gate::with_lanes(
             GateKind {
                 what: "recipients in evaluation",
                 key: "max_evaluating_recipients",
@@ -85,6 +86,7 @@ impl<D: Directory> GrpcService<D> {
             },
             l.max_evaluating_recipients.get(),
             l.max_evaluating_recipients_per_caller.get(),
+            Some(l.concurrent_evaluations_per_caller(cores)),
         );
         let watching = Gate::new(
             GateKind {

@@ -52,6 +52,10 @@ pub struct LimitsConfig {
     pub max_evaluating_recipients: NonZeroU32,
     /// The same, per caller (identity, or peer address when anonymous).
     pub max_evaluating_recipients_per_caller: NonZeroU32,
+    /// `GetMailTips` calls of one caller decoded, evaluated and answered at once; the caller's
+    /// other admitted calls wait their turn (still counted above). 0: half the server's cores,
+    /// at least 1, so that one caller never takes every core while others call.
+    pub max_concurrent_evaluations_per_caller: u32,
     /// Open `WatchMailTips` streams, all callers together.
     pub max_watch_streams: NonZeroU32,
     /// Open `WatchMailTips` streams per caller.
@@ -85,6 +89,7 @@ impl Default for LimitsConfig {
             max_header_list_size: 16 << 10,
             max_evaluating_recipients: n(32_000),
             max_evaluating_recipients_per_caller: n(4_000),
+            max_concurrent_evaluations_per_caller: 0,
             max_watch_streams: n(10_000),
             max_watch_streams_per_caller: n(256),
             max_watched_recipients: n(250_000),
@@ -95,6 +100,15 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// `max_concurrent_evaluations_per_caller`, with 0 resolved to half of `cores` (at
+    /// least 1).
+    pub(crate) fn concurrent_evaluations_per_caller(&self, cores: usize) -> usize {
+        match self.max_concurrent_evaluations_per_caller {
+            0 => cores.div_ceil(2).max(1),
+            n => n as usize,
+        }
+    }
+
     /// Rules serde cannot express.
     ///
     /// # Errors
@@ -230,6 +244,17 @@ mod tests {
         let config = Config::from_toml(&text, Path::new("reliability.md")).expect("valid");
         let (shown, default) = (config.server.limits, super::LimitsConfig::default());
         assert_eq!(format!("{shown:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn concurrent_evaluations_default_to_half_the_cores() {
+        let mut l = LimitsConfig::default();
+        let resolved = |l: &LimitsConfig| {
+            [1, 2, 3, 16].map(|cores| l.concurrent_evaluations_per_caller(cores))
+        };
+        assert_eq!(resolved(&l), [1, 1, 2, 8]);
+        l.max_concurrent_evaluations_per_caller = 3;
+        assert_eq!(resolved(&l), [3, 3, 3, 3]);
     }
 
     #[test]
