@@ -29,6 +29,10 @@ use crate::api::caller::Caller;
 /// The method whose calls are weighed before decoding.
 const GET_MAIL_TIPS: &str = "/mailtips.v1.MailTipsService/GetMailTips";
 
+/// Recipients past which a call is decoded in a step of its own (`api::handler` answers such
+/// a call in steps too).
+const HEAVY: u64 = 64;
+
 /// The largest message weighed: tonic's own bound on a decoded message (4 MiB); a larger one
 /// goes on unread and tonic refuses it.
 const MAX_MESSAGE: usize = 4 << 20;
@@ -105,6 +109,10 @@ where
             };
             // Decoding, evaluating and encoding the answer run in the caller's lane.
             let turn = permit.turn().await;
+            if recipients > HEAVY {
+                // Reading and weighing was one step; decoding is the next.
+                tokio::task::yield_now().await;
+            }
             parts.extensions.insert(Admitted::new(permit));
             let response = inner.call(http::Request::from_parts(parts, body)).await?;
             Ok(response.map(|body| match turn {

@@ -63,6 +63,18 @@ fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
     request.get_ref().recipients.len() as u64 + 1
 }
 
+/// Recipients past which a draft is answered in steps: decoding, validation, evaluation,
+/// building and encoding the answer of a 1,000-recipient draft each take a fraction of a
+/// millisecond, and a worker running them in one go keeps every call queued behind it waiting.
+const HEAVY: usize = 64;
+
+/// Between two steps of a heavy call: lets the calls queued on this worker run first.
+async fn step(heavy: bool) {
+    if heavy {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// How long a caller refused for load is told to wait: evaluations take milliseconds, so
 /// capacity comes back soon, but a client retrying at once would only add to the load.
 const RETRY_EVALUATION: Duration = Duration::from_secs(1);
@@ -136,22 +148,31 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         mut request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
         let caller = Caller::of(&request);
-        // Admitted before decoding (api::admit) when the request could be weighed from its bytes.
+        // Admitted before decoding (api::admit) when the request could be weighed from its
+        // bytes: its caller's later calls wait their turn admitted, where the gate sees them.
         let _permit = match request.extensions_mut().remove::<Admitted>() {
             Some(admitted) => admitted,
-            None => Admitted::new(
-                self.evaluating
-                    .try_acquire(&caller.key(), weight(&request))?,
-            ),
+            None => {
+                let permit = self
+                    .evaluating
+                    .try_acquire(&caller.key(), weight(&request))?;
+                // Evaluating from memory never awaits: without this yield a call would hold
+                // its permit only while it runs, and calls queued on the runtime behind it
+                // would not count. Admitted first, then queued: the gate sees every call that
+                // waits for a worker.
+                tokio::task::yield_now().await;
+                Admitted::new(permit)
+            }
         };
-        // Evaluating from memory never awaits: without this yield a call would hold its
-        // permit only while it runs, and calls queued on the runtime behind it would not count.
-        // Admitted first, then queued: the gate sees every call that waits for a worker.
-        tokio::task::yield_now().await;
+        let heavy = request.get_ref().recipients.len() > HEAVY;
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
+        step(heavy).await;
         // Dropped with the permit when the caller's deadline passes (api::deadline).
         let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
-        Ok(Response::new(response_from_evaluation(evaluation)))
+        step(heavy).await;
+        let response = response_from_evaluation(evaluation);
+        step(heavy).await;
+        Ok(Response::new(response))
     }
 
     type WatchMailTipsStream = WatchStream;
