@@ -10,6 +10,13 @@
 //! the call ends, as when the handler took it itself. A request the scan cannot weigh (not a
 //! well-formed message, compressed, or larger than the decoder accepts) goes on unweighed:
 //! the handler's decoding refuses it, or weighs it after decoding.
+//!
+//! An admitted call then waits for its turn in its caller's lane ([`Permit::turn`],
+//! `max_running_recipients_per_caller`), and holds it while it is decoded, evaluated and its
+//! answer encoded: a flooder's admitted 1,000-recipient calls run one after the other, beside
+//! everybody else's, not on every worker at once. A heavy call (more than [`HEAVY`] recipients) yields
+//! between those steps (here and in `api::handler`), so that no single poll of a worker is
+//! long.
 
 use std::future::Future;
 use std::pin::Pin;

@@ -98,7 +98,7 @@ impl<D: Directory> GrpcService<D> {
             },
             l.max_evaluating_recipients.get(),
             l.max_evaluating_recipients_per_caller.get(),
-            Some(l.concurrent_evaluations_per_caller(cores)),
+            Some(l.running_recipients_per_caller(cores)),
         );
         let watching = Gate::new(
             GateKind {

@@ -217,7 +217,8 @@ async fn a_callers_calls_run_in_its_lane_and_a_full_share_refuses_before_decodin
     config.org.group_metrics_enabled = false;
     config.directory.cache.backend_timeout = Duration::from_secs(600);
     config.server.limits.max_evaluating_recipients_per_caller = 6.try_into().unwrap();
-    config.server.limits.max_concurrent_evaluations_per_caller = 1;
+    // A lane of four: the stuck draft (weight four) takes it whole.
+    config.server.limits.max_running_recipients_per_caller = 4;
     let server = TestServer::over_ldap(config, ldap.clone()).await;
     // Cached while slapd still answers: this draft is then answered from memory alone.
     let cached = || draft(TARO, &["kenji.suzuki@contoso.com"]);
