@@ -526,7 +526,10 @@ async fn main() {
     let attack = "control for the flood: two busy-looping threads, no calls";
     if wanted(attack) {
         let flood = Duration::from_secs(6);
-        rows.push((attack, measure(&server, false, flood, busy_cores(flood)).await));
+        rows.push((
+            attack,
+            measure(&server, false, flood, busy_cores(flood)).await,
+        ));
     }
     drop(server);
 

@@ -356,12 +356,14 @@ mod tests {
         let bytes = request(3).encode_to_vec();
         assert_eq!(count_recipients(&bytes[..bytes.len() - 1]), None);
         for bad in [
-            &[0x00][..],          // field 0
-            &[0x10, 0x01],        // field 2 as a varint
-            &[0x12, 0x05, 0x01],  // length past the end
-            &[0x0b],              // group start
-            &[0x08, 0xff],        // unterminated varint
-            &[0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01],
+            &[0x00][..],         // field 0
+            &[0x10, 0x01],       // field 2 as a varint
+            &[0x12, 0x05, 0x01], // length past the end
+            &[0x0b],             // group start
+            &[0x08, 0xff],       // unterminated varint
+            &[
+                0x12, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+            ],
         ] {
             assert_eq!(count_recipients(bad), None, "{bad:?}");
         }
