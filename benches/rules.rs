@@ -174,8 +174,11 @@ fn benches(c: &mut Criterion) {
             &n,
             |b, _| {
                 b.iter_batched(
-                    || evaluation.clone(),
-                    response_from_evaluation,
+                    || {
+                        let raw = draft.recipients.iter().map(|r| r.raw.clone());
+                        (evaluation.clone(), raw.collect::<Vec<_>>())
+                    },
+                    |(e, raw)| response_from_evaluation(e, raw),
                     criterion::BatchSize::SmallInput,
                 )
             },

@@ -34,3 +34,10 @@ pub mod telemetry;
 pub mod tools;
 
 pub use api::pb;
+
+/// The server's allocator, for everything that links this library (the binary, the tests and
+/// the benches, so that what is measured is what runs). A request allocates per recipient
+/// (parsed addresses, names, texts, the encoded answer); glibc's malloc, free and their
+/// consolidation were a fifth of the server's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

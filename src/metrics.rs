@@ -14,8 +14,11 @@ use crate::domain::{EntryId, GroupMetrics};
 /// The metrics cache requests read. Empty (`None`) until the first computation finishes.
 #[derive(Debug, Default)]
 pub struct MetricsStore {
-    current: ArcSwapOption<HashMap<EntryId, GroupMetrics>>,
+    current: ArcSwapOption<Counts>,
 }
+
+/// Read for every group recipient of every draft: foldhash rather than SipHash.
+type Counts = HashMap<EntryId, GroupMetrics, foldhash::fast::RandomState>;
 
 impl MetricsStore {
     /// A group's metrics, or `None` when not computed (yet).
@@ -33,7 +36,8 @@ impl MetricsStore {
 
     /// Replaces the metrics with a new computation.
     pub(crate) fn store(&self, metrics: HashMap<EntryId, GroupMetrics>) {
-        self.current.store(Some(Arc::new(metrics)));
+        let counts: Counts = metrics.into_iter().collect();
+        self.current.store(Some(Arc::new(counts)));
     }
 
     /// Reads the group graph from `directory`, computes and stores the metrics.

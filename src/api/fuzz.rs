@@ -225,7 +225,8 @@ proptest! {
             }
         };
         let evaluation = demo.runtime.block_on(demo.tips.evaluate(&draft));
-        let resp = response_from_evaluation(evaluation);
+        prop_assert_eq!(evaluation.recipients.len(), draft.recipients.len());
+        let resp = response_from_evaluation(evaluation, draft.recipients.into_iter().map(|r| r.raw));
         // One result per recipient, in order.
         let answered: Vec<&str> = resp.recipients.iter().map(|r| r.address.as_str()).collect();
         prop_assert_eq!(answered, raw.iter().map(String::as_str).collect::<Vec<_>>());

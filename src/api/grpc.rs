@@ -312,31 +312,38 @@ fn receipt_policy(p: ReceiptPolicy) -> pb::ReadReceiptPolicy {
     }
 }
 
-/// Converts an evaluation to the wire response.
-pub fn response_from_evaluation(e: Evaluation) -> pb::GetMailTipsResponse {
+/// Converts an evaluation to the wire response; `addresses` are the draft's recipients'
+/// addresses as the request gave them (`DraftRecipient::raw`), in order, one per result.
+pub fn response_from_evaluation(
+    e: Evaluation,
+    addresses: impl IntoIterator<Item = String>,
+) -> pb::GetMailTipsResponse {
+    let mut addresses = addresses.into_iter();
+    let recipients: Vec<pb::RecipientTips> = e
+        .recipients
+        .into_iter()
+        .map(|r| pb::RecipientTips {
+            address: addresses.next().unwrap_or_default(),
+            tips: r.tips.into_iter().map(tip_to_pb).collect(),
+            pending: kinds(r.pending),
+            scope: match r.scope {
+                Scope::Unknown => pb::RecipientScope::Unspecified,
+                Scope::Internal => pb::RecipientScope::Internal,
+                Scope::External => pb::RecipientScope::External,
+                Scope::RemoteInternal => pb::RecipientScope::RemoteInternal,
+            } as i32,
+            resolved_as: match r.resolved {
+                None => pb::ResolvedKind::Unknown,
+                Some(EntryKind::Mailbox) => pb::ResolvedKind::Mailbox,
+                Some(EntryKind::Group) => pb::ResolvedKind::Group,
+                Some(EntryKind::Contact) => pb::ResolvedKind::Contact,
+            } as i32,
+            display_name: r.display_name,
+        })
+        .collect();
+    debug_assert!(addresses.next().is_none(), "one address per result");
     pb::GetMailTipsResponse {
-        recipients: e
-            .recipients
-            .into_iter()
-            .map(|r| pb::RecipientTips {
-                address: r.address,
-                tips: r.tips.into_iter().map(tip_to_pb).collect(),
-                pending: kinds(r.pending),
-                scope: match r.scope {
-                    Scope::Unknown => pb::RecipientScope::Unspecified,
-                    Scope::Internal => pb::RecipientScope::Internal,
-                    Scope::External => pb::RecipientScope::External,
-                    Scope::RemoteInternal => pb::RecipientScope::RemoteInternal,
-                } as i32,
-                resolved_as: match r.resolved {
-                    None => pb::ResolvedKind::Unknown,
-                    Some(EntryKind::Mailbox) => pb::ResolvedKind::Mailbox,
-                    Some(EntryKind::Group) => pb::ResolvedKind::Group,
-                    Some(EntryKind::Contact) => pb::ResolvedKind::Contact,
-                } as i32,
-                display_name: r.display_name,
-            })
-            .collect(),
+        recipients,
         draft_tips: e.draft_tips.into_iter().map(tip_to_pb).collect(),
         per_mailbox_tips_skipped: !e.skipped.is_empty(),
         evaluated_at: Some(timestamp(e.evaluated_at)),

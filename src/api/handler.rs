@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::access::Access;
 use crate::api::admission::{Gate, GateKind};
-use crate::api::admit::Admitted;
+use crate::api::admit::{Admitted, HEAVY};
 use crate::api::caller::Caller;
 use crate::api::deadline::Deadline;
 use crate::api::grpc::{
@@ -63,12 +63,8 @@ fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
     request.get_ref().recipients.len() as u64 + 1
 }
 
-/// Recipients past which a draft is answered in steps: decoding, validation, evaluation,
-/// building and encoding the answer of a 1,000-recipient draft each take a fraction of a
-/// millisecond, and a worker running them in one go keeps every call queued behind it waiting.
-const HEAVY: usize = 64;
-
-/// Between two steps of a heavy call: lets the calls queued on this worker run first.
+/// Between two steps of a heavy call (more than [`HEAVY`] recipients): lets the calls queued
+/// on this worker run first.
 async fn step(heavy: bool) {
     if heavy {
         tokio::task::yield_now().await;
@@ -170,7 +166,8 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         // Dropped with the permit when the caller's deadline passes (api::deadline).
         let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
         step(heavy).await;
-        let response = response_from_evaluation(evaluation);
+        let response =
+            response_from_evaluation(evaluation, draft.recipients.into_iter().map(|r| r.raw));
         step(heavy).await;
         Ok(Response::new(response))
     }
@@ -208,9 +205,8 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
             _slot: slot,
             _open: crate::telemetry::get().watch_stream(),
         };
-        Ok(Response::new(
-            watch.into_stream(response_from_evaluation(first)),
-        ))
+        let first = response_from_evaluation(first, watch.addresses());
+        Ok(Response::new(watch.into_stream(first)))
     }
 
     async fn get_service_configuration(

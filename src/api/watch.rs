@@ -71,6 +71,11 @@ impl<D: Directory> Watch<D> {
         Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(rest))
     }
 
+    /// The draft's recipients' addresses as the request gave them, for each answer.
+    pub(crate) fn addresses(&self) -> impl Iterator<Item = String> + '_ {
+        self.draft.recipients.iter().map(|r| r.raw.clone())
+    }
+
     async fn next(&self) -> Step {
         let answer = async {
             tokio::time::sleep(self.interval).await;
@@ -79,6 +84,7 @@ impl<D: Directory> Watch<D> {
             let _permit = self.evaluating.try_acquire(&self.caller, self.weight)?;
             Ok(response_from_evaluation(
                 self.tips.evaluate(&self.draft).await,
+                self.addresses(),
             ))
         };
         let deadline = async {

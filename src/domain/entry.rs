@@ -2,10 +2,11 @@
 //! tip reads, and group metrics. Backends build these; nothing here knows TOML or LDAP.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
 use crate::domain::address::Address;
+use crate::domain::text::html_to_text;
 
 /// DN for LDAP. Restriction and moderation lists refer to objects by it.
 pub type EntryId = Arc<str>;
@@ -115,12 +116,90 @@ pub enum ExternalAudience {
     All,
 }
 
+/// A text an administrator or a mailbox owner wrote, HTML (as Exchange stores it) or plain:
+/// the source as stored, and its plain text ([`html_to_text`]) worked out once, on first use,
+/// and kept with the entry, so drafts that reach the entry again do not convert it again.
+///
+/// Dereferences to the source. Equality and `Debug` are the source's.
+#[derive(Clone, Default)]
+pub struct Html {
+    source: String,
+    plain: OnceLock<Box<str>>,
+}
+
+impl Html {
+    /// The text as stored.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The plain text: tags dropped, references decoded, white space tidied.
+    pub fn plain(&self) -> &str {
+        self.plain
+            .get_or_init(|| html_to_text(&self.source).into_boxed_str())
+    }
+}
+
+impl From<String> for Html {
+    fn from(source: String) -> Self {
+        Self {
+            source,
+            plain: OnceLock::new(),
+        }
+    }
+}
+
+impl From<&str> for Html {
+    fn from(source: &str) -> Self {
+        source.to_owned().into()
+    }
+}
+
+impl std::ops::Deref for Html {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.source
+    }
+}
+
+impl PartialEq for Html {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for Html {}
+
+impl PartialEq<str> for Html {
+    fn eq(&self, other: &str) -> bool {
+        self.source == other
+    }
+}
+
+impl PartialEq<&str> for Html {
+    fn eq(&self, other: &&str) -> bool {
+        self.source == *other
+    }
+}
+
+impl std::fmt::Display for Html {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl std::fmt::Debug for Html {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
 /// A mailbox's automatic replies. Texts may be HTML (as Exchange stores them) or plain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AutoReply {
     pub enabled: bool,
-    pub internal_message: String,
-    pub external_message: String,
+    pub internal_message: Html,
+    pub external_message: Html,
     pub external_audience: ExternalAudience,
     /// Scheduled window; replies are on only inside it when set.
     pub start: Option<SystemTime>,
@@ -131,8 +210,8 @@ pub struct AutoReply {
 /// language code (Exchange's `MailTipTranslations`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CustomTip {
-    pub default: String,
-    pub translations: HashMap<String, String>,
+    pub default: Html,
+    pub translations: HashMap<String, Html>,
 }
 
 /// Delivery restrictions. Lists hold entry ids of people, contacts or groups; a group in a list

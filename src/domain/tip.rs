@@ -275,10 +275,10 @@ impl Tip {
     }
 }
 
-/// The tips of one requested recipient.
+/// The tips of one requested recipient (the edge pairs it with the address as the request gave
+/// it, by position, so the address is moved into the answer rather than copied).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecipientResult {
-    pub address: String,
     pub scope: Scope,
     /// `None` when nothing resolved.
     pub resolved: Option<EntryKind>,

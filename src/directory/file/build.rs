@@ -344,8 +344,8 @@ impl Builder<'_> {
         }
         Ok(AutoReply {
             enabled: ar.enabled,
-            internal_message: ar.internal.clone(),
-            external_message: ar.external.clone(),
+            internal_message: ar.internal.clone().into(),
+            external_message: ar.external.clone().into(),
             external_audience: ar.external_audience,
             start,
             end,
@@ -368,10 +368,10 @@ impl Builder<'_> {
                     "translation keys are two-letter language codes (e.g. ja)".into(),
                 ));
             }
-            translations.insert(l, text.clone());
+            translations.insert(l, text.clone().into());
         }
         Ok(CustomTip {
-            default: t.default.clone(),
+            default: t.default.clone().into(),
             translations,
         })
     }

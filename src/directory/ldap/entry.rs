@@ -149,8 +149,8 @@ impl Mapping {
             };
             e.auto_reply = Some(AutoReply {
                 enabled: enabled.unwrap_or(true),
-                internal_message: internal.unwrap_or_default().to_owned(),
-                external_message: external.unwrap_or_default().to_owned(),
+                internal_message: internal.unwrap_or_default().into(),
+                external_message: external.unwrap_or_default().into(),
                 external_audience: audience,
                 start: time("auto_reply_start", &self.auto_reply_start),
                 end: time("auto_reply_end", &self.auto_reply_end),
@@ -228,15 +228,15 @@ fn parse_custom_tip(values: &[&str]) -> CustomTip {
     for v in values {
         match v.split_once(':') {
             Some((lang, text)) if lang.eq_ignore_ascii_case("default") => {
-                tip.default = text.to_owned();
+                tip.default = text.into();
             }
             Some((lang, text))
                 if lang.len() == 2 && lang.bytes().all(|b| b.is_ascii_alphabetic()) =>
             {
                 tip.translations
-                    .insert(lang.to_ascii_lowercase(), text.to_owned());
+                    .insert(lang.to_ascii_lowercase(), text.into());
             }
-            _ => tip.default = (*v).to_owned(),
+            _ => tip.default = (*v).into(),
         }
     }
     tip

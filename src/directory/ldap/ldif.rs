@@ -244,7 +244,7 @@ fn write_entry(
             line(out, &attr, &format!("default:{}", tip.default));
         }
         let mut langs: Vec<_> = tip.translations.iter().collect();
-        langs.sort();
+        langs.sort_by(|a, b| a.0.cmp(b.0));
         for (lang, text) in langs {
             line(out, &attr, &format!("{lang}:{text}"));
         }

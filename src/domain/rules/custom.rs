@@ -17,12 +17,12 @@ impl Ctx<'_> {
             Some(t) if !primary.is_empty() => (primary, t),
             _ => ("", &tip.default),
         };
-        let plain = text::html_to_text(body);
+        let plain = body.plain();
         if plain.is_empty() {
             return Fact::Known(None);
         }
         Fact::Known(Some(Tip {
-            text: text::cut_chars(&plain, PREVIEW_CHARS).0.to_owned(),
+            text: text::cut_chars(plain, PREVIEW_CHARS).0.to_owned(),
             data: TipData::Custom {
                 language: language.to_owned(),
             },
@@ -41,8 +41,8 @@ mod tests {
     fn custom_tip_translation_and_cut() {
         let mut e = entry("help@contoso.com", EntryKind::Mailbox);
         e.custom_tip = Some(CustomTip {
-            default: "x".repeat(300),
-            translations: HashMap::from([("ja".to_owned(), "日本語のヒント".to_owned())]),
+            default: "x".repeat(300).into(),
+            translations: HashMap::from([("ja".to_owned(), "日本語のヒント".into())]),
         });
         let mut d = draft(ME, &["help@contoso.com"]);
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));

@@ -52,12 +52,12 @@ impl Ctx<'_> {
             }
             (&ar.external_message, true)
         };
-        let plain = text::html_to_text(body);
+        let plain = body.plain();
         if plain.is_empty() {
             return NO_TIP;
         }
-        let (preview, more) = text::cut_chars(&plain, PREVIEW_CHARS);
-        let (message, truncated) = text::cut_chars(&plain, MAX_TEXT_CHARS);
+        let (preview, more) = text::cut_chars(plain, PREVIEW_CHARS);
+        let (message, truncated) = text::cut_chars(plain, MAX_TEXT_CHARS);
         Fact::Known(Some(Tip {
             text: Texts::auto_reply(self.lang, r.who, preview, more),
             data: TipData::AutoReply {

@@ -41,6 +41,10 @@ use std::time::SystemTime;
 
 pub use facts::{RecipientFacts, SenderFacts};
 
+/// The sets the draft-level rules count distinct recipients with: foldhash (seeded per
+/// process) instead of SipHash, as these are rebuilt for every draft.
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 use crate::domain::address::{Address, AddressError, MAX_ADDRESS_BYTES};
 use crate::domain::policy::Policy;
 use crate::domain::text::{self, Texts};
@@ -190,7 +194,6 @@ impl Ctx<'_> {
                         .push(self.invalid(shown, InvalidReason::Malformed(e.clone())));
                 }
                 return RecipientResult {
-                    address: raw.to_owned(),
                     scope: Scope::Unknown,
                     resolved: None,
                     display_name: String::new(),
@@ -234,7 +237,6 @@ impl Ctx<'_> {
             }
         }
         RecipientResult {
-            address: raw.to_owned(),
             scope,
             resolved,
             display_name,

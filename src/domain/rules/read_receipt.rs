@@ -5,8 +5,8 @@
 
 use std::collections::HashSet;
 
-use super::Ctx;
-use crate::domain::address::MAX_ADDRESS_BYTES;
+use super::{Ctx, FastSet};
+use crate::domain::address::{Address, MAX_ADDRESS_BYTES};
 use crate::domain::text::{self, Texts};
 use crate::domain::{EntryKind, Fact, Lookup, ReceiptPolicy, Scope, Tip, TipData};
 
@@ -31,7 +31,8 @@ impl Ctx<'_> {
         let sender_gets_receipts = policy == ReceiptPolicy::All
             || self.sender_internal
             || self.policy.receipt_allowlist.contains(&self.draft.sender);
-        let mut seen = HashSet::new();
+        let mut seen: FastSet<&Address> =
+            HashSet::with_capacity_and_hasher(self.recipients.len(), Default::default());
         let mut no_receipt_from = Vec::new();
         let mut names = Vec::new();
         for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {

@@ -4,7 +4,8 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use super::Ctx;
+use super::{Ctx, FastSet};
+use crate::domain::address::Address;
 use crate::domain::text::Texts;
 use crate::domain::{EntryKind, Fact, Field, Lookup, Scope, Tip, TipData};
 
@@ -13,7 +14,8 @@ impl Ctx<'_> {
     /// addresses, or individual external recipients of two or more outside domains. Never
     /// pending: the address tells the domain, and only a found contact or group changes it.
     pub(super) fn recipients_visible(&self) -> Fact<Option<Tip>> {
-        let mut visible = HashSet::new();
+        let mut visible: FastSet<&Address> =
+            HashSet::with_capacity_and_hasher(self.recipients.len(), Default::default());
         let mut domains = BTreeSet::new();
         for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
             let Ok(address) = &r.address else { continue };

@@ -5,7 +5,8 @@
 
 use std::collections::HashSet;
 
-use super::Ctx;
+use super::{Ctx, FastSet};
+use crate::domain::address::Address;
 use crate::domain::text::Texts;
 use crate::domain::{EntryKind, Fact, Lookup, Scope, Tip, TipData};
 
@@ -15,15 +16,17 @@ impl Ctx<'_> {
     /// per-mailbox cap too. Pending while a recipient's lookup or a group's metrics are
     /// unknown.
     pub(super) fn whole_audience(&self) -> Fact<Option<Tip>> {
-        let mut objects = HashSet::new();
-        let mut addresses = HashSet::new();
+        let n = self.recipients.len();
+        let mut objects: FastSet<&str> = HashSet::with_capacity_and_hasher(n, Default::default());
+        let mut addresses: FastSet<&Address> =
+            HashSet::with_capacity_and_hasher(n, Default::default());
         let (mut people, mut from_groups, mut groups) = (0u32, 0u32, 0u32);
         for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
             let Ok(address) = &r.address else { continue };
             match &facts.resolution {
                 Lookup::Unknown => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {
-                    if !objects.insert(e.id.clone()) {
+                    if !objects.insert(&e.id) {
                         continue;
                     }
                     if e.kind == EntryKind::Group && self.policy.group_metrics {
