@@ -179,9 +179,11 @@ async fn start_bare(response: Bytes) -> (String, tokio::sync::oneshot::Sender<()
 )]
 mod server;
 
-/// The bench is one caller measuring throughput: its anti-harvest budget and its per-caller
-/// share of the evaluation bound (fairness between callers) are lifted to the server's total.
-const ONE_CALLER: &str = "[server.limits]\nmax_evaluating_recipients_per_caller = 32000\n";
+/// The bench is one caller measuring throughput: its anti-harvest budget, its per-caller
+/// share of the evaluation bound and its lane (fairness between callers) are lifted to the
+/// server's total.
+const ONE_CALLER: &str = "[server.limits]\nmax_evaluating_recipients_per_caller = 32000\n\
+                          max_running_recipients_per_caller = 32000\n";
 
 fn config() -> Config {
     let text = format!(

@@ -244,13 +244,23 @@ where
     if fresh {
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-    let caller = tokio::spawn(ordinary(server.addr, how_long, fresh));
+    // The ordinary caller is another client: its own thread and runtime, so that it never
+    // waits behind the attack's tasks in this process (only for the CPU, as another process
+    // on the same machine would).
+    let addr = server.addr;
+    let caller = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(ordinary(addr, how_long, fresh))
+    });
     let mut peak: f64 = 0.0;
     while !caller.is_finished() {
         peak = peak.max(server.rss_mb());
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let mut caller = caller.await.expect("caller");
+    let mut caller = caller.join().expect("caller");
     let outcome = attack.await.expect("attack");
     peak = peak.max(server.rss_mb());
     (outcome, peak, caller.summary())
@@ -321,7 +331,39 @@ async fn non_reading_watches(
     )
 }
 
+/// [`flood`] on its own runtime and threads (two workers, as a client on its own would
+/// have), apart from the suite's own tasks.
 async fn flooder(addr: SocketAddr, how_long: Duration) -> String {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let _ = tx.send(runtime.block_on(flood(addr, how_long)));
+    });
+    rx.await.unwrap_or_else(|_| "the flooder failed".into())
+}
+
+/// The control for the flood: two threads busy looping for `how_long`, no call to the
+/// server. What the ordinary caller meets then is what any process keeping both cores busy
+/// costs it on this machine.
+async fn busy_cores(how_long: Duration) -> String {
+    let end = Instant::now() + how_long;
+    let spin = move || {
+        let mut n = 0u64;
+        while Instant::now() < end {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    };
+    let threads = [std::thread::spawn(spin), std::thread::spawn(spin)];
+    tokio::task::spawn_blocking(move || threads.map(|t| t.join().is_ok()))
+        .await
+        .map_or("the threads failed".into(), |_| "-".into())
+}
+
+async fn flood(addr: SocketAddr, how_long: Duration) -> String {
     let ok = Arc::new(AtomicUsize::new(0));
     let exhausted = Arc::new(AtomicUsize::new(0));
     let other = Arc::new(AtomicUsize::new(0));
@@ -432,14 +474,19 @@ async fn sigterm_with_streams(mut server: Server, n: usize) -> String {
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1);
-    let bin = match (args.next().as_deref(), args.next()) {
-        (Some("--bin"), Some(path)) => PathBuf::from(path),
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (bin, only) = match args.as_slice() {
+        [flag, path] if flag == "--bin" => (PathBuf::from(path), None),
+        [flag, path, o, word] if flag == "--bin" && o == "--only" => {
+            (PathBuf::from(path), Some(word.clone()))
+        }
         _ => {
-            eprintln!("usage: abuse --bin path/to/mailtips");
+            eprintln!("usage: abuse --bin path/to/mailtips [--only WORD]");
             std::process::exit(2);
         }
     };
+    // `--only WORD`: the quiet row and the attacks whose name holds WORD.
+    let wanted = |attack: &str| only.as_ref().is_none_or(|w| attack.contains(w.as_str()));
     let mut rows = Vec::new();
     let server = Server::start(&bin, None).await;
     let addr = server.addr;
@@ -448,54 +495,59 @@ async fn main() {
         "quiet (no attack)",
         measure(&server, false, quiet, async { String::from("-") }).await,
     ));
-    rows.push((
-        "500 idle TCP connections",
-        measure(&server, false, WINDOW, idle_connections(addr, 500)).await,
-    ));
-    rows.push((
-        "500 HTTP/1.1 bodies, a byte a second",
-        measure(&server, false, WINDOW, slow_bodies(addr, 500)).await,
-    ));
-    rows.push((
-        "500 unfinished HTTP/2 requests",
-        measure(
-            &server,
-            false,
-            WINDOW + Duration::from_secs(4),
-            unfinished_h2(addr, 500),
-        )
-        .await,
-    ));
-    let hold = Duration::from_secs(12);
-    rows.push((
-        "5,000 non-reading WatchMailTips, 1,000 recipients",
-        measure(
-            &server,
-            false,
-            hold,
-            non_reading_watches(addr, 50, 100, hold),
-        )
-        .await,
-    ));
-    let flood = Duration::from_secs(6);
-    rows.push((
-        "flooder: 64 in flight of 1,000-recipient drafts",
-        measure(&server, false, flood, flooder(addr, flood)).await,
-    ));
+    let attack = "500 idle TCP connections";
+    if wanted(attack) {
+        let row = measure(&server, false, WINDOW, idle_connections(addr, 500)).await;
+        rows.push((attack, row));
+    }
+    let attack = "500 HTTP/1.1 bodies, a byte a second";
+    if wanted(attack) {
+        let row = measure(&server, false, WINDOW, slow_bodies(addr, 500)).await;
+        rows.push((attack, row));
+    }
+    let attack = "500 unfinished HTTP/2 requests";
+    if wanted(attack) {
+        let window = WINDOW + Duration::from_secs(4);
+        let row = measure(&server, false, window, unfinished_h2(addr, 500)).await;
+        rows.push((attack, row));
+    }
+    let attack = "5,000 non-reading WatchMailTips, 1,000 recipients";
+    if wanted(attack) {
+        let hold = Duration::from_secs(12);
+        let watches = non_reading_watches(addr, 50, 100, hold);
+        rows.push((attack, measure(&server, false, hold, watches).await));
+    }
+    let attack = "flooder: 64 in flight of 1,000-recipient drafts";
+    if wanted(attack) {
+        let flood = Duration::from_secs(6);
+        let row = measure(&server, false, flood, flooder(addr, flood)).await;
+        rows.push((attack, row));
+    }
+    let attack = "control for the flood: two busy-looping threads, no calls";
+    if wanted(attack) {
+        let flood = Duration::from_secs(6);
+        rows.push((
+            attack,
+            measure(&server, false, flood, busy_cores(flood)).await,
+        ));
+    }
     drop(server);
 
-    let limited = Server::start(&bin, Some(256)).await;
-    let addr = limited.addr;
-    rows.push((
-        "ulimit -n 256, 300 idle connections (caller: new connection per call)",
-        measure(&limited, true, WINDOW, idle_connections(addr, 300)).await,
-    ));
-    drop(limited);
+    let attack = "ulimit -n 256, 300 idle connections (caller: new connection per call)";
+    if wanted(attack) {
+        let limited = Server::start(&bin, Some(256)).await;
+        let addr = limited.addr;
+        let row = measure(&limited, true, WINDOW, idle_connections(addr, 300)).await;
+        rows.push((attack, row));
+    }
 
-    let stopping = Server::start(&bin, None).await;
-    let rss = stopping.rss_mb();
-    let outcome = sigterm_with_streams(stopping, 100).await;
-    rows.push(("SIGTERM with 100 open streams", (outcome, rss, "-".into())));
+    let attack = "SIGTERM with 100 open streams";
+    if wanted(attack) {
+        let stopping = Server::start(&bin, None).await;
+        let rss = stopping.rss_mb();
+        let outcome = sigterm_with_streams(stopping, 100).await;
+        rows.push((attack, (outcome, rss, "-".into())));
+    }
 
     println!("| attack | outcome | server RSS (peak) | ordinary caller: ok, p50 / p99 (ms) |");
     println!("| --- | --- | --- | --- |");

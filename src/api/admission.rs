@@ -4,6 +4,15 @@
 //! caller has its own bound below the total, one caller flooding fills its own share and
 //! leaves the rest to everybody else.
 //!
+//! A gate may also give each caller a *lane*: at most so many units of one caller's admitted
+//! calls run at once ([`Permit::turn`]); its other calls wait their turn, still counted under
+//! the bounds. The bounds limit what a caller holds, the lane how much of the server's CPU it
+//! takes: a caller flooding with heavy calls keeps its share of the bound full, and without a
+//! lane every one of them would be running on the server's few workers, ahead of everybody
+//! else. Weighed like the bounds, a lane of 1,000 recipients runs one 1,000-recipient draft at
+//! a time, or a hundred 10-recipient drafts (light calls waiting on the directory are not
+//! held up behind each other).
+//!
 //! Per-caller state is one map entry per caller that holds something right now: an entry is
 //! removed when its count drops to zero, so the map never outgrows what is in flight.
 
@@ -12,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt};
 
@@ -35,7 +45,16 @@ pub(crate) struct Gate {
     total_limit: u64,
     per_caller_limit: u64,
     total: AtomicU64,
-    per_caller: DashMap<CallerKey, u64>,
+    per_caller: DashMap<CallerKey, Share>,
+    /// Units of one caller's calls that run at once, when the gate has lanes.
+    lane_width: Option<u32>,
+}
+
+/// What one caller holds: units, and its lane (made when the gate has lanes).
+#[derive(Debug, Default)]
+struct Share {
+    units: u64,
+    lane: Option<Arc<Semaphore>>,
 }
 
 /// Units held by one call; given back when dropped (the call ended, failed or was cancelled).
@@ -45,16 +64,29 @@ pub(crate) struct Permit {
     gate: Arc<Gate>,
     key: CallerKey,
     units: u64,
+    lane: Option<Arc<Semaphore>>,
 }
 
 impl Gate {
     pub(crate) fn new(kind: GateKind, total_limit: u32, per_caller_limit: u32) -> Arc<Self> {
+        Self::with_lanes(kind, total_limit, per_caller_limit, None)
+    }
+
+    /// A gate whose callers each run at most `lane_width` units of their admitted calls at
+    /// once (a call heavier than that runs alone).
+    pub(crate) fn with_lanes(
+        kind: GateKind,
+        total_limit: u32,
+        per_caller_limit: u32,
+        lane_width: Option<u32>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             kind,
             total_limit: total_limit.into(),
             per_caller_limit: per_caller_limit.min(total_limit).into(),
             total: AtomicU64::new(0),
             per_caller: DashMap::new(),
+            lane_width: lane_width.map(|w| w.clamp(1, u32::MAX >> 3)),
         })
     }
 
@@ -71,18 +103,26 @@ impl Gate {
     ) -> Result<Permit, Status> {
         let units = units.clamp(1, self.per_caller_limit);
         // The caller's own share first, under its map entry's lock.
-        {
-            let mut held = self.per_caller.entry(key.clone()).or_insert(0);
-            if *held + units > self.per_caller_limit {
-                let empty = *held == 0;
+        let lane = {
+            let mut held = self.per_caller.entry(key.clone()).or_default();
+            if held.units + units > self.per_caller_limit {
+                let empty = held.units == 0;
                 drop(held);
                 if empty {
-                    self.per_caller.remove_if(key, |_, n| *n == 0);
+                    self.per_caller.remove_if(key, |_, s| s.units == 0);
                 }
                 return Err(self.refusal(true));
             }
-            *held += units;
-        }
+            held.units += units;
+            if let Some(width) = self.lane_width {
+                held.lane
+                    .get_or_insert_with(|| Arc::new(Semaphore::new(width as usize)))
+                    .clone()
+                    .into()
+            } else {
+                None
+            }
+        };
         let total_ok = self
             .total
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
@@ -97,14 +137,15 @@ impl Gate {
             gate: self.clone(),
             key: key.clone(),
             units,
+            lane,
         })
     }
 
     fn give_back_caller(&self, key: &CallerKey, units: u64) {
         if let Some(mut held) = self.per_caller.get_mut(key) {
-            *held -= units;
+            held.units -= units;
         }
-        self.per_caller.remove_if(key, |_, n| *n == 0);
+        self.per_caller.remove_if(key, |_, s| s.units == 0);
     }
 
     fn refusal(&self, per_caller: bool) -> Status {
@@ -132,6 +173,19 @@ impl Gate {
     #[cfg(test)]
     fn held(&self) -> (u64, usize) {
         (self.total.load(Ordering::Acquire), self.per_caller.len())
+    }
+}
+
+impl Permit {
+    /// Waits for this call's turn in its caller's lane (its units, or the whole lane when it
+    /// is heavier): the returned guard is held while the call runs. Calls wait in the order
+    /// they came; a call that waits still holds its units, so a caller's queue is bounded by
+    /// its share. `None` at once when the gate has no lanes.
+    pub(crate) async fn turn(&self) -> Option<OwnedSemaphorePermit> {
+        let width = self.gate.lane_width?;
+        let units = u32::try_from(self.units).unwrap_or(u32::MAX).min(width);
+        // The lane's semaphore is never closed.
+        self.lane.clone()?.acquire_many_owned(units).await.ok()
     }
 }
 
@@ -196,6 +250,34 @@ mod tests {
         // Zero weighs one.
         let _light = gate.try_acquire(&peer(1), 0).unwrap();
         assert_eq!(gate.held(), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_lane_runs_one_callers_calls_in_turn_and_not_the_others() {
+        use futures_util::FutureExt;
+        let gate = Gate::with_lanes(KIND, 100, 40, Some(10));
+        let (a1, a2, a3) = (
+            gate.try_acquire(&peer(1), 6).unwrap(),
+            gate.try_acquire(&peer(1), 5).unwrap(),
+            gate.try_acquire(&peer(1), 4).unwrap(),
+        );
+        let running = a1.turn().await.expect("a lane");
+        // Six of ten running: the caller's next call of five waits for the first...
+        assert!(a2.turn().now_or_never().is_none());
+        // ...one of four fits beside it...
+        let beside = a3.turn().now_or_never().flatten().expect("fits");
+        // ...and another caller has a lane of its own.
+        let b = gate.try_acquire(&peer(2), 10).unwrap();
+        assert!(b.turn().now_or_never().flatten().is_some());
+        drop((running, beside));
+        assert!(a2.turn().now_or_never().flatten().is_some());
+        // A call heavier than the lane runs alone, not never.
+        let heavy = gate.try_acquire(&peer(3), 30).unwrap();
+        assert!(heavy.turn().now_or_never().flatten().is_some());
+        // Without lanes, no turn to wait for.
+        let plain = Gate::new(KIND, 10, 4);
+        let p = plain.try_acquire(&peer(1), 1).unwrap();
+        assert!(matches!(p.turn().now_or_never(), Some(None)));
     }
 
     #[test]

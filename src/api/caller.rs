@@ -48,6 +48,17 @@ impl Caller {
             })
     }
 
+    /// The same for a request not yet decoded: what authentication recorded in `extensions`,
+    /// else an anonymous caller at the peer address tonic recorded there.
+    pub(crate) fn in_extensions(extensions: &http::Extensions) -> Self {
+        extensions
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_else(|| Caller::Anonymous {
+                peer: crate::api::audit::peer_ip(extensions),
+            })
+    }
+
     /// The key per-caller limits count this caller under.
     pub(crate) fn key(&self) -> CallerKey {
         match self {

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::access::Access;
 use crate::api::admission::{Gate, GateKind};
+use crate::api::admit::{Admitted, HEAVY};
 use crate::api::caller::Caller;
 use crate::api::deadline::Deadline;
 use crate::api::grpc::{
@@ -62,6 +63,14 @@ fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
     request.get_ref().recipients.len() as u64 + 1
 }
 
+/// Between two steps of a heavy call (more than [`HEAVY`] recipients): lets the calls queued
+/// on this worker run first.
+async fn step(heavy: bool) {
+    if heavy {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// How long a caller refused for load is told to wait: evaluations take milliseconds, so
 /// capacity comes back soon, but a client retrying at once would only add to the load.
 const RETRY_EVALUATION: Duration = Duration::from_secs(1);
@@ -76,7 +85,8 @@ impl<D: Directory> GrpcService<D> {
         shutdown: Shutdown,
     ) -> Self {
         let l = &config.server.limits;
-        let evaluating = Gate::new(
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let evaluating = Gate::with_lanes(
             GateKind {
                 what: "recipients in evaluation",
                 key: "max_evaluating_recipients",
@@ -84,6 +94,7 @@ impl<D: Directory> GrpcService<D> {
             },
             l.max_evaluating_recipients.get(),
             l.max_evaluating_recipients_per_caller.get(),
+            Some(l.running_recipients_per_caller(cores)),
         );
         let watching = Gate::new(
             GateKind {
@@ -115,6 +126,11 @@ impl<D: Directory> GrpcService<D> {
         }
     }
 
+    /// The gate of recipients in evaluation, for admission before decoding (`api::admit`).
+    pub(crate) fn evaluating(&self) -> Arc<Gate> {
+        self.evaluating.clone()
+    }
+
     /// The handle a config reload swaps.
     pub(crate) fn edge(&self) -> Arc<ArcSwap<Edge>> {
         self.edge.clone()
@@ -125,23 +141,35 @@ impl<D: Directory> GrpcService<D> {
 impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
     async fn get_mail_tips(
         &self,
-        request: Request<pb::GetMailTipsRequest>,
+        mut request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
         let caller = Caller::of(&request);
-        let _permit = self
-            .evaluating
-            .try_acquire(&caller.key(), weight(&request))?;
-        // Evaluating from memory never awaits: without this yield a call would hold its
-        // permit only while it runs, and calls queued on the runtime behind it would not count.
-        // Admitted first, then queued: the gate sees every call that waits for a worker.
-        tokio::task::yield_now().await;
+        // Admitted before decoding (api::admit) when the request could be weighed from its
+        // bytes: its caller's later calls wait their turn admitted, where the gate sees them.
+        let _permit = match request.extensions_mut().remove::<Admitted>() {
+            Some(admitted) => admitted,
+            None => {
+                let permit = self
+                    .evaluating
+                    .try_acquire(&caller.key(), weight(&request))?;
+                // Evaluating from memory never awaits: without this yield a call would hold
+                // its permit only while it runs, and calls queued on the runtime behind it
+                // would not count. Admitted first, then queued: the gate sees every call that
+                // waits for a worker.
+                tokio::task::yield_now().await;
+                Admitted::new(permit)
+            }
+        };
+        let heavy = request.get_ref().recipients.len() > HEAVY;
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
+        step(heavy).await;
         // Dropped with the permit when the caller's deadline passes (api::deadline).
         let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
-        Ok(Response::new(response_from_evaluation(
-            evaluation,
-            draft.recipients.into_iter().map(|r| r.raw),
-        )))
+        step(heavy).await;
+        let response =
+            response_from_evaluation(evaluation, draft.recipients.into_iter().map(|r| r.raw));
+        step(heavy).await;
+        Ok(Response::new(response))
     }
 
     type WatchMailTipsStream = WatchStream;

@@ -1,13 +1,14 @@
 //! The network edge: protobuf conversion and validation ([`grpc`]), the server that wires a
 //! directory backend and serves every protocol on one port ([`server`]) through the accept loop
 //! with its connection limits (`listener`, `conn`) and TLS ([`tls`]), the admission of calls
-//! (`auth`, `access`, `admission`, `deadline`, `shutdown`), the live reload of the config on
+//! (`auth`, `access`, `admission` and `admit`, `deadline`, `shutdown`), the live reload of the config on
 //! `SIGHUP` (`reload`), the admin listener (`admin`: metrics and probes), and the compose page
 //! ([`web`]). Only this layer (and the client tools) know protobuf and tonic.
 
 pub(crate) mod access;
 pub(crate) mod admin;
 pub(crate) mod admission;
+mod admit;
 pub(crate) mod audit;
 pub(crate) mod auth;
 mod browser;

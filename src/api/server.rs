@@ -234,6 +234,7 @@ async fn run<D: Directory + GroupSource + Clone>(
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
     let stop = Shutdown::new();
     let grpc = GrpcService::new(tips.clone(), access, &config, stop.clone());
+    let admit = super::admit::AdmitLayer(grpc.evaluating());
     let origins = super::browser::AllowedOrigins::new(&config);
     let reloader = super::reload::Reloader::new(
         &config,
@@ -293,6 +294,9 @@ async fn run<D: Directory + GroupSource + Clone>(
         .layer(super::admin::GrpcMetricsLayer)
         .layer(AuthLayer(authenticator))
         .layer(super::deadline::DeadlineLayer)
+        // Inside authentication (the caller is known) and the deadline (it bounds the wait
+        // for the body): a call refused for load is refused before it is decoded.
+        .layer(admit)
         .add_service(service)
         .add_service(health_service)
         .add_service(reflection_v1)

@@ -52,6 +52,11 @@ pub struct LimitsConfig {
     pub max_evaluating_recipients: NonZeroU32,
     /// The same, per caller (identity, or peer address when anonymous).
     pub max_evaluating_recipients_per_caller: NonZeroU32,
+    /// Recipients of one caller's `GetMailTips` calls decoded, evaluated and answered at once
+    /// (weighed as above; a heavier call runs alone); the caller's other admitted calls wait
+    /// their turn (still counted above). 0: 1,000 for every two of the server's cores, so that
+    /// one caller's heavy drafts never take every core while others call.
+    pub max_running_recipients_per_caller: u32,
     /// Open `WatchMailTips` streams, all callers together.
     pub max_watch_streams: NonZeroU32,
     /// Open `WatchMailTips` streams per caller.
@@ -85,6 +90,7 @@ impl Default for LimitsConfig {
             max_header_list_size: 16 << 10,
             max_evaluating_recipients: n(32_000),
             max_evaluating_recipients_per_caller: n(4_000),
+            max_running_recipients_per_caller: 0,
             max_watch_streams: n(10_000),
             max_watch_streams_per_caller: n(256),
             max_watched_recipients: n(250_000),
@@ -95,6 +101,17 @@ impl Default for LimitsConfig {
 }
 
 impl LimitsConfig {
+    /// `max_running_recipients_per_caller`, with 0 resolved to 1,000 for every two of
+    /// `cores` (rounded up).
+    pub(crate) fn running_recipients_per_caller(&self, cores: usize) -> u32 {
+        match self.max_running_recipients_per_caller {
+            0 => u32::try_from(cores.div_ceil(2).max(1))
+                .unwrap_or(u32::MAX)
+                .saturating_mul(1_000),
+            n => n,
+        }
+    }
+
     /// Rules serde cannot express.
     ///
     /// # Errors
@@ -230,6 +247,16 @@ mod tests {
         let config = Config::from_toml(&text, Path::new("reliability.md")).expect("valid");
         let (shown, default) = (config.server.limits, super::LimitsConfig::default());
         assert_eq!(format!("{shown:?}"), format!("{default:?}"));
+    }
+
+    #[test]
+    fn running_recipients_default_to_a_thousand_per_two_cores() {
+        let mut l = LimitsConfig::default();
+        let resolved =
+            |l: &LimitsConfig| [1, 2, 3, 16].map(|cores| l.running_recipients_per_caller(cores));
+        assert_eq!(resolved(&l), [1_000, 1_000, 2_000, 8_000]);
+        l.max_running_recipients_per_caller = 3;
+        assert_eq!(resolved(&l), [3, 3, 3, 3]);
     }
 
     #[test]

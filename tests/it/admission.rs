@@ -1,7 +1,9 @@
 //! Limits over the real server: fair load shedding (a caller past its share of recipients in
 //! evaluation is refused at once with `RESOURCE_EXHAUSTED` and RetryInfo while another caller
 //! is admitted), the caller's deadline (`grpc-timeout`) stopping an evaluation, a malformed
-//! deadline or request body refused as `INVALID_ARGUMENT`, and the caps on open watch streams.
+//! deadline or request body refused as `INVALID_ARGUMENT`, the caps on open watch streams, and
+//! each caller's lane (its calls run one at a time, another caller's beside them) with a full
+//! share refusing a call before its body is decoded.
 //!
 //! Slow evaluations come from a real slapd stopped with SIGSTOP (connections open, nothing
 //! answered) and timeouts far longer than the test: a call is in evaluation until it is
@@ -26,13 +28,16 @@ use crate::support::*;
 /// A client whose connections come from `127.0.0.n`: another peer address, so another
 /// anonymous caller.
 async fn client_from(server: &TestServer, n: u8) -> MailTipsServiceClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(server.url())
+    MailTipsServiceClient::new(channel_from(server, n).await)
+}
+
+async fn channel_from(server: &TestServer, n: u8) -> Channel {
+    tonic::transport::Endpoint::from_shared(server.url())
         .unwrap()
         .local_address(Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, n))))
         .connect()
         .await
-        .expect("connect");
-    MailTipsServiceClient::new(channel)
+        .expect("connect")
 }
 
 fn with_timeout(
@@ -198,6 +203,94 @@ async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
         .tips(draft(TARO, &["kenji.suzuki@contoso.com"]))
         .await;
     assert_eq!(resp.recipients.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_calls_run_in_its_lane_and_a_full_share_refuses_before_decoding() {
+    use prost::Message;
+    let slapd = Slapd::start(Preset::Openldap, &demo_ldif(Preset::Openldap));
+    let mut lc = slapd.ldap_config(Preset::Openldap);
+    lc.operation_timeout = Duration::from_secs(600);
+    lc.connections = 1.try_into().unwrap();
+    let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
+    let mut config = demo_config();
+    config.org.group_metrics_enabled = false;
+    config.directory.cache.backend_timeout = Duration::from_secs(600);
+    config.server.limits.max_evaluating_recipients_per_caller = 6.try_into().unwrap();
+    // A lane of four: the stuck draft (weight four) takes it whole.
+    config.server.limits.max_running_recipients_per_caller = 4;
+    let server = TestServer::over_ldap(config, ldap.clone()).await;
+    // Cached while slapd still answers: this draft is then answered from memory alone.
+    let cached = || draft(TARO, &["kenji.suzuki@contoso.com"]);
+    assert!(fully_resolved(&server.tips(cached()).await));
+
+    let pid = slapd.pid().expect("running");
+    freeze(pid);
+    let _resume = Resume(pid);
+    let before = ldap.stats().searches;
+    // Caller 1 (127.0.0.1): a draft of three unknown recipients (weight four), in evaluation
+    // until the test ends.
+    let stuck = tokio::spawn({
+        let mut c = server.client();
+        let req = with_timeout(draft(TARO, &refs(&staff(1..4))), "600S");
+        async move { c.get_mail_tips(req).await }
+    });
+    eventually(Duration::from_secs(30), || async {
+        ldap.stats().searches > before
+    })
+    .await
+    .expect("the draft reached the directory");
+
+    // Its lane is taken: caller 1's cached draft, admitted (weight two, six of six), waits its
+    // turn until the client gives up, though it needs nothing from slapd...
+    let waited = server
+        .client()
+        .get_mail_tips(client_deadline(cached()))
+        .await
+        .expect_err("waits behind the stuck draft");
+    assert!(admitted(&waited), "{waited:?}");
+    // ...while another caller, in its own lane, is answered at once.
+    let mut other = client_from(&server, 2).await;
+    let answer = other.get_mail_tips(cached()).await.expect("its own lane");
+    assert!(fully_resolved(&answer.into_inner()));
+
+    // Two recipients whose addresses are not UTF-8: weighed from the bytes (three), so refused
+    // for caller 1's share (four held) before anything decodes them; caller 2's share has room,
+    // and decoding refuses them as not a valid message.
+    let mut bytes = draft(TARO, &["zz1@contoso.com", "zz2@contoso.com"]).encode_to_vec();
+    for at in 0..bytes.len() - 1 {
+        if bytes[at..at + 2] == *b"zz" {
+            bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+        }
+    }
+    let raw = |channel: Channel, bytes: Vec<u8>| async move {
+        let mut grpc = tonic::client::Grpc::new(channel);
+        grpc.ready().await.unwrap();
+        let path = http::uri::PathAndQuery::from_static("/mailtips.v1.MailTipsService/GetMailTips");
+        grpc.unary(tonic::Request::new(bytes), path, Raw)
+            .await
+            .expect_err("refused")
+    };
+    // Refused whether or not the server has yet seen the cancelled call give back its two.
+    let refused = raw(server.channel(), bytes.clone()).await;
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(
+        refused
+            .message()
+            .contains("max_evaluating_recipients_per_caller = 6"),
+        "{refused:?}"
+    );
+    let decoded = raw(channel_from(&server, 2).await, bytes).await;
+    assert_eq!(decoded.code(), Code::InvalidArgument, "{decoded:?}");
+
+    // The stuck draft cancelled, caller 1's lane and share come back.
+    stuck.abort();
+    let back = eventually(Duration::from_secs(30), || {
+        let mut c = server.client();
+        async move { c.get_mail_tips(client_deadline(cached())).await.is_ok() }
+    })
+    .await;
+    assert!(back.is_some(), "the lane came back");
 }
 
 #[tokio::test]
