@@ -1,13 +1,15 @@
 //! The headline benchmark (`cargo bench --bench load`): in one process, the real server on a
 //! synthetic directory and a bare tonic server whose handler returns a pre-encoded response of
 //! the same size, both driven by the same load client at the same concurrency, in alternating
-//! rounds. Prints the throughput ratio and both p99s for warm 10- and 200-recipient drafts, and
-//! the real server's p99 with the group metrics job recomputing back-to-back beside it.
+//! rounds. Prints the throughput ratio and both p99s for warm 10- and 200-recipient drafts in two
+//! configurations (plaintext; TLS with a bearer token on every call, where the real server
+//! verifies the token and both servers terminate TLS), and the real server's p99 with the group
+//! metrics job recomputing back-to-back beside it.
 //!
 //! Flags (after `--`): `--smoke` (tiny directory, 0.5 s rounds: a CI check that it all runs;
 //! also what `cargo test` runs, as it passes no `--bench`),
 //! `--mailboxes N`, `--groups M`, `--seconds S` per round, `--rounds R`, `--concurrency C`,
-//! `--only 10|200|metrics|auth`, `--json FILE`. `auth` compares the real server requiring a
+//! `--only 10|200|metrics|auth`, `--transport plain|tls|both` (default both), `--json FILE`. `auth` compares the real server requiring a
 //! bearer token (ES256, verified once, then served from the verified-token cache) with the
 //! same server without authentication, on the same 10-recipient drafts from one sender.
 //!
@@ -41,6 +43,7 @@ struct Args {
     rounds: usize,
     concurrency: usize,
     only: Option<String>,
+    transport: String,
     json: Option<String>,
 }
 
@@ -53,6 +56,7 @@ fn args() -> Args {
         rounds: 3,
         concurrency: 32,
         only: None,
+        transport: "both".into(),
         json: None,
     };
     let mut it = std::env::args().skip(1);
@@ -66,6 +70,7 @@ fn args() -> Args {
             "--rounds" => a.rounds = value().parse().expect("--rounds R"),
             "--concurrency" => a.concurrency = value().parse().expect("--concurrency C"),
             "--only" => a.only = Some(value()),
+            "--transport" => a.transport = value(),
             "--json" => a.json = Some(value()),
             // `cargo bench` passes --bench; filters are not used here.
             _ => {}
@@ -153,12 +158,23 @@ impl tonic::codegen::Service<http::Request<tonic::body::Body>> for BareServer {
     }
 }
 
-async fn start_bare(response: Bytes) -> (String, tokio::sync::oneshot::Sender<()>) {
+/// The bare server on a free port; over TLS with `identity` when given (then `https://`).
+async fn start_bare(
+    response: Bytes,
+    identity: Option<tonic::transport::Identity>,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let scheme = if identity.is_some() { "https" } else { "http" };
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(identity) = identity {
+        builder = builder
+            .tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))
+            .unwrap();
+    }
     tokio::spawn(
-        tonic::transport::Server::builder()
+        builder
             .add_service(BareServer(response))
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
@@ -167,10 +183,17 @@ async fn start_bare(response: Bytes) -> (String, tokio::sync::oneshot::Sender<()
                 },
             ),
     );
-    (format!("http://{addr}"), tx)
+    (format!("{scheme}://{addr}"), tx)
 }
 
 // ---- The real server, started by the integration tests' fixture. ----
+
+#[path = "../tests/it/support/tls.rs"]
+#[allow(
+    dead_code,
+    reason = "the tests' certificates; the bench uses the CA and the server certificate only"
+)]
+mod tls;
 
 #[path = "../tests/it/support/server.rs"]
 #[allow(
@@ -346,16 +369,55 @@ fn main() {
     let real_target = real.url();
     client.block_on(wait_for_metrics(&real_target));
 
-    let run = |target: &str, drafts: &Arc<Vec<pb::GetMailTipsRequest>>| {
-        let opts = LoadOptions {
-            target: target.to_owned(),
-            concurrency: a.concurrency,
-            duration: Duration::from_secs_f64(a.seconds),
-            requests: u64::MAX,
-            ..LoadOptions::default()
-        };
-        client.block_on(load::run(&opts, drafts.clone())).unwrap()
+    // The second configuration: TLS, and a bearer token on every call. The real server
+    // requires the token and terminates TLS; the bare one terminates TLS too (and ignores the
+    // token), so the comparison shows only the service's own cost.
+    let transports: &[bool] = match a.transport.as_str() {
+        "plain" => &[false],
+        "tls" => &[true],
+        _ => &[false, true],
     };
+    let secure = transports.contains(&true).then(|| {
+        let sender = synth::mailbox_address(0);
+        let (mut config, token, keys) = auth_setup(&sender);
+        let ca = tls::TestCa::new("mailtips bench CA");
+        let leaf = ca.server_cert();
+        config.server.tls = Some(tls::TlsFiles::write(keys.path(), &leaf, None).config());
+        let server = servers.block_on(server::TestServer::start_tls(
+            config,
+            directory.clone(),
+            ca.client_tls(),
+        ));
+        let mut authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii> =
+            format!("Bearer {token}").parse().unwrap();
+        authorization.set_sensitive(true);
+        Secure {
+            server,
+            sender,
+            authorization,
+            ca,
+            leaf,
+            _keys: keys,
+        }
+    });
+
+    let run_as =
+        |target: &str, drafts: &Arc<Vec<pb::GetMailTipsRequest>>, secure: Option<&Secure>| {
+            let opts = LoadOptions {
+                target: target.to_owned(),
+                concurrency: a.concurrency,
+                duration: Duration::from_secs_f64(a.seconds),
+                requests: u64::MAX,
+                authorization: secure.map(|s| s.authorization.clone()),
+                tls: secure.map(|s| s.ca.client_tls()),
+                ..LoadOptions::default()
+            };
+            let report = client.block_on(load::run(&opts, drafts.clone())).unwrap();
+            assert_eq!(report.ok(), report.requests, "calls failed: {report}");
+            report
+        };
+    let run =
+        |target: &str, drafts: &Arc<Vec<pb::GetMailTipsRequest>>| run_as(target, drafts, None);
     let wanted = |name: &str| a.only.as_deref().is_none_or(|o| o == name);
     let mut results = Vec::new();
 
@@ -363,35 +425,54 @@ fn main() {
         if !wanted(&recipients.to_string()) {
             continue;
         }
-        let drafts = Arc::new(
-            book.drafts(&DraftMix {
-                recipients,
-                pool: if a.smoke { 50 } else { 500 },
-                ..DraftMix::default()
-            })
-            .unwrap(),
-        );
-        let response = client.block_on(representative_response(&real_target, &drafts));
-        let (bare_target, _stop_bare) = servers.block_on(start_bare(response));
-        // Warm both (connections, allocator, caches) before measuring.
-        run(&real_target, &drafts);
-        run(&bare_target, &drafts);
-        let mut c = Comparison {
-            name: format!("warm {recipients}-recipient drafts"),
-            real: Vec::new(),
-            other: Vec::new(),
-        };
-        for round in 0..a.rounds {
-            // ABBA order so that drift over time hits both sides alike.
-            if round % 2 == 0 {
-                c.other.push(run(&bare_target, &drafts));
-                c.real.push(run(&real_target, &drafts));
-            } else {
-                c.real.push(run(&real_target, &drafts));
-                c.other.push(run(&bare_target, &drafts));
+        for &over_tls in transports {
+            let secure = over_tls.then(|| secure.as_ref().unwrap());
+            let mut drafts = book
+                .drafts(&DraftMix {
+                    recipients,
+                    pool: if a.smoke { 50 } else { 500 },
+                    ..DraftMix::default()
+                })
+                .unwrap();
+            if let Some(s) = secure {
+                // A token's owner asks as itself.
+                for d in &mut drafts {
+                    d.sender = s.sender.clone();
+                }
             }
+            let drafts = Arc::new(drafts);
+            // The plaintext server answers the same drafts with the same bytes.
+            let response = client.block_on(representative_response(&real_target, &drafts));
+            let (bare_target, _stop_bare) =
+                servers.block_on(start_bare(response, secure.map(|s| s.leaf.identity())));
+            let real_target = secure.map_or_else(|| real_target.clone(), |s| s.server.url());
+            // Warm both (connections, allocator, caches) before measuring.
+            run_as(&real_target, &drafts, secure);
+            run_as(&bare_target, &drafts, secure);
+            let mut c = Comparison {
+                name: format!(
+                    "warm {recipients}-recipient drafts, {}",
+                    if over_tls {
+                        "TLS + bearer token"
+                    } else {
+                        "plaintext"
+                    }
+                ),
+                real: Vec::new(),
+                other: Vec::new(),
+            };
+            for round in 0..a.rounds {
+                // ABBA order so that drift over time hits both sides alike.
+                if round % 2 == 0 {
+                    c.other.push(run_as(&bare_target, &drafts, secure));
+                    c.real.push(run_as(&real_target, &drafts, secure));
+                } else {
+                    c.real.push(run_as(&real_target, &drafts, secure));
+                    c.other.push(run_as(&bare_target, &drafts, secure));
+                }
+            }
+            results.push(c.print("bare_tonic"));
         }
-        results.push(c.print("bare_tonic"));
     }
 
     if wanted("metrics") {
@@ -493,6 +574,17 @@ fn main() {
     if let Some(path) = &a.json {
         std::fs::write(path, serde_json::to_string_pretty(&results).unwrap()).unwrap();
     }
+}
+
+/// The TLS + token configuration: the real server requiring tokens over TLS, the owner of its
+/// token, and the certificates both servers present.
+struct Secure {
+    server: server::TestServer,
+    sender: String,
+    authorization: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    ca: tls::TestCa,
+    leaf: tls::Leaf,
+    _keys: tempfile::TempDir,
 }
 
 /// A config requiring tokens of a test issuer (an ES256 key made here, its JWKS in a temporary

@@ -45,18 +45,33 @@ impl TlsArgs {
     /// A file that cannot be read, TLS options with an `http://` URL, or a bad URL.
     pub(crate) fn endpoint(&self, server: &str) -> anyhow::Result<tonic::transport::Endpoint> {
         use anyhow::Context as _;
+        let endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
+            .with_context(|| format!("{server}: not a URL"))?;
+        Ok(match self.client_config(server)? {
+            Some(tls) => endpoint.tls_config(tls)?,
+            None => endpoint,
+        })
+    }
+
+    /// These TLS settings for `server`: `None` for an `http://` URL.
+    ///
+    /// # Errors
+    /// A file that cannot be read, or TLS options with an `http://` URL.
+    pub(crate) fn client_config(
+        &self,
+        server: &str,
+    ) -> anyhow::Result<Option<tonic::transport::ClientTlsConfig>> {
+        use anyhow::Context as _;
         use tonic::transport::{Certificate, ClientTlsConfig, Identity};
         let read = |p: &PathBuf| {
             std::fs::read(p).with_context(|| format!("while reading {}", p.display()))
         };
-        let endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
-            .with_context(|| format!("{server}: not a URL"))?;
         if !server.starts_with("https://") {
             anyhow::ensure!(
                 self.ca_file.is_none() && self.cert.is_none(),
                 "--ca-file, --cert and --key need an https:// --server"
             );
-            return Ok(endpoint);
+            return Ok(None);
         }
         let mut tls = ClientTlsConfig::new();
         match &self.ca_file {
@@ -66,7 +81,7 @@ impl TlsArgs {
         if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
             tls = tls.identity(Identity::from_pem(read(cert)?, read(key)?));
         }
-        Ok(endpoint.tls_config(tls)?)
+        Ok(Some(tls))
     }
 }
 

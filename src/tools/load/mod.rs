@@ -89,6 +89,10 @@ pub struct Args {
     /// drafts must then be the token owner's: see docs/load-testing.md.
     #[command(flatten)]
     pub token: crate::tools::tips::TokenArgs,
+    /// TLS for an `https://` target: the CA to trust (default: the system's), and a client
+    /// certificate.
+    #[command(flatten)]
+    pub tls: crate::tools::tips::TlsArgs,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -128,7 +132,9 @@ pub async fn command(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("while writing {}", path.display()))?;
         return Ok(());
     }
+    let tls = args.tls.client_config(&args.target)?;
     let opts = LoadOptions {
+        tls,
         target: args.target,
         concurrency: args.concurrency,
         connections: args.connections,

@@ -34,6 +34,8 @@ pub struct LoadOptions {
     pub watch: bool,
     /// The `authorization` header every call carries (marked sensitive: never printed).
     pub authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
+    /// TLS settings for an `https://` target (the CA to trust); `None`: plaintext.
+    pub tls: Option<tonic::transport::ClientTlsConfig>,
 }
 
 impl Default for LoadOptions {
@@ -48,6 +50,7 @@ impl Default for LoadOptions {
             timeout: Duration::from_secs(5),
             watch: false,
             authorization: None,
+            tls: None,
         }
     }
 }
@@ -147,13 +150,31 @@ impl fmt::Display for Report {
 /// # Errors
 /// [`LoadError`] when the target is not a URI or does not accept connections.
 pub async fn connect(target: &str, n: usize) -> Result<Vec<Channel>, LoadError> {
-    let endpoint = Endpoint::from_shared(target.to_owned())
+    connect_with(target, n, None).await
+}
+
+/// [`connect`], over TLS with `tls` when given.
+///
+/// # Errors
+/// [`LoadError`] when the target is not a URL, the TLS settings do not apply, or a connection
+/// fails.
+pub async fn connect_with(
+    target: &str,
+    n: usize,
+    tls: Option<&tonic::transport::ClientTlsConfig>,
+) -> Result<Vec<Channel>, LoadError> {
+    let mut endpoint = Endpoint::from_shared(target.to_owned())
         .map_err(|source| LoadError::Target {
             target: target.to_owned(),
             source,
         })?
         .tcp_nodelay(true)
         .connect_timeout(Duration::from_secs(5));
+    if let Some(tls) = tls {
+        endpoint = endpoint
+            .tls_config(tls.clone())
+            .map_err(|e| LoadError::Options(format!("TLS settings for {target}: {e}")))?;
+    }
     let mut channels = Vec::with_capacity(n.max(1));
     for _ in 0..n.max(1) {
         channels.push(
@@ -196,7 +217,7 @@ pub async fn run(
     if opts.rate.is_some_and(|r| !(r > 0.0 && r.is_finite())) {
         return Err(LoadError::Options("rate must be a positive number".into()));
     }
-    let channels = connect(&opts.target, opts.connections).await?;
+    let channels = connect_with(&opts.target, opts.connections, opts.tls.as_ref()).await?;
     let next = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
