@@ -36,7 +36,10 @@ impl MetricsStore {
 
     /// Replaces the metrics with a new computation.
     pub(crate) fn store(&self, metrics: HashMap<EntryId, GroupMetrics>) {
-        let counts: Counts = metrics.into_iter().collect();
+        self.store_counts(metrics.into_iter().collect());
+    }
+
+    fn store_counts(&self, counts: Counts) {
         self.current.store(Some(Arc::new(counts)));
     }
 
@@ -60,13 +63,15 @@ impl MetricsStore {
         // and below them in the scheduler.
         let metrics = crate::background::run("group-metrics", move || {
             crate::domain::groups::compute(&graph)
+                .into_iter()
+                .collect::<Counts>()
         })
         .await
         .ok_or_else(|| {
             crate::directory::DirectoryError::Unavailable("metrics task failed".into())
         })?;
         let n = metrics.len();
-        self.store(metrics);
+        self.store_counts(metrics);
         tracing::info!(
             groups = n,
             elapsed_ms = started.elapsed().as_millis() as u64,
@@ -166,16 +171,16 @@ mod tests {
     }
 
     impl GroupSource for Flaky {
-        async fn group_graph(&self) -> Result<GroupGraph, crate::directory::DirectoryError> {
+        async fn group_graph(&self) -> Result<Arc<GroupGraph>, crate::directory::DirectoryError> {
             self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             let mut left = self.failures_left.lock().unwrap();
             if *left > 0 {
                 *left -= 1;
                 return Err(crate::directory::DirectoryError::Unavailable("down".into()));
             }
-            Ok(GroupGraph {
+            Ok(Arc::new(GroupGraph {
                 groups: vec![(id("g"), vec![mbx("m1")])],
-            })
+            }))
         }
     }
 

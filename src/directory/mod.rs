@@ -57,11 +57,12 @@ pub trait Directory: Send + Sync + 'static {
 
 /// What the background group metrics job asks of a directory.
 pub trait GroupSource: Send + Sync + 'static {
-    /// All groups with their direct members.
+    /// All groups with their direct members (shared: a backend that keeps the graph hands
+    /// out its own, not a copy).
     ///
     /// # Errors
     /// [`DirectoryError`] when the backend cannot answer.
-    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send;
+    fn group_graph(&self) -> impl Future<Output = Result<Arc<GroupGraph>, DirectoryError>> + Send;
 
     /// Group metrics computed elsewhere and stored in the directory (the `mailtips metrics`
     /// job writing back to LDAP), when this backend is set to read them; `None` means
@@ -99,7 +100,7 @@ impl<D: Directory> Directory for Arc<D> {
 }
 
 impl<G: GroupSource> GroupSource for Arc<G> {
-    fn group_graph(&self) -> impl Future<Output = Result<GroupGraph, DirectoryError>> + Send {
+    fn group_graph(&self) -> impl Future<Output = Result<Arc<GroupGraph>, DirectoryError>> + Send {
         (**self).group_graph()
     }
     fn stored_group_metrics(

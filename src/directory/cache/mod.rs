@@ -327,7 +327,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
 
 /// The metrics job reads the backend itself: group scans are not cached.
 impl<D: GroupSource> GroupSource for CachedDirectory<D> {
-    async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
+    async fn group_graph(&self) -> Result<Arc<GroupGraph>, DirectoryError> {
         self.inner.backend.group_graph().await
     }
 

@@ -100,10 +100,10 @@ impl Directory for Scripted {
 }
 
 impl GroupSource for Scripted {
-    async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
-        Ok(GroupGraph {
+    async fn group_graph(&self) -> Result<Arc<GroupGraph>, DirectoryError> {
+        Ok(Arc::new(GroupGraph {
             groups: vec![(EntryId::from("g@contoso.com"), Vec::new())],
-        })
+        }))
     }
 
     async fn stored_group_metrics(

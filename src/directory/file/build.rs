@@ -212,7 +212,10 @@ impl Builder<'_> {
         }
         if let Some(members) = &r.members {
             let list = self.members(ids, &at, members, &entry.id, &mut snapshot.parents)?;
-            snapshot.graph.groups.push((entry.id.clone(), list));
+            // Unshared while the snapshot is being built: no copy.
+            Arc::make_mut(&mut snapshot.graph)
+                .groups
+                .push((entry.id.clone(), list));
         }
         let entry = Arc::new(entry);
         for a in entry

@@ -57,7 +57,7 @@ pub struct Snapshot {
     by_address: FastMap<Box<str>, Arc<Entry>>,
     /// Direct parents: the groups that list an entry as a member.
     parents: FastMap<EntryId, Vec<EntryId>>,
-    graph: GroupGraph,
+    graph: Arc<GroupGraph>,
     /// The rules its addresses were normalised with; a reload uses the same.
     rules: AddressRules,
 }
@@ -227,12 +227,10 @@ impl Directory for FileDirectory {
 }
 
 impl GroupSource for FileDirectory {
-    async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
-        // Copying a big graph takes tens of milliseconds: not on a request worker.
-        let snapshot = self.snapshot.load_full();
-        crate::background::run("group-graph", move || snapshot.graph.clone())
-            .await
-            .ok_or_else(|| DirectoryError::Unavailable("group graph copy failed".into()))
+    async fn group_graph(&self) -> Result<Arc<GroupGraph>, DirectoryError> {
+        // Shared with the snapshot: copying a big graph took tens of milliseconds and streamed
+        // tens of megabytes through the caches the request workers use.
+        Ok(self.snapshot.load().graph.clone())
     }
 
     fn changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {

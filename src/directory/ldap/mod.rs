@@ -192,8 +192,8 @@ impl Directory for LdapDirectory {
 
 impl GroupSource for LdapDirectory {
     #[tracing::instrument(skip_all)]
-    async fn group_graph(&self) -> Result<GroupGraph, DirectoryError> {
-        Ok(self.scan_groups(true).await?.0)
+    async fn group_graph(&self) -> Result<Arc<GroupGraph>, DirectoryError> {
+        Ok(Arc::new(self.scan_groups(true).await?.0))
     }
 
     async fn stored_group_metrics(
