@@ -23,6 +23,18 @@ cargo build --release --locked --bin mailtips
 "$bin" gen-directory --mailboxes "$mailboxes" --groups "$groups" --seed 1 \
   --out "$dir/org.toml" --config-out "$dir/config.toml"
 ls -l "$dir/org.toml"
+# One load client measuring throughput: its anti-harvest budget and its per-caller shares are
+# lifted (docs/load-testing.md), as the load bench does; it would be refused otherwise.
+cat >> "$dir/config.toml" <<'TOML'
+
+[auth]
+mode = "none"
+recipients_per_minute = 1000000000
+
+[server.limits]
+max_evaluating_recipients_per_caller = 32000
+max_running_recipients_per_caller = 32000
+TOML
 
 start=$(date +%s.%N)
 "$bin" serve --config "$dir/config.toml" --listen "127.0.0.1:$port" >/dev/null 2>"$dir/serve.log" &
