@@ -26,12 +26,12 @@ use std::task::{Context, Poll};
 use bytes::{Bytes, BytesMut};
 use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt;
-use tokio::sync::OwnedSemaphorePermit;
 use tonic::body::Body;
 use tower::{Layer, Service};
 
 use crate::api::admission::{Gate, Permit};
 use crate::api::caller::Caller;
+use crate::api::conn::{Holding, Release};
 
 /// The method whose calls are weighed before decoding.
 const GET_MAIL_TIPS: &str = "/mailtips.v1.MailTipsService/GetMailTips";
@@ -126,11 +126,9 @@ where
             }
             parts.extensions.insert(Admitted::new(permit));
             let response = inner.call(http::Request::from_parts(parts, body)).await?;
+            // The turn in the lane is held until the answer is encoded.
             Ok(response.map(|body| match turn {
-                Some(turn) => Body::new(InTurn {
-                    body,
-                    turn: Some(turn),
-                }),
+                Some(turn) => Body::new(Holding::new(body, turn, Release::AtFirstFrame)),
                 None => body,
             }))
         })
@@ -182,37 +180,6 @@ async fn read_message(mut body: Body) -> (Option<Bytes>, Body) {
         body,
     };
     (message, Body::new(rest))
-}
-
-/// A response body that holds its call's turn in the lane until the answer is encoded: the
-/// first frame (the whole unary answer, encoded when first polled) or the end.
-struct InTurn {
-    body: Body,
-    turn: Option<OwnedSemaphorePermit>,
-}
-
-impl http_body::Body for InTurn {
-    type Data = Bytes;
-    type Error = tonic::Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        let frame = Pin::new(&mut self.body).poll_frame(cx);
-        if frame.is_ready() {
-            self.turn = None;
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
 }
 
 /// What follows the replayed bytes.

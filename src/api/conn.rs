@@ -179,12 +179,10 @@ where
         let response = self.inner.call(request);
         Box::pin(async move {
             let response = response.await?;
-            Ok(response.map(|body| {
-                Body::new(Guarded {
-                    body: Body::new(body),
-                    _open: guard,
-                })
-            }))
+            Ok(
+                response
+                    .map(|body| Body::new(Holding::new(Body::new(body), guard, Release::AtEnd))),
+            )
         })
     }
 }
@@ -219,13 +217,33 @@ impl Drop for Open {
     }
 }
 
-/// A response body that keeps its request open until it ends.
-struct Guarded {
+/// A response body that holds `guard` while it is sent: until the body is dropped
+/// ([`Release::AtEnd`]), or only until its first frame is ready ([`Release::AtFirstFrame`]:
+/// a unary answer is encoded when first polled).
+pub(crate) struct Holding<G> {
     body: Body,
-    _open: Option<Open>,
+    guard: Option<G>,
+    release: Release,
 }
 
-impl http_body::Body for Guarded {
+/// When a [`Holding`] body lets its guard go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Release {
+    AtEnd,
+    AtFirstFrame,
+}
+
+impl<G> Holding<G> {
+    pub(crate) fn new(body: Body, guard: G, release: Release) -> Self {
+        Self {
+            body,
+            guard: Some(guard),
+            release,
+        }
+    }
+}
+
+impl<G: Send + Unpin + 'static> http_body::Body for Holding<G> {
     type Data = Bytes;
     type Error = tonic::Status;
 
@@ -233,7 +251,11 @@ impl http_body::Body for Guarded {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, tonic::Status>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if frame.is_ready() && self.release == Release::AtFirstFrame {
+            self.guard = None;
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
