@@ -14,8 +14,9 @@
 //! An admitted call then waits for its turn in its caller's lane ([`Permit::turn`],
 //! `max_running_recipients_per_caller`), and holds it while it is decoded, evaluated and its
 //! answer encoded: a flooder's admitted 1,000-recipient calls run one after the other, beside
-//! everybody else's, not on every worker at once. A heavy call (more than [`HEAVY`] recipients) yields
-//! between those steps (here and in `api::handler`), so that no single poll of a worker is
+//! everybody else's, not on every worker at once. A heavy call (more than [`HEAVY`]
+//! recipients) yields between being weighed and being decoded, and is evaluated on the
+//! lower-priority heavy runtime (`api::heavy`), so that no single poll of a request worker is
 //! long.
 
 use std::future::Future;
@@ -36,12 +37,12 @@ use crate::api::conn::{Holding, Release};
 /// The method whose calls are weighed before decoding.
 const GET_MAIL_TIPS: &str = "/mailtips.v1.MailTipsService/GetMailTips";
 
-/// Recipients past which a call is answered in steps: reading and weighing (here), decoding,
-/// validation, evaluation, building the answer, encoding it (`api::handler`), with a yield to
-/// the calls queued on the worker between them. Each step of a 1,000-recipient draft takes a
-/// fraction of a millisecond, and a worker running them in one go keeps every call queued
-/// behind it waiting; a draft of up to this many runs through in one go (its steps are short,
-/// and yielding would only stretch its latency).
+/// Recipients past which a call is heavy: it yields to the calls queued on its worker between
+/// being weighed (here) and being decoded, and is evaluated on the heavy runtime, at a lower
+/// CPU priority than the request workers (`api::handler`, `api::heavy`). A 1,000-recipient
+/// draft takes a millisecond or more to evaluate, and a request worker doing it keeps every
+/// call queued behind it waiting; a draft of up to this many is evaluated on the worker (it
+/// is short, and a hand-over to another thread would only stretch its latency).
 pub(crate) const HEAVY: usize = 256;
 
 /// The largest message weighed: tonic's own bound on a decoded message (4 MiB); a larger one

@@ -17,12 +17,13 @@ use crate::api::deadline::Deadline;
 use crate::api::grpc::{
     FieldError, RequestLimits, draft_from_request, edge_settings, response_from_evaluation,
 };
+use crate::api::heavy;
 use crate::api::pb;
 use crate::api::shutdown::Shutdown;
 use crate::api::watch::{Watch, WatchStream};
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::domain::{Locale, Policy};
+use crate::domain::{Draft, Evaluation, Locale, Policy};
 use crate::service::MailTips;
 
 /// The `MailTipsService` implementation.
@@ -61,14 +62,6 @@ impl Edge {
 /// 1,000-recipient draft holds what 1,000 one-recipient drafts would).
 fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
     request.get_ref().recipients.len() as u64 + 1
-}
-
-/// Between two steps of a heavy call (more than [`HEAVY`] recipients): lets the calls queued
-/// on this worker run first.
-async fn step(heavy: bool) {
-    if heavy {
-        tokio::task::yield_now().await;
-    }
 }
 
 /// How long a caller refused for load is told to wait: evaluations take milliseconds, so
@@ -131,6 +124,23 @@ impl<D: Directory> GrpcService<D> {
         self.evaluating.clone()
     }
 
+    /// Evaluates `draft` for `caller` (authorized and charged by `api::access`): a heavy draft
+    /// (more than [`HEAVY`] recipients) on the heavy runtime, at a lower CPU priority than the
+    /// request workers (`api::heavy`), any other on this worker. Hands the draft back.
+    async fn evaluate(&self, caller: &Caller, draft: Draft) -> Result<(Evaluation, Draft), Status> {
+        if draft.recipients.len() <= HEAVY {
+            let evaluation = self.access.evaluate(&self.tips, caller, &draft).await?;
+            return Ok((evaluation, draft));
+        }
+        let (tips, access, caller) = (self.tips.clone(), self.access.clone(), caller.clone());
+        heavy::run(async move {
+            let evaluation = access.evaluate(&tips, &caller, &draft).await?;
+            Ok((evaluation, draft))
+        })
+        .await
+        .unwrap_or_else(|| Err(Status::internal("the evaluation failed")))
+    }
+
     /// The handle a config reload swaps.
     pub(crate) fn edge(&self) -> Arc<ArcSwap<Edge>> {
         self.edge.clone()
@@ -160,15 +170,11 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
                 Admitted::new(permit)
             }
         };
-        let heavy = request.get_ref().recipients.len() > HEAVY;
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
-        step(heavy).await;
         // Dropped with the permit when the caller's deadline passes (api::deadline).
-        let evaluation = self.access.evaluate(&self.tips, &caller, &draft).await?;
-        step(heavy).await;
+        let (evaluation, draft) = self.evaluate(&caller, draft).await?;
         let response =
             response_from_evaluation(evaluation, draft.recipients.into_iter().map(|r| r.raw));
-        step(heavy).await;
         Ok(Response::new(response))
     }
 
@@ -189,9 +195,9 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         // The first answer is admitted, charged and authorized as a GetMailTips, so a refusal
         // is the call's status; refreshes are admitted one by one and not charged.
-        let first = {
+        let (first, draft) = {
             let _permit = self.evaluating.try_acquire(&key, weight)?;
-            self.access.evaluate(&self.tips, &caller, &draft).await?
+            self.evaluate(&caller, draft).await?
         };
         let watch = Watch {
             interval: self.tips.policy().refresh_interval,

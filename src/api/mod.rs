@@ -20,6 +20,7 @@ pub(crate) mod deadline;
 mod fuzz;
 pub mod grpc;
 mod handler;
+mod heavy;
 mod listener;
 mod reload;
 pub mod server;

@@ -266,6 +266,45 @@ async fn reply_all_judged_on_every_proxy_address_and_size_limits() {
     );
 }
 
+/// A draft of more than 256 recipients is evaluated on the lower-priority heavy runtime; its
+/// answer is the same, in full and in order, as one evaluated on a request worker.
+#[tokio::test]
+async fn a_heavy_draft_is_answered_like_a_light_one() {
+    let server = TestServer::demo().await;
+    let people = [
+        ("hanako.sato@contoso.com", To),
+        ("helpdesk@contoso.com", To),
+        ("nobody-here@contoso.com", Cc),
+    ];
+    let answer = |n: usize| {
+        let extra: Vec<String> = (0..n).map(|i| format!("person{i}@gmail.example")).collect();
+        let mut recipients = people.to_vec();
+        recipients.extend(extra.iter().map(|a| (a.as_str(), Bcc)));
+        let req = request("kenji.suzuki@contoso.com", &recipients);
+        let mut client = server.client();
+        async move { (client.get_mail_tips(req).await.unwrap().into_inner(), extra) }
+    };
+    let (light, _) = answer(250).await;
+    let (heavy, extra) = answer(400).await;
+    assert_eq!(light.recipients.len(), 253);
+    let addresses: Vec<&str> = heavy
+        .recipients
+        .iter()
+        .map(|r| r.address.as_str())
+        .collect();
+    let wanted: Vec<&str> = people
+        .iter()
+        .map(|p| p.0)
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    assert_eq!(addresses, wanted);
+    assert_eq!(kinds(&heavy.recipients[2]), [K::InvalidInternalRecipient]);
+    assert_eq!(kinds(&heavy.recipients[3]), [K::ExternalRecipient]);
+    for (l, h) in light.recipients.iter().zip(&heavy.recipients).take(4) {
+        assert_eq!(l, h);
+    }
+}
+
 #[tokio::test]
 async fn over_200_recipients_skips_mailbox_sourced_tips() {
     let server = TestServer::demo().await;
