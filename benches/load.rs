@@ -484,6 +484,27 @@ fn main() {
             "group metrics for {n} groups: {:.1} ms",
             t.elapsed().as_secs_f64() * 1000.0
         );
+        // The job's slices (what a request queued behind one waits at most).
+        let mut expansion = mailtips::domain::Expansion::new(&graph);
+        let mut sink = Vec::new();
+        let mut slices = Vec::new();
+        loop {
+            let t = Instant::now();
+            let done = expansion.step(mailtips::metrics::SLICE, &mut sink);
+            slices.push(t.elapsed());
+            if done {
+                break;
+            }
+        }
+        slices.sort();
+        println!(
+            "  in {} slices of {} units: median {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+            slices.len(),
+            mailtips::metrics::SLICE,
+            slices[slices.len() / 2].as_secs_f64() * 1e6,
+            slices[slices.len() * 99 / 100].as_secs_f64() * 1e6,
+            slices[slices.len() - 1].as_secs_f64() * 1e6,
+        );
         let drafts = Arc::new(book.drafts(&DraftMix::default()).unwrap());
         run(&real_target, &drafts);
         let busy = Arc::new(AtomicBool::new(false));
@@ -509,15 +530,21 @@ fn main() {
             real: Vec::new(),
             other: Vec::new(),
         };
+        let mut busy_for = Duration::ZERO;
         for _ in 0..a.rounds {
             c.other.push(run(&real_target, &drafts));
             busy.store(true, Ordering::Relaxed);
+            let t = Instant::now();
             c.real.push(run(&real_target, &drafts));
+            busy_for += t.elapsed();
             busy.store(false, Ordering::Relaxed);
         }
+        // Under load a recomputation rests between bursts of slices, so it takes longer than
+        // the one-go time above: this is how long, with the drafts running beside it.
+        let n = refreshes.load(Ordering::Relaxed);
         println!(
-            "({} metrics refreshes ran during the busy rounds)",
-            refreshes.load(Ordering::Relaxed)
+            "({n} metrics refreshes finished during the busy rounds: one per {:.2} s)",
+            busy_for.as_secs_f64() / n.max(1) as f64
         );
         results.push(c.print("idle"));
     }

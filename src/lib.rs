@@ -24,7 +24,6 @@
 //! Prometheus metrics and the log subscriber.
 
 pub mod api;
-mod background;
 pub mod config;
 pub mod directory;
 pub mod domain;

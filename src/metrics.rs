@@ -59,17 +59,24 @@ impl MetricsStore {
             return Ok(n);
         }
         let graph = directory.group_graph().await?;
-        // Expanding thousands of groups is CPU work: keep it off the request workers' path,
-        // and below them in the scheduler.
-        let metrics = crate::background::run("group-metrics", move || {
-            crate::domain::groups::compute(&graph)
-                .into_iter()
-                .collect::<Counts>()
-        })
-        .await
-        .ok_or_else(|| {
-            crate::directory::DirectoryError::Unavailable("metrics task failed".into())
-        })?;
+        // Expanded on the request workers a slice at a time, yielding to the requests queued
+        // behind each slice: a thread of its own, even at idle priority, cost request p99
+        // half again while it ran (BENCHMARKS.md).
+        let mut metrics = Counts::with_capacity_and_hasher(graph.groups.len(), Default::default());
+        let mut expansion = crate::domain::Expansion::new(&graph);
+        // The first computation (nothing to serve yet) runs through; a recomputation rests
+        // after each burst of slices, so that it takes a small share of the workers.
+        let paced = self.is_ready();
+        let mut burst = Instant::now();
+        while !expansion.step(SLICE, &mut metrics) {
+            if paced && burst.elapsed() >= BURST {
+                tokio::time::sleep(REST).await;
+                burst = Instant::now();
+            } else {
+                tokio::task::yield_now().await;
+            }
+        }
+        drop(expansion);
         let n = metrics.len();
         self.store_counts(metrics);
         tracing::info!(
@@ -130,6 +137,14 @@ impl MetricsStore {
         }
     }
 }
+
+/// The work of one slice of the group expansion between two yields (see
+/// [`Expansion::step`](crate::domain::Expansion::step)): some tens of microseconds.
+pub const SLICE: usize = 1_024;
+/// A recomputation works in bursts of slices this long, then rests for [`REST`]: about a
+/// twentieth of one worker at most.
+const BURST: Duration = Duration::from_micros(250);
+const REST: Duration = Duration::from_millis(5);
 
 /// The first pause before retrying a failed group metrics run; it doubles up to [`RETRY_MAX`].
 const RETRY_FIRST: Duration = Duration::from_secs(10);

@@ -35,7 +35,7 @@ pub use entry::{
     Moderation, Quota, Restrictions, SendFrom,
 };
 pub use fact::Fact;
-pub use groups::{GroupGraph, Member};
+pub use groups::{Expansion, GroupGraph, Member};
 pub use policy::Policy;
 pub use tip::{
     Evaluation, InvalidReason, ReceiptPolicy, RecipientResult, RestrictionReason, Scope,

@@ -105,7 +105,7 @@ fn module_of(rel: &str) -> &str {
 /// same rank may not use each other.
 fn rank(module: &str) -> Option<u8> {
     Some(match module {
-        "domain" | "background" | "telemetry" => 0,
+        "domain" | "telemetry" => 0,
         "directory" => 1,
         "metrics" => 2,
         "service" | "config" => 3,
