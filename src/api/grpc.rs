@@ -338,7 +338,7 @@ pub fn response_from_evaluation(
                 Some(EntryKind::Group) => pb::ResolvedKind::Group,
                 Some(EntryKind::Contact) => pb::ResolvedKind::Contact,
             } as i32,
-            display_name: r.display_name,
+            display_name: r.display_name.into(),
         })
         .collect();
     debug_assert!(addresses.next().is_none(), "one address per result");

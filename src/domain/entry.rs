@@ -5,6 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
+use compact_str::CompactString;
+
 use crate::domain::address::Address;
 use crate::domain::text::html_to_text;
 
@@ -25,7 +27,8 @@ pub enum EntryKind {
 pub struct Entry {
     pub id: EntryId,
     pub kind: EntryKind,
-    pub display_name: String,
+    /// Inline when short (most names): read with the entry, without a cache miss of its own.
+    pub display_name: CompactString,
     /// The primary SMTP address.
     pub primary: Address,
     /// Every address the object receives at, the primary included.
@@ -71,7 +74,7 @@ impl Entry {
         Self {
             id: id.into(),
             kind,
-            display_name: String::new(),
+            display_name: CompactString::default(),
             addresses: vec![primary.clone()],
             primary,
             quota: None,

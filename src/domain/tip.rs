@@ -3,6 +3,8 @@
 
 use std::time::SystemTime;
 
+use compact_str::CompactString;
+
 use crate::domain::address::AddressError;
 use crate::domain::entry::EntryKind;
 
@@ -282,7 +284,7 @@ pub struct RecipientResult {
     pub scope: Scope,
     /// `None` when nothing resolved.
     pub resolved: Option<EntryKind>,
-    pub display_name: String,
+    pub display_name: CompactString,
     pub tips: Vec<Tip>,
     pub pending: TipSet,
 }

@@ -54,7 +54,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// A loaded, validated directory.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    by_address: FastMap<Box<str>, Arc<Entry>>,
+    /// Every address an object receives or sends from; a primary address's key is its
+    /// entry's id.
+    by_address: FastMap<Arc<str>, Arc<Entry>>,
     /// Direct parents: the groups that list an entry as a member.
     parents: FastMap<EntryId, Vec<EntryId>>,
     graph: Arc<GroupGraph>,

@@ -98,7 +98,7 @@ impl Mapping {
                 e.addresses.push(a);
             }
         }
-        e.display_name = first(&self.display_name).unwrap_or_default().to_owned();
+        e.display_name = first(&self.display_name).unwrap_or_default().into();
         let number = |key: &str, names: &[String]| -> Option<u64> {
             let raw = first(names)?;
             match raw.trim().parse::<u64>() {

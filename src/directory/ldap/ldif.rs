@@ -178,7 +178,7 @@ pub fn export_with(
             EntryKind::Contact,
             crate::domain::address::Address::parse(a).expect("parsed when the file loaded"),
         );
-        c.display_name = a.to_owned();
+        c.display_name = a.into();
         write_entry(&mut out, &m, &c, &dns, &kinds, None);
         write_groups(&mut out, &m, groups(&c.id));
     }

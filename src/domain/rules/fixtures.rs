@@ -52,7 +52,7 @@ pub(super) fn addr(s: &str) -> Address {
 
 pub(super) fn entry(a: &str, kind: EntryKind) -> Entry {
     let mut e = Entry::new(a, kind, addr(a));
-    e.display_name = a.split('@').next().unwrap().to_owned();
+    e.display_name = a.split('@').next().unwrap().into();
     e
 }
 

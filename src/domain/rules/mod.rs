@@ -39,6 +39,8 @@ mod whole_audience;
 
 use std::time::SystemTime;
 
+use compact_str::CompactString;
+
 pub use facts::{RecipientFacts, SenderFacts};
 
 /// The sets the draft-level rules count distinct recipients with: foldhash (seeded per
@@ -196,7 +198,7 @@ impl Ctx<'_> {
                 return RecipientResult {
                     scope: Scope::Unknown,
                     resolved: None,
-                    display_name: String::new(),
+                    display_name: CompactString::default(),
                     tips: out.tips,
                     pending: TipSet::EMPTY,
                 };
@@ -204,7 +206,7 @@ impl Ctx<'_> {
         };
         let scope = self.policy.scope_of(address.domain());
         let mut resolved = None;
-        let mut display_name = String::new();
+        let mut display_name = CompactString::default();
         match &facts.resolution {
             Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
             Lookup::NotFound => self.not_found_tips(scope, shown, &mut out),
