@@ -11,6 +11,10 @@
 //! well-formed message, compressed, or larger than the decoder accepts) goes on unweighed:
 //! the handler's decoding refuses it, or weighs it after decoding.
 //!
+//! A `WatchMailTips` request is weighed the same way and takes its slot under the stream caps
+//! (one stream, and its recipients plus one) before it is decoded ([`WatchSlot`]): thousands
+//! of streams past the caps are refused without decoding their drafts.
+//!
 //! An admitted call then waits for its turn in its caller's lane ([`Permit::turn`],
 //! `max_running_recipients_per_caller`), and holds it while it is decoded, evaluated and its
 //! answer encoded: a flooder's admitted 1,000-recipient calls run one after the other, beside
@@ -34,8 +38,9 @@ use crate::api::admission::{Gate, Permit};
 use crate::api::caller::Caller;
 use crate::api::conn::{Holding, Release};
 
-/// The method whose calls are weighed before decoding.
+/// The methods whose calls are weighed before decoding.
 const GET_MAIL_TIPS: &str = "/mailtips.v1.MailTipsService/GetMailTips";
+const WATCH_MAIL_TIPS: &str = "/mailtips.v1.MailTipsService/WatchMailTips";
 
 /// Recipients past which a call is heavy: it yields to the calls queued on its worker between
 /// being weighed (here) and being decoded, and is evaluated on the heavy runtime, at a lower
@@ -61,9 +66,26 @@ impl Admitted {
     }
 }
 
-/// Applies [`AdmitService`] with the evaluation gate the handler uses.
+/// A `WatchMailTips` stream's slot under the open-stream caps and its draft's recipients under
+/// the watched-recipient caps, taken before its body was decoded; the stream holds it until it
+/// ends. (`Arc` for the same reason as [`Admitted`].)
 #[derive(Debug, Clone)]
-pub(crate) struct AdmitLayer(pub(crate) Arc<Gate>);
+pub(crate) struct WatchSlot(#[allow(dead_code, reason = "held, never read")] Arc<(Permit, Permit)>);
+
+impl WatchSlot {
+    pub(crate) fn new(stream: Permit, recipients: Permit) -> Self {
+        Self(Arc::new((stream, recipients)))
+    }
+}
+
+/// The gates the handler uses, for [`AdmitService`]: recipients in evaluation, open
+/// `WatchMailTips` streams, and the recipients they keep.
+#[derive(Debug, Clone)]
+pub(crate) struct AdmitLayer {
+    pub(crate) evaluating: Arc<Gate>,
+    pub(crate) watching: Arc<Gate>,
+    pub(crate) watched: Arc<Gate>,
+}
 
 impl<S> Layer<S> for AdmitLayer {
     type Service = AdmitService<S>;
@@ -71,7 +93,7 @@ impl<S> Layer<S> for AdmitLayer {
     fn layer(&self, inner: S) -> Self::Service {
         AdmitService {
             inner,
-            gate: self.0.clone(),
+            gates: self.clone(),
         }
     }
 }
@@ -80,7 +102,7 @@ impl<S> Layer<S> for AdmitLayer {
 #[derive(Debug, Clone)]
 pub(crate) struct AdmitService<S> {
     inner: S,
-    gate: Arc<Gate>,
+    gates: AdmitLayer,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -100,13 +122,18 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        if request.uri().path() != GET_MAIL_TIPS {
-            return Box::pin(self.inner.call(request));
-        }
+        let watch = match request.uri().path() {
+            GET_MAIL_TIPS => false,
+            WATCH_MAIL_TIPS => true,
+            _ => return Box::pin(self.inner.call(request)),
+        };
         // The instance that was polled ready serves this call; a clone waits for the next.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let gate = self.gate.clone();
+        if watch {
+            return Box::pin(admit_watch(inner, request, self.gates.clone()));
+        }
+        let gate = self.gates.evaluating.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let (read, body) = read_message(body).await;
@@ -134,6 +161,34 @@ where
             }))
         })
     }
+}
+
+/// A `WatchMailTips` call: weighed, and its slot under the stream caps taken (or the call
+/// refused) before it is decoded. The first answer's evaluation is admitted by the handler.
+async fn admit_watch<S>(
+    mut inner: S,
+    request: http::Request<Body>,
+    gates: AdmitLayer,
+) -> Result<http::Response<Body>, S::Error>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>>,
+{
+    let (mut parts, body) = request.into_parts();
+    let (read, body) = read_message(body).await;
+    if let Some(recipients) = read.as_deref().and_then(count_recipients) {
+        let key = Caller::in_extensions(&parts.extensions).key();
+        let slot = gates.watching.try_acquire(&key, 1).and_then(|stream| {
+            let kept = gates.watched.try_acquire(&key, recipients + 1)?;
+            Ok(WatchSlot::new(stream, kept))
+        });
+        match slot {
+            Ok(slot) => {
+                parts.extensions.insert(slot);
+            }
+            Err(refused) => return Ok(refused.into_http()),
+        }
+    }
+    inner.call(http::Request::from_parts(parts, body)).await
 }
 
 /// Reads the first gRPC message of `body`: its bytes (without the 5-byte frame header) when

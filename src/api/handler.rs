@@ -11,7 +11,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::access::Access;
 use crate::api::admission::{Gate, GateKind};
-use crate::api::admit::{Admitted, HEAVY};
+use crate::api::admit::{AdmitLayer, Admitted, HEAVY, WatchSlot};
 use crate::api::caller::Caller;
 use crate::api::deadline::Deadline;
 use crate::api::grpc::{
@@ -119,9 +119,13 @@ impl<D: Directory> GrpcService<D> {
         }
     }
 
-    /// The gate of recipients in evaluation, for admission before decoding (`api::admit`).
-    pub(crate) fn evaluating(&self) -> Arc<Gate> {
-        self.evaluating.clone()
+    /// The gates, for admission before decoding (`api::admit`).
+    pub(crate) fn admit_layer(&self) -> AdmitLayer {
+        AdmitLayer {
+            evaluating: self.evaluating.clone(),
+            watching: self.watching.clone(),
+            watched: self.watched.clone(),
+        }
     }
 
     /// Evaluates `draft` for `caller` (authorized and charged by `api::access`): a heavy draft
@@ -182,15 +186,19 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
 
     async fn watch_mail_tips(
         &self,
-        request: Request<pb::GetMailTipsRequest>,
+        mut request: Request<pb::GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
         let caller = Caller::of(&request);
         let key = caller.key();
         let weight = weight(&request);
-        let slot = (
-            self.watching.try_acquire(&key, 1)?,
-            self.watched.try_acquire(&key, weight)?,
-        );
+        // Taken before decoding when the request could be weighed from its bytes (api::admit).
+        let slot = match request.extensions_mut().remove::<WatchSlot>() {
+            Some(slot) => slot,
+            None => WatchSlot::new(
+                self.watching.try_acquire(&key, 1)?,
+                self.watched.try_acquire(&key, weight)?,
+            ),
+        };
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         // The first answer is admitted, charged and authorized as a GetMailTips, so a refusal

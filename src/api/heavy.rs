@@ -7,6 +7,7 @@ use std::future::Future;
 use std::sync::OnceLock;
 
 use tokio::runtime::Runtime;
+use tracing::Instrument;
 
 /// How much nicer than the request workers the heavy runtime's threads are: at 10 a thread
 /// weighs about a tenth of a request worker when both want a core (nice 19, a seventieth,
@@ -38,7 +39,8 @@ pub(crate) async fn run<T: Send + 'static>(
     let Some(rt) = runtime() else {
         return Some(work.await);
     };
-    let mut task = Abort(rt.spawn(work));
+    // In the caller's span, so that what the evaluation logs is told apart as before.
+    let mut task = Abort(rt.spawn(work.instrument(tracing::Span::current())));
     (&mut task.0).await.ok()
 }
 

@@ -234,7 +234,7 @@ async fn run<D: Directory + GroupSource + Clone>(
     let tips = Arc::new(MailTips::new(directory, metrics, config.policy()));
     let stop = Shutdown::new();
     let grpc = GrpcService::new(tips.clone(), access, &config, stop.clone());
-    let admit = super::admit::AdmitLayer(grpc.evaluating());
+    let admit = grpc.admit_layer();
     let origins = super::browser::AllowedOrigins::new(&config);
     let reloader = super::reload::Reloader::new(
         &config,

@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use tokio_stream::Stream;
 use tonic::Status;
 
-use crate::api::admission::{Gate, Permit};
+use crate::api::admission::Gate;
+use crate::api::admit::WatchSlot;
 use crate::api::caller::CallerKey;
 use crate::api::grpc::response_from_evaluation;
 use crate::api::pb;
@@ -46,7 +47,7 @@ pub(crate) struct Watch<D> {
     pub(crate) weight: u64,
     /// The stream's slot under the open-stream caps and its draft's recipients under the
     /// watched-recipient caps, held until the stream ends.
-    pub(crate) _slot: (Permit, Permit),
+    pub(crate) _slot: WatchSlot,
     /// Counts the stream in `mailtips_watch_streams_open` while it lives.
     pub(crate) _open: crate::telemetry::WatchStreamGuard,
 }

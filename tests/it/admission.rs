@@ -371,6 +371,10 @@ async fn watch_streams_are_capped_in_total_and_per_caller() {
     let a1 = watch(a.clone()).await.unwrap();
     let _a2 = watch(a.clone()).await.unwrap();
     refused(watch(a.clone()).await, "max_watch_streams_per_caller = 2");
+    // Refused before decoding: a draft whose address is not UTF-8 (decoding would answer
+    // INVALID_ARGUMENT) gets the cap's RESOURCE_EXHAUSTED.
+    let undecodable = raw_watch(channel_from(&server, 1).await).await;
+    refused(Err(undecodable), "max_watch_streams_per_caller = 2");
     let _b1 = watch(b.clone()).await.unwrap();
     refused(watch(b.clone()).await, "max_watch_streams = 3");
     // A closed stream gives its slot back.
@@ -381,6 +385,24 @@ async fn watch_streams_are_capped_in_total_and_per_caller() {
     })
     .await;
     assert!(reopened.is_some(), "the closed stream's slot came back");
+}
+
+/// A `WatchMailTips` call whose one recipient's address is not UTF-8, sent as raw bytes: its
+/// status.
+async fn raw_watch(channel: Channel) -> Status {
+    use prost::Message;
+    let mut bytes = draft(TARO, &["zz@contoso.com"]).encode_to_vec();
+    let at = bytes
+        .windows(2)
+        .position(|w| w == b"zz")
+        .expect("the address");
+    bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    let path = http::uri::PathAndQuery::from_static("/mailtips.v1.MailTipsService/WatchMailTips");
+    grpc.server_streaming(tonic::Request::new(bytes), path, Raw)
+        .await
+        .expect_err("refused")
 }
 
 /// Sends and reads raw bytes as gRPC messages.
