@@ -544,37 +544,40 @@ async fn main() {
         let watches = non_reading_watches(addr, 50, 100, hold);
         rows.push((attack, measure(&server, false, hold, watches).await));
     }
-    for (attack, attacker) in [
+    // The flood and its control (no calls, two spinning threads), each with the attacking
+    // threads on the same cores as everything else, then at idle priority.
+    let flood = Duration::from_secs(6);
+    for (attack, calls, attacker) in [
         (
             "flooder: 64 in flight of 1,000-recipient drafts, its client on the same cores",
+            true,
             Attacker::SameCores,
         ),
         (
             "flooder: 64 in flight of 1,000-recipient drafts, its client at idle priority",
+            true,
             Attacker::Elsewhere,
         ),
-    ] {
-        if wanted(attack) {
-            let flood = Duration::from_secs(6);
-            let row = measure(&server, false, flood, flooder(addr, flood, attacker)).await;
-            rows.push((attack, row));
-        }
-    }
-    for (attack, attacker) in [
         (
             "control for the flood: two busy-looping threads, no calls",
+            false,
             Attacker::SameCores,
         ),
         (
             "control for the flood: two busy-looping threads at idle priority, no calls",
+            false,
             Attacker::Elsewhere,
         ),
     ] {
-        if wanted(attack) {
-            let flood = Duration::from_secs(6);
-            let row = measure(&server, false, flood, busy_cores(flood, attacker)).await;
-            rows.push((attack, row));
+        if !wanted(attack) {
+            continue;
         }
+        let row = if calls {
+            measure(&server, false, flood, flooder(addr, flood, attacker)).await
+        } else {
+            measure(&server, false, flood, busy_cores(flood, attacker)).await
+        };
+        rows.push((attack, row));
     }
     drop(server);
 

@@ -207,7 +207,6 @@ async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_calls_run_in_its_lane_and_a_full_share_refuses_before_decoding() {
-    use prost::Message;
     let slapd = Slapd::start(Preset::Openldap, &demo_ldif(Preset::Openldap));
     let mut lc = slapd.ldap_config(Preset::Openldap);
     lc.operation_timeout = Duration::from_secs(600);
@@ -257,17 +256,12 @@ async fn a_callers_calls_run_in_its_lane_and_a_full_share_refuses_before_decodin
     // Two recipients whose addresses are not UTF-8: weighed from the bytes (three), so refused
     // for caller 1's share (four held) before anything decodes them; caller 2's share has room,
     // and decoding refuses them as not a valid message.
-    let mut bytes = draft(TARO, &["zz1@contoso.com", "zz2@contoso.com"]).encode_to_vec();
-    for at in 0..bytes.len() - 1 {
-        if bytes[at..at + 2] == *b"zz" {
-            bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
-        }
-    }
+    let bytes = undecodable(&["zz1@contoso.com", "zz2@contoso.com"]);
     let raw = |channel: Channel, bytes: Vec<u8>| async move {
-        let mut grpc = tonic::client::Grpc::new(channel);
-        grpc.ready().await.unwrap();
         let path = http::uri::PathAndQuery::from_static("/mailtips.v1.MailTipsService/GetMailTips");
-        grpc.unary(tonic::Request::new(bytes), path, Raw)
+        raw_client(channel)
+            .await
+            .unary(tonic::Request::new(bytes), path, Raw)
             .await
             .expect_err("refused")
     };
@@ -387,20 +381,34 @@ async fn watch_streams_are_capped_in_total_and_per_caller() {
     assert!(reopened.is_some(), "the closed stream's slot came back");
 }
 
+/// A draft from Taro to `to`, encoded, with every "zz" in it made bytes that are not UTF-8:
+/// decoding it fails.
+fn undecodable(to: &[&str]) -> Vec<u8> {
+    use prost::Message;
+    let mut bytes = draft(TARO, to).encode_to_vec();
+    for at in 0..bytes.len() - 1 {
+        if bytes[at..at + 2] == *b"zz" {
+            bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
+        }
+    }
+    bytes
+}
+
+/// A client sending and reading raw bytes ([`Raw`]) on `channel`, ready.
+async fn raw_client(channel: Channel) -> tonic::client::Grpc<Channel> {
+    let mut grpc = tonic::client::Grpc::new(channel);
+    grpc.ready().await.unwrap();
+    grpc
+}
+
 /// A `WatchMailTips` call whose one recipient's address is not UTF-8, sent as raw bytes: its
 /// status.
 async fn raw_watch(channel: Channel) -> Status {
-    use prost::Message;
-    let mut bytes = draft(TARO, &["zz@contoso.com"]).encode_to_vec();
-    let at = bytes
-        .windows(2)
-        .position(|w| w == b"zz")
-        .expect("the address");
-    bytes[at..at + 2].copy_from_slice(&[0xff, 0xfe]);
-    let mut grpc = tonic::client::Grpc::new(channel);
-    grpc.ready().await.unwrap();
     let path = http::uri::PathAndQuery::from_static("/mailtips.v1.MailTipsService/WatchMailTips");
-    grpc.server_streaming(tonic::Request::new(bytes), path, Raw)
+    let request = tonic::Request::new(undecodable(&["zz@contoso.com"]));
+    raw_client(channel)
+        .await
+        .server_streaming(request, path, Raw)
         .await
         .expect_err("refused")
 }
