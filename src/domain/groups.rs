@@ -193,7 +193,15 @@ impl<'g> Expansion<'g> {
                 }
                 At::Walk { .. } => {
                     // Done: the work's memory goes now, not when the expansion is dropped.
-                    *self = Self::new(self.graph);
+                    self.group_index = HashMap::new();
+                    self.external = Vec::new();
+                    self.child_at = Vec::new();
+                    self.leaf_at = Vec::new();
+                    self.child = Vec::new();
+                    self.leaf = Vec::new();
+                    self.group_stamp = Vec::new();
+                    self.leaf_stamp = Vec::new();
+                    self.stack = Vec::new();
                     self.at = At::Done;
                 }
                 At::Done => return true,
