@@ -19,6 +19,9 @@ use crate::domain::{
 /// Every address in the file, with the id and kind of the object that has it.
 type AddressIndex = FastMap<Box<str>, (EntryId, EntryKind)>;
 
+/// Members lists up to this long are deduplicated by searching the list.
+const LINEAR_DEDUP: usize = 32;
+
 /// One object of the file: its kind, its place in its list and what was written.
 #[derive(Clone, Copy)]
 struct Object<'r> {
@@ -442,6 +445,16 @@ impl Builder<'_> {
         parents: &mut FastMap<EntryId, Vec<EntryId>>,
     ) -> Result<Vec<Member>, DirectoryFileError> {
         let mut list = Vec::with_capacity(members.len());
+        // A member listed twice (or by two of its addresses) counts once. Short lists are
+        // searched; a long one keeps a set, or a 5,000-member group would cost 12.5 million
+        // comparisons.
+        let mut seen: Option<std::collections::HashSet<Member, foldhash::fast::RandomState>> =
+            (members.len() > LINEAR_DEDUP).then(|| {
+                std::collections::HashSet::with_capacity_and_hasher(
+                    members.len(),
+                    Default::default(),
+                )
+            });
         for (j, m) in members.iter().enumerate() {
             let a = self
                 .parse(m)
@@ -465,7 +478,11 @@ impl Builder<'_> {
                 }
                 None => Member::External(a.as_str().into()),
             };
-            if !list.contains(&member) {
+            let new = match seen.as_mut() {
+                Some(seen) => seen.insert(member.clone()),
+                None => !list.contains(&member),
+            };
+            if new {
                 list.push(member);
             }
         }
@@ -544,6 +561,34 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("auto_reply.start"));
         let e = parse("[[mailbox]]\naddress = \"a@contoso.com\"\ncustom_tip = { translations = { japanese = \"x\" } }\n").unwrap_err();
         assert!(e.to_string().contains("two-letter"), "{e}");
+    }
+
+    #[test]
+    fn a_member_listed_twice_counts_once_in_short_and_long_lists() {
+        for n in [3, LINEAR_DEDUP + 8] {
+            let mut text = String::from(
+                "[[mailbox]]\naddress = \"a@contoso.com\"\nproxy_addresses = [\"alias@contoso.com\"]\n",
+            );
+            let mut members = vec![
+                "\"a@contoso.com\"".to_owned(),
+                "\"alias@contoso.com\"".to_owned(),
+                "\"A@contoso.com\"".to_owned(),
+            ];
+            for i in 0..n {
+                members.push(format!("\"x{i}@outside.example\""));
+                members.push(format!("\"X{i}@outside.example\""));
+            }
+            text.push_str(&format!(
+                "[[group]]\naddress = \"g@contoso.com\"\nmembers = [{}]\n",
+                members.join(", ")
+            ));
+            let snap = parse(&text).unwrap();
+            let (_, list) = &snap.graph().groups[0];
+            assert_eq!(list.len(), 1 + n, "{n}: {list:?}");
+            assert!(
+                matches!(&list[0], Member::Entry(id, EntryKind::Mailbox) if &**id == "a@contoso.com")
+            );
+        }
     }
 
     #[test]
