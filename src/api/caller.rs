@@ -39,13 +39,7 @@ impl Caller {
     /// The caller of `request`: what authentication recorded, else an anonymous caller at
     /// the request's peer address.
     pub(crate) fn of<T>(request: &tonic::Request<T>) -> Self {
-        request
-            .extensions()
-            .get::<Caller>()
-            .cloned()
-            .unwrap_or_else(|| Caller::Anonymous {
-                peer: request.remote_addr().map(|a| a.ip()),
-            })
+        Self::in_extensions(request.extensions())
     }
 
     /// The same for a request not yet decoded: what authentication recorded in `extensions`,

@@ -109,17 +109,24 @@ fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
+/// The demo directory on slapd, for tests that freeze slapd with a draft in flight: one LDAP
+/// connection (bound before slapd stops, so the stuck draft's search is sent on it), timeouts
+/// far longer than the tests, and no group metrics job; with the config to adjust.
+fn frozen_ldap_setup() -> (Slapd, LdapDirectory, mailtips::config::Config) {
     let slapd = Slapd::start(Preset::Openldap, &demo_ldif(Preset::Openldap));
     let mut lc = slapd.ldap_config(Preset::Openldap);
     lc.operation_timeout = Duration::from_secs(600);
-    // One connection, bound before slapd stops: the heavy draft's search is sent on it.
     lc.connections = 1.try_into().unwrap();
     let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
     let mut config = demo_config();
     config.org.group_metrics_enabled = false;
     config.directory.cache.backend_timeout = Duration::from_secs(600);
+    (slapd, ldap, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
+    let (slapd, ldap, mut config) = frozen_ldap_setup();
     // A four-recipient draft (weight five: the recipients and the sender) fills a caller's share.
     config.server.limits.max_evaluating_recipients_per_caller = 5.try_into().unwrap();
     config.server.limits.max_evaluating_recipients = 8.try_into().unwrap();
@@ -207,14 +214,7 @@ async fn a_caller_past_its_share_is_refused_while_others_are_admitted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_callers_calls_run_in_its_lane_and_a_full_share_refuses_before_decoding() {
-    let slapd = Slapd::start(Preset::Openldap, &demo_ldif(Preset::Openldap));
-    let mut lc = slapd.ldap_config(Preset::Openldap);
-    lc.operation_timeout = Duration::from_secs(600);
-    lc.connections = 1.try_into().unwrap();
-    let ldap = LdapDirectory::new(lc, Default::default()).unwrap();
-    let mut config = demo_config();
-    config.org.group_metrics_enabled = false;
-    config.directory.cache.backend_timeout = Duration::from_secs(600);
+    let (slapd, ldap, mut config) = frozen_ldap_setup();
     config.server.limits.max_evaluating_recipients_per_caller = 6.try_into().unwrap();
     // A lane of four: the stuck draft (weight four) takes it whole.
     config.server.limits.max_running_recipients_per_caller = 4;
