@@ -187,6 +187,11 @@ impl Address {
         })
     }
 
+    /// The normalised `local@domain`, owned (for maps keyed by text).
+    pub fn into_key(self) -> Box<str> {
+        self.key
+    }
+
     /// The normalised `local@domain`.
     pub fn as_str(&self) -> &str {
         &self.key

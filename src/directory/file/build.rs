@@ -5,6 +5,7 @@
 //! field.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry as Slot;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -16,8 +17,30 @@ use crate::domain::{
     SendFrom,
 };
 
-/// Every address in the file, with the id and kind of the object that has it.
-type AddressIndex = FastMap<Box<str>, (EntryId, EntryKind)>;
+/// Every address in the file and the object that has it (pass 1's result).
+struct AddressIndex {
+    /// Each address, send-from ones included (they belong to their mailbox too).
+    owner: FastMap<Box<str>, Owner>,
+    /// Each object's id and kind, by its place in the file's objects.
+    ids: Vec<(EntryId, EntryKind)>,
+}
+
+/// The object an address belongs to, by its place in the file's objects.
+#[derive(Clone, Copy)]
+struct Owner {
+    object: u32,
+    /// Whether mail to the address reaches the object (not a send-from address).
+    receives: bool,
+}
+
+impl AddressIndex {
+    /// The id and kind of the object that receives mail at `address`.
+    fn get(&self, address: &Address) -> Option<(&EntryId, EntryKind)> {
+        let owner = self.owner.get(address.as_str()).filter(|o| o.receives)?;
+        let (id, kind) = &self.ids[owner.object as usize];
+        Some((id, *kind))
+    }
+}
 
 /// Members lists up to this long are deduplicated by searching the list.
 const LINEAR_DEDUP: usize = 32;
@@ -91,8 +114,11 @@ impl Snapshot {
             rules,
             ..Snapshot::default()
         };
-        for o in &objects {
-            b.add_object(*o, &ids, &mut snapshot)?;
+        // Sized once: growing maps of 100,000 entries rehashed them again and again.
+        snapshot.by_address.reserve(ids.owner.len());
+        snapshot.parents.reserve(objects.len());
+        for (i, o) in objects.iter().enumerate() {
+            b.add_object(*o, ids.ids[i].0.clone(), &ids, &mut snapshot)?;
         }
         Ok(snapshot)
     }
@@ -118,21 +144,28 @@ impl Builder<'_> {
     }
 
     /// Pass 1: every object's primary and proxy addresses, each owned by one object only.
+    /// Objects are named in errors only: a label per object was a fifth of the pass.
     fn index_addresses(&self, objects: &[Object<'_>]) -> Result<AddressIndex, DirectoryFileError> {
-        // Who has each address, for the error; only this pass needs it, so it is freed before
-        // the snapshot is built.
-        let mut owner: FastMap<Box<str>, String> = FastMap::default();
-        let mut ids = AddressIndex::default();
-        for o in objects {
-            let at = o.label();
+        let addresses = objects
+            .iter()
+            .map(|o| 1 + o.raw.proxy_addresses.len() + o.raw.send_from.len())
+            .sum();
+        let mut index = AddressIndex {
+            owner: FastMap::with_capacity_and_hasher(addresses, Default::default()),
+            ids: Vec::with_capacity(objects.len()),
+        };
+        for (i, o) in objects.iter().enumerate() {
+            let object = u32::try_from(i).map_err(|_| {
+                self.err(None, None, "more than 4,294,967,295 objects".into())
+            })?;
             let primary = self
                 .parse(&o.raw.address)
-                .map_err(|e| self.err(at.clone(), Some("address".into()), e.to_string()))?;
-            let id: EntryId = Arc::from(primary.as_str());
+                .map_err(|e| self.err(o.label(), Some("address".into()), e.to_string()))?;
+            index.ids.push((Arc::from(primary.as_str()), o.kind));
             let proxies = o.raw.proxy_addresses.iter().enumerate().map(|(j, p)| {
                 self.parse(p).map_err(|e| {
                     self.err(
-                        at.clone(),
+                        o.label(),
                         Some(format!("proxy_addresses[{j}]")),
                         e.to_string(),
                     )
@@ -142,48 +175,55 @@ impl Builder<'_> {
             let send_from = o.raw.send_from.iter().enumerate().map(|(j, s)| {
                 self.parse(&s.address).map(|a| (a, false)).map_err(|e| {
                     self.err(
-                        at.clone(),
+                        o.label(),
                         Some(format!("send_from[{j}].address")),
                         e.to_string(),
                     )
                 })
             });
-            let receives = std::iter::once(Ok(primary.clone()))
+            let receives = std::iter::once(Ok(primary))
                 .chain(proxies)
                 .map(|a| a.map(|a| (a, true)));
             for a in receives.chain(send_from) {
                 let (a, receives) = a?;
-                if let Some(prev) = owner.get(a.as_str()) {
-                    if prev.as_str() != at.as_deref().unwrap_or("") {
+                match index.owner.entry(a.into_key()) {
+                    Slot::Vacant(v) => {
+                        v.insert(Owner { object, receives });
+                    }
+                    // The same object may list an address twice; the first listing counts.
+                    Slot::Occupied(prev) if prev.get().object == object => {}
+                    Slot::Occupied(prev) => {
+                        let other = objects[prev.get().object as usize].label();
                         return Err(self.err(
-                            at,
+                            o.label(),
                             None,
-                            format!("address {} is already used by {prev}", a.as_str()),
+                            format!(
+                                "address {} is already used by {}",
+                                prev.key(),
+                                other.unwrap_or_default()
+                            ),
                         ));
                     }
-                    continue;
-                }
-                owner.insert(a.as_str().into(), at.clone().unwrap_or_default());
-                if receives {
-                    ids.insert(a.as_str().into(), (id.clone(), o.kind));
                 }
             }
         }
-        Ok(ids)
+        Ok(index)
     }
 
-    /// Pass 2, one object: its fields checked and resolved into an entry, added to the
-    /// snapshot under each of its addresses, with its members in the group graph.
+    /// Pass 2, one object (whose id pass 1 made): its fields checked and resolved into an
+    /// entry, added to the snapshot under each of its addresses, with its members in the group
+    /// graph.
     fn add_object(
         &self,
         o: Object<'_>,
+        id: EntryId,
         ids: &AddressIndex,
         snapshot: &mut Snapshot,
     ) -> Result<(), DirectoryFileError> {
         let r = o.raw;
-        let at = o.label();
+        let at = o;
         self.check_fields(o.kind, r, &at)?;
-        let mut entry = self.entry_with_addresses(o.kind, r);
+        let mut entry = self.entry_with_addresses(id, o.kind, r);
         entry.quota = r.quota.map(|q| Quota {
             prohibit_receive_bytes: q.0,
             usage_bytes: r.usage.map_or(0, |u| u.0),
@@ -245,13 +285,13 @@ impl Builder<'_> {
         &self,
         kind: EntryKind,
         r: &RawEntry,
-        at: &Option<String>,
+        at: &Object<'_>,
     ) -> Result<(), DirectoryFileError> {
         use EntryKind::{Group, Mailbox};
         let only = |field: &str, present: bool, allowed: &[EntryKind]| {
             if present && !allowed.contains(&kind) {
                 Err(self.err(
-                    at.clone(),
+                    at.label(),
                     Some(field.into()),
                     format!("not allowed on a {kind:?} entry").to_lowercase(),
                 ))
@@ -276,14 +316,14 @@ impl Builder<'_> {
         only("members", r.members.is_some(), &[Group])?;
         if kind == Group && r.members.is_none() {
             return Err(self.err(
-                at.clone(),
+                at.label(),
                 Some("members".into()),
                 "a group needs a members list (it may be empty)".into(),
             ));
         }
         if r.usage.is_some() && r.quota.is_none() {
             return Err(self.err(
-                at.clone(),
+                at.label(),
                 Some("usage".into()),
                 "usage needs a quota".into(),
             ));
@@ -293,9 +333,8 @@ impl Builder<'_> {
 
     /// A new entry with its id, name, primary address and distinct proxy addresses (all
     /// checked in pass 1).
-    fn entry_with_addresses(&self, kind: EntryKind, r: &RawEntry) -> Entry {
+    fn entry_with_addresses(&self, id: EntryId, kind: EntryKind, r: &RawEntry) -> Entry {
         let primary = self.parse(&r.address).expect("checked in pass 1");
-        let id: EntryId = Arc::from(primary.as_str());
         let mut entry = Entry::new(id, kind, primary);
         entry.display_name = r.name.trim().into();
         for p in &r.proxy_addresses {
@@ -311,7 +350,7 @@ impl Builder<'_> {
     /// it is shared.
     fn sending_and_forwarding(
         &self,
-        at: &Option<String>,
+        at: &Object<'_>,
         r: &RawEntry,
         entry: &mut Entry,
     ) -> Result<(), DirectoryFileError> {
@@ -324,7 +363,7 @@ impl Builder<'_> {
         }
         if let Some(f) = &r.forwarding_address {
             let a = self.parse(f).map_err(|e| {
-                self.err(at.clone(), Some("forwarding_address".into()), e.to_string())
+                self.err(at.label(), Some("forwarding_address".into()), e.to_string())
             })?;
             entry.forwarding_address = Some(a);
         }
@@ -335,14 +374,14 @@ impl Builder<'_> {
     /// A mailbox's automatic reply; its window, when given, must end after it starts.
     fn auto_reply(
         &self,
-        at: &Option<String>,
+        at: &Object<'_>,
         ar: &RawAutoReply,
     ) -> Result<AutoReply, DirectoryFileError> {
         let time = |field: &str, d: &Option<toml::value::Datetime>| {
             d.as_ref()
                 .map(|d| {
                     datetime_to_system(d)
-                        .map_err(|m| self.err(at.clone(), Some(format!("auto_reply.{field}")), m))
+                        .map_err(|m| self.err(at.label(), Some(format!("auto_reply.{field}")), m))
                 })
                 .transpose()
         };
@@ -351,7 +390,7 @@ impl Builder<'_> {
             && e <= s
         {
             return Err(self.err(
-                at.clone(),
+                at.label(),
                 Some("auto_reply.end".into()),
                 "end must be after start".into(),
             ));
@@ -369,7 +408,7 @@ impl Builder<'_> {
     /// A custom tip; translations are keyed by two-letter language codes (lower-cased).
     fn custom_tip(
         &self,
-        at: &Option<String>,
+        at: &Object<'_>,
         t: &RawCustomTip,
     ) -> Result<CustomTip, DirectoryFileError> {
         let mut translations = HashMap::new();
@@ -377,7 +416,7 @@ impl Builder<'_> {
             let l = lang.to_ascii_lowercase();
             if l.len() != 2 || !l.bytes().all(|b| b.is_ascii_lowercase()) {
                 return Err(self.err(
-                    at.clone(),
+                    at.label(),
                     Some(format!("custom_tip.translations.{lang}")),
                     "translation keys are two-letter language codes (e.g. ja)".into(),
                 ));
@@ -394,7 +433,7 @@ impl Builder<'_> {
     fn moderation(
         &self,
         ids: &AddressIndex,
-        at: &Option<String>,
+        at: &Object<'_>,
         m: &RawModeration,
     ) -> Result<Moderation, DirectoryFileError> {
         let moderators = self.resolve_list(ids, at, "moderation.moderators", &m.moderators)?;
@@ -410,26 +449,24 @@ impl Builder<'_> {
     fn resolve_list(
         &self,
         ids: &AddressIndex,
-        at: &Option<String>,
+        at: &Object<'_>,
         field: &str,
         list: &[String],
     ) -> Result<Vec<EntryId>, DirectoryFileError> {
         list.iter()
             .enumerate()
             .map(|(j, s)| {
-                let f = Some(format!("{field}[{j}]"));
+                let f = || Some(format!("{field}[{j}]"));
                 let a = self
                     .parse(s)
-                    .map_err(|e| self.err(at.clone(), f.clone(), e.to_string()))?;
-                ids.get(a.as_str())
-                    .map(|(id, _)| id.clone())
-                    .ok_or_else(|| {
-                        self.err(
-                            at.clone(),
-                            f,
-                            format!("{} is not in this directory", a.as_str()),
-                        )
-                    })
+                    .map_err(|e| self.err(at.label(), f(), e.to_string()))?;
+                ids.get(&a).map(|(id, _)| id.clone()).ok_or_else(|| {
+                    self.err(
+                        at.label(),
+                        f(),
+                        format!("{} is not in this directory", a.as_str()),
+                    )
+                })
             })
             .collect()
     }
@@ -439,7 +476,7 @@ impl Builder<'_> {
     fn members(
         &self,
         ids: &AddressIndex,
-        at: &Option<String>,
+        at: &Object<'_>,
         members: &[String],
         group: &EntryId,
         parents: &mut FastMap<EntryId, Vec<EntryId>>,
@@ -458,17 +495,17 @@ impl Builder<'_> {
         for (j, m) in members.iter().enumerate() {
             let a = self
                 .parse(m)
-                .map_err(|e| self.err(at.clone(), Some(format!("members[{j}]")), e.to_string()))?;
-            let member = match ids.get(a.as_str()) {
+                .map_err(|e| self.err(at.label(), Some(format!("members[{j}]")), e.to_string()))?;
+            let member = match ids.get(&a) {
                 Some((id, kind)) => {
                     parents.entry(id.clone()).or_default().push(group.clone());
-                    Member::Entry(id.clone(), *kind)
+                    Member::Entry(id.clone(), kind)
                 }
                 // In the organisation's own domain, a member must be one of its objects: a
                 // dangling one would count as external.
                 None if self.own_domains.contains(a.domain()) => {
                     return Err(self.err(
-                        at.clone(),
+                        at.label(),
                         Some(format!("members[{j}]")),
                         format!(
                             "{} is not in this directory, though its domain is (only addresses in other domains may be external members)",
