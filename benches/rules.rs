@@ -91,7 +91,7 @@ fn draft(f: &Fixture, n: usize) -> (mailtips::pb::GetMailTipsRequest, Draft) {
 fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
     let lookup = |a: &Address| match f
         .rt
-        .block_on(f.directory.lookup(std::slice::from_ref(a)))
+        .block_on(f.directory.lookup(&[a]))
         .remove(0)
     {
         Lookup::Found(e) => Some(e),
@@ -213,10 +213,11 @@ fn benches(c: &mut Criterion) {
     ] {
         let mapping = mailtips::directory::ldap::mapping::Mapping::preset(preset);
         for n in [10usize, 250] {
-            let chunk: Vec<Address> = (0..n)
+            let owned: Vec<Address> = (0..n)
                 // A `*` in every address, so the escaping has work to do.
                 .map(|i| Address::parse(&format!("user.{i}*@contoso.com")).unwrap())
                 .collect();
+            let chunk: Vec<&Address> = owned.iter().collect();
             g.throughput(Throughput::Elements(n as u64));
             g.bench_with_input(BenchmarkId::new(name, n), &chunk, |b, chunk| {
                 b.iter(|| mapping.lookup_filter(black_box(chunk)))

@@ -85,50 +85,43 @@ impl<D: Directory> MailTips<D> {
     ) -> Result<Evaluation, Refusal> {
         crate::telemetry::get().recipients(draft.recipients.len());
         let policy = self.policy.load();
-        // One batch: the sender plus every distinct well-formed recipient address.
+        // One batch: the sender plus every distinct well-formed recipient address, borrowed
+        // from the draft. Each address's place in the batch is kept, so it is hashed once.
         let mut index: HashMap<&Address, usize, foldhash::fast::RandomState> =
             HashMap::with_capacity_and_hasher(draft.recipients.len() + 2, Default::default());
-        let mut batch: Vec<Address> = Vec::with_capacity(draft.recipients.len() + 2);
-        let person = match asker {
-            Asker::Person(a) if *a != draft.sender => Some(a),
+        let mut batch: Vec<&Address> = Vec::with_capacity(draft.recipients.len() + 2);
+        let mut place = |a| {
+            *index.entry(a).or_insert_with(|| {
+                batch.push(a);
+                batch.len() - 1
+            })
+        };
+        let sender_at = place(&draft.sender);
+        let recipients_at: Vec<Option<usize>> = draft
+            .recipients
+            .iter()
+            .map(|r| r.address.as_ref().ok().map(&mut place))
+            .collect();
+        let person_at = match asker {
+            Asker::Person(a) if *a != draft.sender => Some(place(a)),
             _ => None,
         };
-        for a in std::iter::once(&draft.sender)
-            .chain(
-                draft
-                    .recipients
-                    .iter()
-                    .filter_map(|r| r.address.as_ref().ok()),
-            )
-            .chain(person)
-        {
-            index.entry(a).or_insert_with(|| {
-                batch.push(a.clone());
-                batch.len() - 1
-            });
-        }
+        drop(index);
         // Per address: a cache may know some of the draft while the backend is down.
         let found = self.directory.lookup(&batch).await;
-        let resolution = |a: &Address| match index.get(a).and_then(|&i| found.get(i)) {
-            Some(found) => found.clone(),
-            // A backend that answered fewer addresses than asked.
-            None => Lookup::Unknown,
-        };
+        // A backend that answered fewer addresses than asked leaves the rest unknown.
+        let resolution = |at: usize| found.get(at).cloned().unwrap_or(Lookup::Unknown);
         self.authorize(
             asker,
             draft,
-            &resolution(&draft.sender),
-            person.map(resolution),
+            &resolution(sender_at),
+            person_at.map(resolution),
         )
         .await?;
-        let recipients: Vec<RecipientFacts> = draft
-            .recipients
-            .iter()
-            .map(|r| {
-                let resolution = match &r.address {
-                    Ok(a) => resolution(a),
-                    Err(_) => Lookup::NotFound,
-                };
+        let recipients: Vec<RecipientFacts> = recipients_at
+            .into_iter()
+            .map(|at| {
+                let resolution = at.map_or(Lookup::NotFound, resolution);
                 let metrics = match &resolution {
                     Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
                     _ => None,
@@ -141,12 +134,12 @@ impl<D: Directory> MailTips<D> {
             .collect();
 
         let mut sender = SenderFacts {
-            entry: match resolution(&draft.sender) {
+            entry: match resolution(sender_at) {
                 Lookup::Found(e) => Some(e),
                 _ => None,
             },
             lookup_failed: !matches!(
-                index.get(&draft.sender).and_then(|&i| found.get(i)),
+                found.get(sender_at),
                 Some(Lookup::Found(_) | Lookup::NotFound)
             ),
             groups: None,
@@ -308,7 +301,7 @@ mod tests {
     }
 
     impl Directory for Fake {
-        async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
+        async fn lookup(&self, addresses: &[&Address]) -> Vec<Lookup> {
             self.lookups
                 .lock()
                 .unwrap()

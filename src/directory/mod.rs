@@ -42,7 +42,7 @@ pub trait Directory: Send + Sync + 'static {
     /// per address, in order. Never fails: an address the backend could not answer for (it
     /// failed or timed out; logged at warn) is [`Lookup::Unknown`], which the request path
     /// turns into pending tips.
-    fn lookup(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send;
+    fn lookup(&self, addresses: &[&Address]) -> impl Future<Output = Vec<Lookup>> + Send;
 
     /// Every group that holds `id`, directly or through nested groups. The request path asks
     /// only for an entry the lookup returned without them ([`crate::domain::Entry::groups`]).
@@ -88,7 +88,7 @@ pub trait GroupSource: Send + Sync + 'static {
 // A shared backend (the server keeps an `Arc<FileDirectory>` to reload it) is a directory too.
 
 impl<D: Directory> Directory for Arc<D> {
-    fn lookup(&self, addresses: &[Address]) -> impl Future<Output = Vec<Lookup>> + Send {
+    fn lookup(&self, addresses: &[&Address]) -> impl Future<Output = Vec<Lookup>> + Send {
         (**self).lookup(addresses)
     }
     fn member_of(

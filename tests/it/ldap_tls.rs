@@ -9,7 +9,7 @@ use crate::support::slapd::*;
 
 async fn resolves(dir: &LdapDirectory) -> bool {
     let a = Address::parse("kenji.suzuki@contoso.com").unwrap();
-    match dir.try_lookup(&[a]).await {
+    match dir.try_lookup(&[&a]).await {
         Ok(found) => found[0].is_some(),
         Err(e) => {
             eprintln!("lookup failed: {e}");

@@ -222,10 +222,10 @@ impl<D: Directory> CachedDirectory<D> {
 }
 
 impl<D: Directory> Directory for CachedDirectory<D> {
-    async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
+    async fn lookup(&self, addresses: &[&Address]) -> Vec<Lookup> {
         let mut out: Vec<Lookup> = Vec::with_capacity(addresses.len());
         let mut stale: HashMap<usize, Stamped<Option<Arc<Entry>>>> = HashMap::new();
-        let mut misses: Vec<Address> = Vec::new();
+        let mut misses: Vec<&Address> = Vec::new();
         let mut miss_at: Vec<usize> = Vec::new();
         for (i, a) in addresses.iter().enumerate() {
             match self.cached(a) {
@@ -237,7 +237,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                         stale.insert(i, s);
                     }
                     out.push(Lookup::Unknown);
-                    misses.push(a.clone());
+                    misses.push(a);
                     miss_at.push(i);
                 }
             }
@@ -278,7 +278,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                         _ => None,
                     };
                     out[i] = answer;
-                    self.store(a, value, now);
+                    self.store(a.clone(), value, now);
                 }
             }
         }

@@ -71,7 +71,7 @@ impl Scripted {
 }
 
 impl Directory for Scripted {
-    async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
+    async fn lookup(&self, addresses: &[&Address]) -> Vec<Lookup> {
         self.asked
             .lock()
             .unwrap()
@@ -131,6 +131,11 @@ fn addrs(list: &[&str]) -> Vec<Address> {
     list.iter().map(|a| addr(a)).collect()
 }
 
+/// A lookup's batch: the addresses, borrowed.
+fn refs(list: &[Address]) -> Vec<&Address> {
+    list.iter().collect()
+}
+
 const REFRESH: Duration = Duration::from_secs(3600);
 
 /// The cache over `backend` with positive TTL 5 min, negative 1 min, a one-hour refresh
@@ -173,7 +178,7 @@ async fn unknown_answers_are_served_from_the_last_known_up_to_the_refresh_interv
     let (cache, now) = cached(&backend);
     let advance = |d: Duration| *now.lock().unwrap() += d;
 
-    let warm = cache.lookup(&addrs(&[TARO, NOBODY])).await;
+    let warm = cache.lookup(&refs(&addrs(&[TARO, NOBODY]))).await;
     assert_eq!(kinds(&warm), ["found", "not found"]);
     assert_eq!(backend.asked(), 1);
 
@@ -181,7 +186,7 @@ async fn unknown_answers_are_served_from_the_last_known_up_to_the_refresh_interv
     // never seen is unknown.
     backend.set(Mode::Down);
     advance(Duration::from_secs(301));
-    let down = cache.lookup(&addrs(&[TARO, NOBODY, NEVER])).await;
+    let down = cache.lookup(&refs(&addrs(&[TARO, NOBODY, NEVER]))).await;
     assert_eq!(kinds(&down), ["found", "not found", "unknown"]);
     assert_eq!(
         backend.asked(),
@@ -192,20 +197,20 @@ async fn unknown_answers_are_served_from_the_last_known_up_to_the_refresh_interv
 
     // Exactly one refresh interval old: still served.
     advance(REFRESH - Duration::from_secs(301));
-    let edge = cache.lookup(&addrs(&[TARO, NOBODY])).await;
+    let edge = cache.lookup(&refs(&addrs(&[TARO, NOBODY]))).await;
     assert_eq!(kinds(&edge), ["found", "not found"]);
 
     // Older than the refresh interval: unknown.
     advance(Duration::from_secs(1));
-    let old = cache.lookup(&addrs(&[TARO, NOBODY])).await;
+    let old = cache.lookup(&refs(&addrs(&[TARO, NOBODY]))).await;
     assert_eq!(kinds(&old), ["unknown", "unknown"]);
 
     // The backend is back: fresh answers, cached again.
     backend.set(Mode::Up);
-    let back = cache.lookup(&addrs(&[TARO, NOBODY])).await;
+    let back = cache.lookup(&refs(&addrs(&[TARO, NOBODY]))).await;
     assert_eq!(kinds(&back), ["found", "not found"]);
     let asked = backend.asked();
-    cache.lookup(&addrs(&[TARO, NOBODY])).await;
+    cache.lookup(&refs(&addrs(&[TARO, NOBODY]))).await;
     assert_eq!(backend.asked(), asked, "fresh again: not asked");
 }
 
@@ -213,19 +218,19 @@ async fn unknown_answers_are_served_from_the_last_known_up_to_the_refresh_interv
 async fn stale_serving_is_per_address() {
     let backend = Scripted::new(&[TARO, "hanako@contoso.com"]);
     let (cache, now) = cached(&backend);
-    cache.lookup(&addrs(&[TARO, "hanako@contoso.com"])).await;
+    cache.lookup(&refs(&addrs(&[TARO, "hanako@contoso.com"]))).await;
     *now.lock().unwrap() += Duration::from_secs(301);
     // The backend answers Hanako but not Taro (nor an address it never saw).
     backend.unanswerable.lock().unwrap().extend([TARO, NEVER]);
     let mixed = cache
-        .lookup(&addrs(&[TARO, "hanako@contoso.com", NEVER]))
+        .lookup(&refs(&addrs(&[TARO, "hanako@contoso.com", NEVER])))
         .await;
     assert_eq!(kinds(&mixed), ["found", "found", "unknown"]);
     // Hanako's answer was stored fresh; Taro's stays the old one, so past the refresh
     // interval from the first lookup only Hanako is known.
     backend.set(Mode::Down);
     *now.lock().unwrap() += REFRESH - Duration::from_secs(300);
-    let later = cache.lookup(&addrs(&[TARO, "hanako@contoso.com"])).await;
+    let later = cache.lookup(&refs(&addrs(&[TARO, "hanako@contoso.com"]))).await;
     assert_eq!(kinds(&later), ["unknown", "found"]);
 }
 
@@ -233,17 +238,17 @@ async fn stale_serving_is_per_address() {
 async fn a_hung_backend_times_out_into_last_known_answers() {
     let backend = Scripted::new(&[TARO]);
     let (cache, now) = cached(&backend);
-    cache.lookup(&addrs(&[TARO, NOBODY])).await;
+    cache.lookup(&refs(&addrs(&[TARO, NOBODY]))).await;
     *now.lock().unwrap() += Duration::from_secs(301);
     backend.set(Mode::Hung);
     let started = tokio::time::Instant::now();
-    let answers = cache.lookup(&addrs(&[TARO, NOBODY, NEVER])).await;
+    let answers = cache.lookup(&refs(&addrs(&[TARO, NOBODY, NEVER]))).await;
     // Paused time: the timeout fires as soon as nothing else can run.
     assert_eq!(started.elapsed(), CacheConfig::default().backend_timeout);
     assert_eq!(kinds(&answers), ["found", "not found", "unknown"]);
     // Past the refresh interval, a hung backend leaves everything unknown.
     *now.lock().unwrap() += REFRESH;
-    let answers = cache.lookup(&addrs(&[TARO, NOBODY])).await;
+    let answers = cache.lookup(&refs(&addrs(&[TARO, NOBODY]))).await;
     assert_eq!(kinds(&answers), ["unknown", "unknown"]);
 }
 
@@ -275,14 +280,14 @@ async fn junk_addresses_never_evict_found_entries() {
     };
     let cache = CachedDirectory::with_clock(backend.clone(), config, REFRESH, clock);
     let hot = addrs(&[TARO, "hanako@contoso.com"]);
-    assert_eq!(kinds(&cache.lookup(&hot).await), ["found", "found"]);
+    assert_eq!(kinds(&cache.lookup(&refs(&hot)).await), ["found", "found"]);
     let asked = backend.asked();
     // A flood of unknown addresses, far past both bounds, moments later.
     for batch in 0..100 {
         let junk: Vec<Address> = (0..100)
             .map(|i| addr(&format!("junk{batch}-{i}@contoso.com")))
             .collect();
-        let answers = cache.lookup(&junk).await;
+        let answers = cache.lookup(&refs(&junk)).await;
         assert!(answers.iter().all(|a| matches!(a, Lookup::NotFound)));
     }
     *now.lock().unwrap() += Duration::from_secs(4);
@@ -295,7 +300,7 @@ async fn junk_addresses_never_evict_found_entries() {
     );
     assert_eq!(cache.inner.entries.entry_count(), 2);
     // The people really written to are still answered from the cache.
-    assert_eq!(kinds(&cache.lookup(&hot).await), ["found", "found"]);
+    assert_eq!(kinds(&cache.lookup(&refs(&hot)).await), ["found", "found"]);
     assert_eq!(
         backend.asked(),
         asked + 100,

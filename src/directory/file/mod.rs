@@ -210,7 +210,7 @@ fn read(path: &Path, rules: AddressRules) -> Result<Snapshot, DirectoryFileError
 }
 
 impl Directory for FileDirectory {
-    async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
+    async fn lookup(&self, addresses: &[&Address]) -> Vec<Lookup> {
         let (started, snap) = (std::time::Instant::now(), self.snapshot.load());
         let found = addresses
             .iter()

@@ -372,7 +372,7 @@ impl Mapping {
 
     /// The one search filter for a chunk of a draft's addresses: an OR over every address's
     /// primary and proxy terms, each address escaped.
-    pub fn lookup_filter(&self, chunk: &[crate::domain::address::Address]) -> String {
+    pub fn lookup_filter(&self, chunk: &[&crate::domain::address::Address]) -> String {
         let mut filter = String::with_capacity(chunk.len() * 80 + 3);
         filter.push_str("(|");
         for a in chunk {

@@ -168,7 +168,7 @@ impl LdapDirectory {
 
 impl Directory for LdapDirectory {
     #[tracing::instrument(skip_all, fields(addresses = addresses.len()))]
-    async fn lookup(&self, addresses: &[Address]) -> Vec<Lookup> {
+    async fn lookup(&self, addresses: &[&Address]) -> Vec<Lookup> {
         let started = std::time::Instant::now();
         let result = self.try_lookup(addresses).await;
         crate::telemetry::get().lookup("ldap", started.elapsed(), result.is_ok());

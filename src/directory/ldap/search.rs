@@ -26,7 +26,7 @@ impl LdapDirectory {
     /// [`DirectoryError`] when a lookup search fails (the whole batch is unanswered then).
     pub async fn try_lookup(
         &self,
-        addresses: &[Address],
+        addresses: &[&Address],
     ) -> Result<Vec<Option<Arc<Entry>>>, DirectoryError> {
         let mut entries: Vec<Entry> = Vec::new();
         for chunk in addresses.chunks(self.inner.config.addresses_per_search.get()) {
@@ -54,7 +54,7 @@ impl LdapDirectory {
     /// One search for `chunk`; every entry found goes into `out`.
     async fn lookup_chunk(
         &self,
-        chunk: &[Address],
+        chunk: &[&Address],
         out: &mut Vec<Entry>,
     ) -> Result<(), DirectoryError> {
         let m = &self.inner.mapping;
