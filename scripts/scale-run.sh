@@ -5,6 +5,8 @@
 #
 #   scripts/scale-run.sh [MAILBOXES] [GROUPS] [LOAD_SECONDS]
 #
+# RECIPIENTS=200 loads with 200-recipient drafts instead of 10.
+#
 # Uses the release binary in $CARGO_TARGET_DIR (default target/) and writes its data to
 # ${SCALE_DIR:-/tmp/mailtips-scale}. Only the server it starts is contacted, and only it is
 # stopped (by its pid).
@@ -57,8 +59,16 @@ for _ in $(seq 1 600); do
 done
 grep "group metrics computed" "$dir/serve.log" | sed 's/^.*INFO/metrics:/'
 
+# The server's CPU time (user + system, from the kernel) per request of the load run:
+# what one request costs the server, whatever the client's share of the cores.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+before=$(cpu_ticks)
 "$bin" load --target "http://127.0.0.1:$port" --directory "$dir/org.toml" \
-  --concurrency 32 --duration "${load_seconds}s" --recipients 10 --json "$dir/load.json"
+  --concurrency 32 --duration "${load_seconds}s" --recipients "${RECIPIENTS:-10}" \
+  --json "$dir/load.json"
+after=$(cpu_ticks)
+answered=$(grep -o '"requests": *[0-9]*' "$dir/load.json" | grep -o '[0-9]*$')
+echo "server CPU per request: $(echo "scale=1; ($after - $before) * 1000000 / $(getconf CLK_TCK) / $answered" | bc) µs"
 
 # Peak RSS over the whole life so far (load, metrics, start-up), from the kernel.
 grep -E "VmHWM|VmRSS" "/proc/$server/status"
