@@ -195,10 +195,15 @@ where
 /// it is uncompressed, at most [`MAX_MESSAGE`] long and arrived whole, and the body to hand
 /// on, which yields everything read again, then the rest.
 async fn read_message(mut body: Body) -> (Option<Bytes>, Body) {
-    let mut head = BytesMut::new();
+    // The first data frame is kept as it came: it usually holds the whole message, which then
+    // costs no allocation and no copy. Only a message spread over frames is gathered into one
+    // buffer, sized for the message once its length is known.
+    let mut first = Bytes::new();
+    let mut gathered: Option<BytesMut> = None;
     let mut after = After::Rest;
     let wanted = loop {
-        let wanted = match head.get(..5) {
+        let seen: &[u8] = gathered.as_deref().unwrap_or(&first);
+        let wanted = match seen.get(..5) {
             None => None,
             Some(h) => {
                 let len = u32::from_be_bytes([h[1], h[2], h[3], h[4]]) as usize;
@@ -206,8 +211,8 @@ async fn read_message(mut body: Body) -> (Option<Bytes>, Body) {
             }
         };
         match wanted {
-            Some(w) if head.len() >= w => break Some(w),
-            None if head.len() >= 5 => break None,
+            Some(w) if seen.len() >= w => break Some(w),
+            None if seen.len() >= 5 => break None,
             _ => {}
         }
         match body.frame().await {
@@ -216,7 +221,17 @@ async fn read_message(mut body: Body) -> (Option<Bytes>, Body) {
                 break None;
             }
             Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => head.extend_from_slice(&data),
+                Ok(data) => match gathered.as_mut() {
+                    Some(g) => g.extend_from_slice(&data),
+                    None if first.is_empty() => first = data,
+                    None => {
+                        let size = wanted.unwrap_or(0).max(first.len() + data.len());
+                        let mut g = BytesMut::with_capacity(size);
+                        g.extend_from_slice(&first);
+                        g.extend_from_slice(&data);
+                        gathered = Some(g);
+                    }
+                },
                 Err(frame) => {
                     after = After::Frame(Ok(frame));
                     break None;
@@ -228,7 +243,7 @@ async fn read_message(mut body: Body) -> (Option<Bytes>, Body) {
             }
         }
     };
-    let head = head.freeze();
+    let head = gathered.map_or(first, BytesMut::freeze);
     let message = wanted.map(|w| head.slice(5..w));
     let rest = Replay {
         head: (!head.is_empty()).then_some(head),
@@ -425,6 +440,21 @@ mod tests {
         let (read, body) = read_message(chunked(chunks)).await;
         assert_eq!(read.as_deref(), Some(message.as_slice()));
         assert_eq!(collect(body).await, whole);
+    }
+
+    #[tokio::test]
+    async fn a_message_in_one_frame_is_read_without_a_copy() {
+        let message = request(200).encode_to_vec();
+        let frame = Bytes::from(framed(&message));
+        let frames = [Ok::<_, tonic::Status>(Frame::data(frame.clone()))];
+        let body = Body::new(http_body_util::StreamBody::new(futures_util::stream::iter(
+            frames,
+        )));
+        let (read, body) = read_message(body).await;
+        let read = read.expect("the message");
+        assert_eq!(read, message);
+        assert_eq!(read.as_ptr(), frame[5..].as_ptr(), "the frame's own bytes");
+        assert_eq!(collect(body).await, frame.to_vec());
     }
 
     #[tokio::test]
