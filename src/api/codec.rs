@@ -1,15 +1,12 @@
-//! The protobuf codec of the generated service and client code: prost's, except that
-//! - a request body that is not a valid message is the caller's fault and is answered
-//!   `INVALID_ARGUMENT` (prost's codec says `INTERNAL`, as if the server had failed);
-//! - a message is encoded into a buffer reserved at its encoded length, once: prost's encoder
-//!   grows tonic's 8 KiB buffer as it writes, so a 200-recipient answer (about 19 KB) was
-//!   copied twice on the way.
+//! The protobuf codec of the generated service and client code: prost's, except that a
+//! request body that is not a valid message is the caller's fault and is answered
+//! `INVALID_ARGUMENT` (prost's codec says `INTERNAL`, as if the server had failed).
 
 use std::marker::PhantomData;
 
 use tonic::Status;
-use tonic::codec::{BufferSettings, DecodeBuf, Decoder, EncodeBuf, Encoder};
-use tonic_prost::{ProstCodec, ProstDecoder};
+use tonic::codec::{BufferSettings, DecodeBuf, Decoder};
+use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 
 /// `tonic_prost::ProstCodec` with caller-fault decode errors (named in `build.rs`).
 #[derive(Debug, Clone)]
@@ -28,31 +25,15 @@ where
 {
     type Encode = T;
     type Decode = U;
-    type Encoder = SizedEncoder<T>;
+    type Encoder = ProstEncoder<T>;
     type Decoder = RequestDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        SizedEncoder(PhantomData)
+        ProstCodec::<T, U>::raw_encoder(BufferSettings::default())
     }
 
     fn decoder(&mut self) -> Self::Decoder {
         RequestDecoder(ProstCodec::<T, U>::raw_decoder(BufferSettings::default()))
-    }
-}
-
-/// prost's encoding, into a buffer reserved at the message's encoded length.
-#[derive(Debug)]
-pub struct SizedEncoder<T>(PhantomData<T>);
-
-impl<T: prost::Message> Encoder for SizedEncoder<T> {
-    type Item = T;
-    type Error = Status;
-
-    fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        buf.reserve(item.encoded_len());
-        // The buffer has room for the whole message now: nothing left for `encode` to check.
-        item.encode_raw(buf);
-        Ok(())
     }
 }
 
