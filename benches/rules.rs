@@ -89,11 +89,7 @@ fn draft(f: &Fixture, n: usize) -> (mailtips::pb::GetMailTipsRequest, Draft) {
 
 /// The facts the service would resolve for `draft`, resolved once up front.
 fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
-    let lookup = |a: &Address| match f
-        .rt
-        .block_on(f.directory.lookup(&[a]))
-        .remove(0)
-    {
+    let lookup = |a: &Address| match f.rt.block_on(f.directory.lookup(&[a])).remove(0) {
         Lookup::Found(e) => Some(e),
         _ => None,
     };

@@ -281,7 +281,10 @@ mod tests {
     fn what_every_recipient_reads_comes_first() {
         // Behind the `Arc`'s two counts, the first four cache lines of the allocation.
         let hot_end = offset_of!(Entry, shared) + 1;
-        assert!(16 + hot_end <= 4 * 64, "the per-recipient fields end at {hot_end}");
+        assert!(
+            16 + hot_end <= 4 * 64,
+            "the per-recipient fields end at {hot_end}"
+        );
         for cold in [
             offset_of!(Entry, primary),
             offset_of!(Entry, addresses),

@@ -145,7 +145,10 @@ async fn hostile_addresses(preset: Preset) {
         parsed.len() >= 10,
         "most of the corpus must reach LDAP: {parsed:?}"
     );
-    let found = ldap.try_lookup(&parsed.iter().collect::<Vec<_>>()).await.expect("no filter error");
+    let found = ldap
+        .try_lookup(&parsed.iter().collect::<Vec<_>>())
+        .await
+        .expect("no filter error");
     for (a, f) in parsed.iter().zip(&found) {
         assert!(
             f.is_none(),
@@ -220,7 +223,10 @@ async fn concurrent_lookups_share_connections() {
             let (d, a) = (ldap.clone(), addrs.clone());
             tokio::spawn(async move {
                 for _ in 0..50 {
-                    let found = d.try_lookup(&a.iter().collect::<Vec<_>>()).await.expect("lookup");
+                    let found = d
+                        .try_lookup(&a.iter().collect::<Vec<_>>())
+                        .await
+                        .expect("lookup");
                     for (addr, e) in a.iter().zip(found) {
                         assert!(e.unwrap().addresses.contains(addr));
                     }

@@ -218,7 +218,9 @@ async fn unknown_answers_are_served_from_the_last_known_up_to_the_refresh_interv
 async fn stale_serving_is_per_address() {
     let backend = Scripted::new(&[TARO, "hanako@contoso.com"]);
     let (cache, now) = cached(&backend);
-    cache.lookup(&refs(&addrs(&[TARO, "hanako@contoso.com"]))).await;
+    cache
+        .lookup(&refs(&addrs(&[TARO, "hanako@contoso.com"])))
+        .await;
     *now.lock().unwrap() += Duration::from_secs(301);
     // The backend answers Hanako but not Taro (nor an address it never saw).
     backend.unanswerable.lock().unwrap().extend([TARO, NEVER]);
@@ -230,7 +232,9 @@ async fn stale_serving_is_per_address() {
     // interval from the first lookup only Hanako is known.
     backend.set(Mode::Down);
     *now.lock().unwrap() += REFRESH - Duration::from_secs(300);
-    let later = cache.lookup(&refs(&addrs(&[TARO, "hanako@contoso.com"]))).await;
+    let later = cache
+        .lookup(&refs(&addrs(&[TARO, "hanako@contoso.com"])))
+        .await;
     assert_eq!(kinds(&later), ["unknown", "found"]);
 }
 

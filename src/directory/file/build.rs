@@ -155,9 +155,8 @@ impl Builder<'_> {
             ids: Vec::with_capacity(objects.len()),
         };
         for (i, o) in objects.iter().enumerate() {
-            let object = u32::try_from(i).map_err(|_| {
-                self.err(None, None, "more than 4,294,967,295 objects".into())
-            })?;
+            let object = u32::try_from(i)
+                .map_err(|_| self.err(None, None, "more than 4,294,967,295 objects".into()))?;
             let primary = self
                 .parse(&o.raw.address)
                 .map_err(|e| self.err(o.label(), Some("address".into()), e.to_string()))?;
