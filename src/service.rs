@@ -106,6 +106,7 @@ impl<D: Directory> MailTips<D> {
             Asker::Person(a) if *a != draft.sender => Some(place(a)),
             _ => None,
         };
+        // Not held across the lookup.
         drop(index);
         // Per address: a cache may know some of the draft while the backend is down.
         let found = self.directory.lookup(&batch).await;

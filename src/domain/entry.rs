@@ -25,9 +25,10 @@ pub enum EntryKind {
 /// One directory object with every attribute the rules read.
 ///
 /// The fields are in a fixed order (`repr(C)`): first what the rules read for every recipient,
-/// together at the start of the entry, then what only a sender's entry needs. A draft's
-/// entries are random places in a large directory, each read a cache miss: in the compiler's
-/// own order the fields one recipient reads were spread over all six cache lines of the entry.
+/// together at the start of the entry, then what the sender's entry and some draft-level tips
+/// need. A draft's entries are random places in a large directory, each read a cache miss: in
+/// the compiler's own order the fields one recipient reads were spread over all six cache
+/// lines of the entry.
 #[derive(Debug, Clone, PartialEq)]
 #[repr(C)]
 pub struct Entry {

@@ -220,8 +220,7 @@ impl Builder<'_> {
         snapshot: &mut Snapshot,
     ) -> Result<(), DirectoryFileError> {
         let r = o.raw;
-        let at = o;
-        self.check_fields(o.kind, r, &at)?;
+        self.check_fields(o.kind, r, &o)?;
         let mut entry = self.entry_with_addresses(id, o.kind, r);
         entry.quota = r.quota.map(|q| Quota {
             prohibit_receive_bytes: q.0,
@@ -231,29 +230,29 @@ impl Builder<'_> {
         entry.max_send_bytes = r.max_send_size.map(|b| b.0);
         entry.max_receive_bytes = r.max_receive_size.map(|b| b.0);
         if let Some(ar) = &r.auto_reply {
-            entry.auto_reply = Some(Box::new(self.auto_reply(&at, ar)?));
+            entry.auto_reply = Some(Box::new(self.auto_reply(&o, ar)?));
         }
-        self.sending_and_forwarding(&at, r, &mut entry)?;
+        self.sending_and_forwarding(&o, r, &mut entry)?;
         if let Some(t) = &r.custom_tip {
-            entry.custom_tip = Some(Box::new(self.custom_tip(&at, t)?));
+            entry.custom_tip = Some(Box::new(self.custom_tip(&o, t)?));
         }
         entry.restrictions = Restrictions {
             accept_only_from: self.resolve_list(
                 ids,
-                &at,
+                &o,
                 "accept_only_from",
                 &r.accept_only_from,
             )?,
-            reject_from: self.resolve_list(ids, &at, "reject_from", &r.reject_from)?,
+            reject_from: self.resolve_list(ids, &o, "reject_from", &r.reject_from)?,
             require_authenticated: r.require_authenticated_senders,
         };
-        entry.send_as = self.resolve_list(ids, &at, "send_as", &r.send_as)?;
-        entry.send_on_behalf = self.resolve_list(ids, &at, "send_on_behalf", &r.send_on_behalf)?;
+        entry.send_as = self.resolve_list(ids, &o, "send_as", &r.send_as)?;
+        entry.send_on_behalf = self.resolve_list(ids, &o, "send_on_behalf", &r.send_on_behalf)?;
         if let Some(m) = &r.moderation {
-            entry.moderation = Some(Box::new(self.moderation(ids, &at, m)?));
+            entry.moderation = Some(Box::new(self.moderation(ids, &o, m)?));
         }
         if let Some(members) = &r.members {
-            let list = self.members(ids, &at, members, &entry.id, &mut snapshot.parents)?;
+            let list = self.members(ids, &o, members, &entry.id, &mut snapshot.parents)?;
             // Unshared while the snapshot is being built: no copy.
             Arc::make_mut(&mut snapshot.graph)
                 .groups
