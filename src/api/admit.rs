@@ -423,10 +423,11 @@ mod tests {
     }
 
     /// A body of the given chunks, then its end.
-    fn chunked(chunks: Vec<Vec<u8>>) -> Body {
-        let frames = chunks
+    fn chunked(chunks: Vec<impl Into<Bytes>>) -> Body {
+        let frames: Vec<_> = chunks
             .into_iter()
-            .map(|c| Ok::<_, tonic::Status>(Frame::data(Bytes::from(c))));
+            .map(|c| Ok::<_, tonic::Status>(Frame::data(c.into())))
+            .collect();
         Body::new(http_body_util::StreamBody::new(futures_util::stream::iter(
             frames,
         )))
@@ -446,11 +447,7 @@ mod tests {
     async fn a_message_in_one_frame_is_read_without_a_copy() {
         let message = request(200).encode_to_vec();
         let frame = Bytes::from(framed(&message));
-        let frames = [Ok::<_, tonic::Status>(Frame::data(frame.clone()))];
-        let body = Body::new(http_body_util::StreamBody::new(futures_util::stream::iter(
-            frames,
-        )));
-        let (read, body) = read_message(body).await;
+        let (read, body) = read_message(chunked(vec![frame.clone()])).await;
         let read = read.expect("the message");
         assert_eq!(read, message);
         assert_eq!(read.as_ptr(), frame[5..].as_ptr(), "the frame's own bytes");
