@@ -13,6 +13,7 @@ use std::sync::{Arc, LazyLock};
 use proptest::prelude::*;
 use prost::Message as _;
 
+use crate::api::answer::Answer;
 use crate::api::grpc::{RequestLimits, draft_from_request, response_from_evaluation};
 use crate::api::pb;
 use crate::config::Config;
@@ -226,6 +227,8 @@ proptest! {
         };
         let evaluation = demo.runtime.block_on(demo.tips.evaluate(&draft));
         prop_assert_eq!(evaluation.recipients.len(), draft.recipients.len());
+        // What the server sends, encoded straight from the evaluation.
+        let answer = Answer::new(evaluation.clone(), raw.clone());
         let resp = response_from_evaluation(evaluation, draft.recipients.into_iter().map(|r| r.raw));
         // One result per recipient, in order.
         let answered: Vec<&str> = resp.recipients.iter().map(|r| r.address.as_str()).collect();
@@ -243,5 +246,8 @@ proptest! {
         // It encodes, and decodes to the same.
         let bytes = resp.encode_to_vec();
         prop_assert_eq!(pb::GetMailTipsResponse::decode(bytes.as_slice()).unwrap(), resp);
+        // The server's answer is these same bytes.
+        prop_assert_eq!(answer.encoded_len(), bytes.len());
+        prop_assert_eq!(answer.encode_to_vec(), bytes);
     }
 }

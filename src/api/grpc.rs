@@ -11,9 +11,8 @@ use crate::api::pb;
 use crate::config::Config;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
 use crate::domain::{
-    Draft, DraftRecipient, EntryKind, Evaluation, Field, InvalidReason, Locale, Policy,
-    ReceiptPolicy, ReplyAll, RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind,
-    TipSet,
+    Draft, DraftRecipient, EntryKind, Field, InvalidReason, Locale, Policy, ReceiptPolicy,
+    ReplyAll, RestrictionReason, Scope, SizeLimitSource, Tip, TipData, TipKind, TipSet,
 };
 
 /// A request field that failed validation: becomes `INVALID_ARGUMENT` with a BadRequest
@@ -162,11 +161,11 @@ fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     prost_types::Timestamp::from(t)
 }
 
-fn kinds(set: TipSet) -> Vec<i32> {
+pub(crate) fn kinds(set: TipSet) -> Vec<i32> {
     set.iter().map(|k| k as i32).collect()
 }
 
-fn tip_to_pb(t: Tip) -> pb::MailTip {
+pub(crate) fn tip_to_pb(t: Tip) -> pb::MailTip {
     use pb::mail_tip::Data;
     let kind = t.kind() as i32;
     let data = match t.data {
@@ -312,10 +311,33 @@ fn receipt_policy(p: ReceiptPolicy) -> pb::ReadReceiptPolicy {
     }
 }
 
-/// Converts an evaluation to the wire response; `addresses` are the draft's recipients'
+pub(crate) fn scope_to_pb(s: Scope) -> i32 {
+    let scope = match s {
+        Scope::Unknown => pb::RecipientScope::Unspecified,
+        Scope::Internal => pb::RecipientScope::Internal,
+        Scope::External => pb::RecipientScope::External,
+        Scope::RemoteInternal => pb::RecipientScope::RemoteInternal,
+    };
+    scope as i32
+}
+
+pub(crate) fn resolved_to_pb(kind: Option<EntryKind>) -> i32 {
+    let resolved = match kind {
+        None => pb::ResolvedKind::Unknown,
+        Some(EntryKind::Mailbox) => pb::ResolvedKind::Mailbox,
+        Some(EntryKind::Group) => pb::ResolvedKind::Group,
+        Some(EntryKind::Contact) => pb::ResolvedKind::Contact,
+    };
+    resolved as i32
+}
+
+/// Converts an evaluation to the protobuf response; `addresses` are the draft's recipients'
 /// addresses as the request gave them (`DraftRecipient::raw`), in order, one per result.
-pub fn response_from_evaluation(
-    e: Evaluation,
+/// The server sends [`crate::api::answer::Answer`] instead, whose bytes the tests compare
+/// with this response's.
+#[cfg(test)]
+pub(crate) fn response_from_evaluation(
+    e: crate::domain::Evaluation,
     addresses: impl IntoIterator<Item = String>,
 ) -> pb::GetMailTipsResponse {
     let mut addresses = addresses.into_iter();
@@ -326,18 +348,8 @@ pub fn response_from_evaluation(
             address: addresses.next().unwrap_or_default(),
             tips: r.tips.into_iter().map(tip_to_pb).collect(),
             pending: kinds(r.pending),
-            scope: match r.scope {
-                Scope::Unknown => pb::RecipientScope::Unspecified,
-                Scope::Internal => pb::RecipientScope::Internal,
-                Scope::External => pb::RecipientScope::External,
-                Scope::RemoteInternal => pb::RecipientScope::RemoteInternal,
-            } as i32,
-            resolved_as: match r.resolved {
-                None => pb::ResolvedKind::Unknown,
-                Some(EntryKind::Mailbox) => pb::ResolvedKind::Mailbox,
-                Some(EntryKind::Group) => pb::ResolvedKind::Group,
-                Some(EntryKind::Contact) => pb::ResolvedKind::Contact,
-            } as i32,
+            scope: scope_to_pb(r.scope),
+            resolved_as: resolved_to_pb(r.resolved),
             display_name: r.display_name.into(),
         })
         .collect();

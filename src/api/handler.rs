@@ -12,11 +12,10 @@ use tonic::{Request, Response, Status};
 use crate::api::access::Access;
 use crate::api::admission::{Gate, GateKind};
 use crate::api::admit::{AdmitLayer, Admitted, HEAVY, WatchSlot};
+use crate::api::answer::Answer;
 use crate::api::caller::Caller;
 use crate::api::deadline::Deadline;
-use crate::api::grpc::{
-    FieldError, RequestLimits, draft_from_request, edge_settings, response_from_evaluation,
-};
+use crate::api::grpc::{FieldError, RequestLimits, draft_from_request, edge_settings};
 use crate::api::heavy;
 use crate::api::pb;
 use crate::api::shutdown::Shutdown;
@@ -156,7 +155,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
     async fn get_mail_tips(
         &self,
         mut request: Request<pb::GetMailTipsRequest>,
-    ) -> Result<Response<pb::GetMailTipsResponse>, Status> {
+    ) -> Result<Response<Answer>, Status> {
         let caller = Caller::of(&request);
         // Admitted before decoding (api::admit) when the request could be weighed from its
         // bytes: its caller's later calls wait their turn admitted, where the gate sees them.
@@ -177,9 +176,10 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
         // Dropped with the permit when the caller's deadline passes (api::deadline).
         let (evaluation, draft) = self.evaluate(&caller, draft).await?;
-        let response =
-            response_from_evaluation(evaluation, draft.recipients.into_iter().map(|r| r.raw));
-        Ok(Response::new(response))
+        Ok(Response::new(Answer::new(
+            evaluation,
+            draft.recipients.into_iter().map(|r| r.raw),
+        )))
     }
 
     type WatchMailTipsStream = WatchStream;
@@ -219,7 +219,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
             _slot: slot,
             _open: crate::telemetry::get().watch_stream(),
         };
-        let first = response_from_evaluation(first, watch.addresses());
+        let first = Answer::new(first, watch.addresses());
         Ok(Response::new(watch.into_stream(first)))
     }
 

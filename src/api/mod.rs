@@ -9,6 +9,7 @@ pub(crate) mod access;
 pub(crate) mod admin;
 pub(crate) mod admission;
 mod admit;
+pub mod answer;
 pub(crate) mod audit;
 pub(crate) mod auth;
 mod browser;
@@ -33,4 +34,7 @@ pub mod web;
 #[allow(clippy::all, missing_docs)]
 pub mod pb {
     tonic::include_proto!("mailtips.v1");
+    // The server, generated apart so that `GetMailTips` answers with `api::answer::Answer`
+    // (build.rs).
+    include!(concat!(env!("OUT_DIR"), "/server/mailtips.v1.rs"));
 }

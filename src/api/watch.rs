@@ -20,16 +20,14 @@ use tonic::Status;
 
 use crate::api::admission::Gate;
 use crate::api::admit::WatchSlot;
+use crate::api::answer::Answer;
 use crate::api::caller::CallerKey;
-use crate::api::grpc::response_from_evaluation;
-use crate::api::pb;
 use crate::api::shutdown::Shutdown;
 use crate::directory::Directory;
 use crate::domain::Draft;
 use crate::service::MailTips;
 
-pub(crate) type WatchStream =
-    Pin<Box<dyn Stream<Item = Result<pb::GetMailTipsResponse, Status>> + Send>>;
+pub(crate) type WatchStream = Pin<Box<dyn Stream<Item = Result<Answer, Status>> + Send>>;
 
 /// What one open stream holds.
 pub(crate) struct Watch<D> {
@@ -53,14 +51,14 @@ pub(crate) struct Watch<D> {
 }
 
 enum Step {
-    Answer(pb::GetMailTipsResponse),
+    Answer(Answer),
     End(Status),
 }
 
 impl<D: Directory> Watch<D> {
     /// The stream of answers: `first` (evaluated when the call was admitted) at once, then
     /// one per refresh interval, each evaluated only when the client can take it.
-    pub(crate) fn into_stream(self, first: pb::GetMailTipsResponse) -> WatchStream {
+    pub(crate) fn into_stream(self, first: Answer) -> WatchStream {
         let rest = futures_util::stream::unfold(Some(self), |state| async move {
             let w = state?;
             match w.next().await {
@@ -83,7 +81,7 @@ impl<D: Directory> Watch<D> {
             // Refused under load: the stream ends with RESOURCE_EXHAUSTED and its RetryInfo,
             // and the client reconnects when told to.
             let _permit = self.evaluating.try_acquire(&self.caller, self.weight)?;
-            Ok(response_from_evaluation(
+            Ok(Answer::new(
                 self.tips.evaluate(&self.draft).await,
                 self.addresses(),
             ))

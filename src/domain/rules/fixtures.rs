@@ -99,7 +99,7 @@ pub(super) fn not_found() -> RecipientFacts {
     }
 }
 
-pub(super) fn sender_entry(a: &str) -> SenderFacts {
+pub(crate) fn sender_entry(a: &str) -> SenderFacts {
     SenderFacts {
         entry: Some(Arc::new(entry(a, EntryKind::Mailbox))),
         lookup_failed: false,
