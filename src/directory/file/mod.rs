@@ -212,12 +212,16 @@ fn read(path: &Path, rules: AddressRules) -> Result<Snapshot, DirectoryFileError
 impl Directory for FileDirectory {
     async fn lookup(&self, addresses: &[&Address]) -> Vec<Lookup> {
         let (started, snap) = (std::time::Instant::now(), self.snapshot.load());
-        let found = addresses
+        // Every address probed first, then the entries found asked for all at once
+        // (`Entry::prefetch`), and only then their references taken.
+        let slots: Vec<Option<&Arc<Entry>>> = addresses
             .iter()
-            .map(|a| match snap.by_address.get(a.as_str()) {
-                Some(e) => Lookup::Found(e.clone()),
-                None => Lookup::NotFound,
-            })
+            .map(|a| snap.by_address.get(a.as_str()))
+            .collect();
+        slots.iter().flatten().for_each(|e| Entry::prefetch(e));
+        let found = slots
+            .into_iter()
+            .map(|slot| slot.map_or(Lookup::NotFound, |e| Lookup::Found(e.clone())))
             .collect();
         crate::telemetry::get().lookup("file", started.elapsed(), true);
         found
