@@ -128,7 +128,8 @@ impl Address {
     /// would refuse, and normalises alike (a unit test checks both on arbitrary input).
     fn parse_plain_ascii(s: &str, case_sensitive_local: bool) -> Option<Self> {
         let b = s.as_bytes();
-        if b.is_empty() || b.len() > MAX_ADDRESS_BYTES || !b.is_ascii() {
+        // A non-ASCII byte is in neither class below, so it is refused by the loops.
+        if b.is_empty() || b.len() > MAX_ADDRESS_BYTES {
             return None;
         }
         let at = b.iter().rposition(|&c| c == b'@')?;
@@ -144,7 +145,7 @@ impl Address {
                     return None;
                 }
                 prev_dot = true;
-            } else if is_atext(char::from(c)) {
+            } else if ASCII_CLASS[usize::from(c)] & ATEXT != 0 {
                 prev_dot = false;
             } else {
                 return None;
@@ -162,7 +163,7 @@ impl Address {
                 }
                 label = 0;
                 dots += 1;
-            } else if c.is_ascii_alphanumeric() || c == b'-' {
+            } else if ASCII_CLASS[usize::from(c)] & LABEL != 0 {
                 if (label == 0 && c == b'-') || label == MAX_LABEL_BYTES {
                     return None;
                 }
@@ -301,32 +302,60 @@ fn needless_quotes(local: &str) -> Option<String> {
     dot_atom.then_some(bare)
 }
 
+/// What a byte may be in the plain-ASCII parse, looked up in [`ASCII_CLASS`]: `atext` (in a
+/// dot-atom local part) and a domain label's letters, digits and hyphen. Non-ASCII bytes are
+/// neither.
+const ATEXT: u8 = 1;
+const LABEL: u8 = 2;
+const ASCII_CLASS: [u8; 256] = {
+    let mut class = [0; 256];
+    let mut c = 0;
+    while c < 128 {
+        let b = c as u8;
+        if is_ascii_atext(b) {
+            class[c] |= ATEXT;
+        }
+        if b.is_ascii_alphanumeric() || b == b'-' {
+            class[c] |= LABEL;
+        }
+        c += 1;
+    }
+    class
+};
+
+/// RFC 5322 `atext`, ASCII only.
+const fn is_ascii_atext(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(
+            b,
+            b'!' | b'#'
+                | b'$'
+                | b'%'
+                | b'&'
+                | b'\''
+                | b'*'
+                | b'+'
+                | b'-'
+                | b'/'
+                | b'='
+                | b'?'
+                | b'^'
+                | b'_'
+                | b'`'
+                | b'{'
+                | b'|'
+                | b'}'
+                | b'~'
+        )
+}
+
 /// RFC 5322 `atext`, extended with non-ASCII characters (RFC 6531) other than controls and
 /// white space.
 fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            '!' | '#'
-                | '$'
-                | '%'
-                | '&'
-                | '\''
-                | '*'
-                | '+'
-                | '-'
-                | '/'
-                | '='
-                | '?'
-                | '^'
-                | '_'
-                | '`'
-                | '{'
-                | '|'
-                | '}'
-                | '~'
-        )
-        || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+    match u8::try_from(c) {
+        Ok(b) if b.is_ascii() => ASCII_CLASS[usize::from(b)] & ATEXT != 0,
+        _ => !c.is_control() && !c.is_whitespace(),
+    }
 }
 
 fn check_domain(domain: &str) -> Result<(), AddressError> {
