@@ -169,7 +169,7 @@ fn benches(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("answer_encoded", n), &n, |b, _| {
             b.iter_batched(
                 || {
-                    let raw = draft.recipients.iter().map(|r| r.raw.clone());
+                    let raw = draft.recipients.iter().map(|r| r.raw().to_owned());
                     (evaluation.clone(), raw.collect::<Vec<_>>())
                 },
                 |(e, raw)| prost::Message::encode_to_vec(&Answer::new(e, raw)),

@@ -19,6 +19,7 @@ use crate::api::pb;
 use crate::config::Config;
 use crate::directory::FileDirectory;
 use crate::directory::file::Snapshot;
+use crate::domain::DraftRecipient;
 use crate::domain::address::{Address, AddressRules, MAX_ADDRESS_BYTES};
 use crate::domain::text::{MAX_TEXT_CHARS, PREVIEW_CHARS, html_to_text};
 use crate::metrics::MetricsStore;
@@ -173,6 +174,14 @@ proptest! {
         }
         let sensitive = AddressRules { case_sensitive_local: true };
         let _ = sensitive.parse(&raw);
+        // A draft's recipients parse alike without the copy, and keep the text as given.
+        for rules in [AddressRules::default(), sensitive] {
+            let r = DraftRecipient::new(raw.clone(), crate::domain::Field::To, rules);
+            let parsed = rules.parse(&raw);
+            prop_assert_eq!(r.address.as_ref(), parsed.as_ref());
+            prop_assert_eq!(r.raw(), raw.as_str());
+            prop_assert_eq!(r.into_raw(), raw.clone());
+        }
     }
 
     #[test]
@@ -229,7 +238,7 @@ proptest! {
         prop_assert_eq!(evaluation.recipients.len(), draft.recipients.len());
         // What the server sends, encoded straight from the evaluation.
         let answer = Answer::new(evaluation.clone(), raw.clone());
-        let resp = response_from_evaluation(evaluation, draft.recipients.into_iter().map(|r| r.raw));
+        let resp = response_from_evaluation(evaluation, draft.recipients.into_iter().map(DraftRecipient::into_raw));
         // One result per recipient, in order.
         let answered: Vec<&str> = resp.recipients.iter().map(|r| r.address.as_str()).collect();
         prop_assert_eq!(answered, raw.iter().map(String::as_str).collect::<Vec<_>>());

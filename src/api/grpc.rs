@@ -92,12 +92,7 @@ pub fn draft_from_request(
                 format!("longer than {} bytes", 4 * MAX_ADDRESS_BYTES),
             ));
         }
-        let address = limits.addresses.parse(&r.address);
-        recipients.push(DraftRecipient {
-            raw: r.address,
-            address,
-            field,
-        });
+        recipients.push(DraftRecipient::new(r.address, field, limits.addresses));
     }
     let reply_all = match req.reply_all {
         None => None,

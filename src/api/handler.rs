@@ -22,7 +22,7 @@ use crate::api::shutdown::Shutdown;
 use crate::api::watch::{Watch, WatchStream};
 use crate::config::Config;
 use crate::directory::Directory;
-use crate::domain::{Draft, Evaluation, Locale, Policy};
+use crate::domain::{Draft, DraftRecipient, Evaluation, Locale, Policy};
 use crate::service::MailTips;
 
 /// The `MailTipsService` implementation.
@@ -178,7 +178,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
         let (evaluation, draft) = self.evaluate(&caller, draft).await?;
         Ok(Response::new(Answer::new(
             evaluation,
-            draft.recipients.into_iter().map(|r| r.raw),
+            draft.recipients.into_iter().map(DraftRecipient::into_raw),
         )))
     }
 

@@ -72,7 +72,7 @@ impl<D: Directory> Watch<D> {
 
     /// The draft's recipients' addresses as the request gave them, for each answer.
     pub(crate) fn addresses(&self) -> impl Iterator<Item = String> + '_ {
-        self.draft.recipients.iter().map(|r| r.raw.clone())
+        self.draft.recipients.iter().map(|r| r.raw().to_owned())
     }
 
     async fn next(&self) -> Step {

@@ -127,6 +127,21 @@ impl Address {
     /// path then parses or refuses with its reason; so this accepts nothing the general path
     /// would refuse, and normalises alike (a unit test checks both on arbitrary input).
     fn parse_plain_ascii(s: &str, case_sensitive_local: bool) -> Option<Self> {
+        let at = Self::plain_ascii_at(s)?;
+        let mut key = s.to_owned();
+        if case_sensitive_local {
+            key[at + 1..].make_ascii_lowercase();
+        } else {
+            key.make_ascii_lowercase();
+        }
+        Some(Self {
+            key: key.into_boxed_str(),
+            at,
+        })
+    }
+
+    /// Where the `@` is, if `s` is a plain ASCII address ([`Self::parse_plain_ascii`]).
+    fn plain_ascii_at(s: &str) -> Option<usize> {
         let b = s.as_bytes();
         // A non-ASCII byte is in neither class below, so it is refused by the loops.
         if b.is_empty() || b.len() > MAX_ADDRESS_BYTES {
@@ -176,16 +191,7 @@ impl Address {
         if label == 0 || prev == b'-' || dots == 0 {
             return None;
         }
-        let mut key = s.to_owned();
-        if case_sensitive_local {
-            key[at + 1..].make_ascii_lowercase();
-        } else {
-            key.make_ascii_lowercase();
-        }
-        Some(Self {
-            key: key.into_boxed_str(),
-            at,
-        })
+        Some(at)
     }
 
     /// The normalised `local@domain`, owned (for maps keyed by text).
@@ -226,6 +232,25 @@ impl AddressRules {
     /// An [`AddressError`] saying what is wrong.
     pub fn parse(self, raw: &str) -> Result<Address, AddressError> {
         Address::parse_with(raw, self.case_sensitive_local)
+    }
+
+    /// Parses `raw` like [`Self::parse`], keeping `raw` itself as the address's text when it
+    /// is that text already (a plain ASCII address, trimmed, in the case the rules compare
+    /// in): what clients send from an address book costs no copy. `raw` comes back when it
+    /// is not that text.
+    pub fn parse_owned(self, raw: String) -> (Result<Address, AddressError>, Option<String>) {
+        if let Some(at) = Address::plain_ascii_at(&raw) {
+            let folded = if self.case_sensitive_local {
+                &raw[at + 1..]
+            } else {
+                &raw[..]
+            };
+            if !folded.bytes().any(|b| b.is_ascii_uppercase()) {
+                let key = raw.into_boxed_str();
+                return (Ok(Address { key, at }), None);
+            }
+        }
+        (self.parse(&raw), Some(raw))
     }
 }
 

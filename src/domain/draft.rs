@@ -1,7 +1,7 @@
 //! A draft once validated: sender, recipients in request order, size, reply-all, the kinds asked
 //! for and the locale. The gRPC edge builds it; the rules read it.
 
-use crate::domain::address::{Address, AddressError};
+use crate::domain::address::{Address, AddressError, AddressRules};
 use crate::domain::tip::TipSet;
 
 /// The languages with human texts.
@@ -66,11 +66,42 @@ pub enum Field {
 /// One recipient as the client addressed it.
 #[derive(Debug, Clone)]
 pub struct DraftRecipient {
-    /// The address exactly as given, echoed in the response.
-    pub raw: String,
+    /// The address exactly as given, when it is not the parsed address's text (then that
+    /// text is it: one string for both).
+    given: Option<String>,
     pub address: Result<Address, AddressError>,
     /// To, Cc or Bcc: every other recipient sees the To and Cc ones.
     pub field: Field,
+}
+
+impl DraftRecipient {
+    /// The recipient `raw` in `field`, its address parsed under `rules`.
+    pub fn new(raw: String, field: Field, rules: AddressRules) -> Self {
+        let (address, given) = rules.parse_owned(raw);
+        Self {
+            given,
+            address,
+            field,
+        }
+    }
+
+    /// The address exactly as given, echoed in the response.
+    pub fn raw(&self) -> &str {
+        match (&self.given, &self.address) {
+            (Some(given), _) => given,
+            (None, Ok(address)) => address.as_str(),
+            (None, Err(_)) => unreachable!("an address that did not parse keeps its text"),
+        }
+    }
+
+    /// [`Self::raw`], owned: moved out, not copied.
+    pub fn into_raw(self) -> String {
+        match (self.given, self.address) {
+            (Some(given), _) => given,
+            (None, Ok(address)) => address.into_key().into_string(),
+            (None, Err(_)) => unreachable!("an address that did not parse keeps its text"),
+        }
+    }
 }
 
 /// A validated request: what the rules evaluate.
@@ -107,5 +138,36 @@ mod tests {
         assert!(Locale::parse("x").is_err());
         assert!(Locale::parse("en--US").is_err());
         assert!(Locale::parse(&"a".repeat(40)).is_err());
+    }
+
+    #[test]
+    fn an_address_given_in_its_normal_form_is_one_string_for_both() {
+        let recipient = |raw: &str, rules| DraftRecipient::new(raw.to_owned(), Field::To, rules);
+        let given = String::from("taro.yamada@contoso.com");
+        let at = given.as_ptr();
+        let r = DraftRecipient::new(given, Field::To, AddressRules::default());
+        assert!(r.given.is_none());
+        assert_eq!(r.address.as_ref().unwrap().as_str().as_ptr(), at, "not copied");
+        assert_eq!(r.into_raw().as_ptr(), at, "and moved back out");
+
+        // Not the normal form: the text as given is kept beside the address.
+        let sensitive = AddressRules {
+            case_sensitive_local: true,
+        };
+        for (raw, rules) in [
+            ("Taro.Yamada@contoso.com", AddressRules::default()),
+            ("taro@Contoso.com", sensitive),
+            (" taro@contoso.com", AddressRules::default()),
+            ("\"taro\"@contoso.com", AddressRules::default()),
+            ("山田@contoso.com", AddressRules::default()),
+            ("not an address", AddressRules::default()),
+        ] {
+            let r = recipient(raw, rules);
+            assert_eq!(r.given.as_deref(), Some(raw));
+            assert_eq!(r.raw(), raw);
+            assert_eq!(r.address.as_ref(), rules.parse(raw).as_ref());
+        }
+        // The case the rules keep is the normal form already.
+        assert!(recipient("Taro@contoso.com", sensitive).given.is_none());
     }
 }

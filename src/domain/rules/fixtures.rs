@@ -61,11 +61,7 @@ pub(crate) fn draft(sender: &str, recipients: &[&str]) -> Draft {
         sender: addr(sender),
         recipients: recipients
             .iter()
-            .map(|r| DraftRecipient {
-                raw: (*r).to_owned(),
-                address: Address::parse(r),
-                field: Field::To,
-            })
+            .map(|r| DraftRecipient::new((*r).to_owned(), Field::To, AddressRules::default()))
             .collect(),
         message_size: 0,
         reply_all: None,

@@ -53,7 +53,7 @@ impl Ctx<'_> {
                 _ => false,
             };
             if never {
-                let shown = text::cut_chars(r.raw.trim(), MAX_ADDRESS_BYTES).0;
+                let shown = text::cut_chars(r.raw().trim(), MAX_ADDRESS_BYTES).0;
                 no_receipt_from.push(shown.to_owned());
                 names.push(match &facts.resolution {
                     Lookup::Found(e) if !e.display_name.is_empty() => {
