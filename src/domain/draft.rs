@@ -148,7 +148,8 @@ mod tests {
         let r = DraftRecipient::new(given, Field::To, AddressRules::default());
         assert!(r.given.is_none());
         assert_eq!(r.address.as_ref().unwrap().as_str().as_ptr(), at, "not copied");
-        assert_eq!(r.into_raw().as_ptr(), at, "and moved back out");
+        let back = r.into_raw();
+        assert_eq!(back.as_ptr(), at, "and moved back out");
 
         // Not the normal form: the text as given is kept beside the address.
         let sensitive = AddressRules {
