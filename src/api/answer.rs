@@ -69,7 +69,7 @@ impl Answer {
     /// gave them, in order, one per result (moved, not copied).
     pub fn new(e: Evaluation, addresses: impl IntoIterator<Item = String>) -> Self {
         let mut addresses = addresses.into_iter();
-        let mut tips = Vec::new();
+        let mut tips = Vec::with_capacity(e.recipients.iter().map(|r| r.tips.len()).sum());
         let recipients = e
             .recipients
             .into_iter()

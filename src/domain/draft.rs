@@ -147,7 +147,11 @@ mod tests {
         let at = given.as_ptr();
         let r = DraftRecipient::new(given, Field::To, AddressRules::default());
         assert!(r.given.is_none());
-        assert_eq!(r.address.as_ref().unwrap().as_str().as_ptr(), at, "not copied");
+        assert_eq!(
+            r.address.as_ref().unwrap().as_str().as_ptr(),
+            at,
+            "not copied"
+        );
         let back = r.into_raw();
         assert_eq!(back.as_ptr(), at, "and moved back out");
 

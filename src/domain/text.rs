@@ -1,7 +1,7 @@
 //! Text handling for tips: HTML auto-replies to plain text, cutting by characters, and the
 //! human texts of every tip kind in English and Japanese.
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use crate::domain::{Lang, RestrictionReason, SizeLimitSource};
 
@@ -50,13 +50,36 @@ pub fn name_in_text(lang: Lang, name: &str, person: bool) -> std::borrow::Cow<'_
 
 /// A name before a Japanese particle: an address or a Latin name keeps a space before the
 /// Japanese text that follows (「taro@contoso.com は」), a Japanese one does not (「佐藤 花子 さんは」).
-fn ja_spaced(who: &str) -> String {
-    if who.chars().last().is_some_and(|c| c.is_ascii()) {
-        format!("{who} ")
-    } else {
-        who.to_owned()
+/// Written where it is used, so an English text, which never uses it, costs nothing.
+fn ja_spaced(who: &str) -> JaSpaced<'_> {
+    JaSpaced(who)
+}
+
+/// [`ja_spaced`]'s name.
+struct JaSpaced<'a>(&'a str);
+
+impl fmt::Display for JaSpaced<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)?;
+        if self.0.chars().last().is_some_and(|c| c.is_ascii()) {
+            f.write_str(" ")?;
+        }
+        Ok(())
     }
 }
+
+/// `format!` into a string allocated once for the whole text. `format!` sizes its string
+/// from the literal pieces alone, so every text with a name in it grew it again while being
+/// written.
+macro_rules! text {
+    ($($arg:tt)*) => {{
+        let mut text = String::with_capacity(256);
+        std::fmt::Write::write_fmt(&mut text, format_args!($($arg)*))
+            .expect("writing into a String does not fail");
+        text
+    }};
+}
+pub(crate) use text;
 
 /// Whether `c` is a wide (East Asian) character: kana, CJK ideographs, full-width forms and
 /// CJK punctuation such as 。 and 、.
@@ -294,23 +317,23 @@ impl Texts {
     pub fn invalid(lang: Lang, who: &str, malformed: bool) -> String {
         let who_ = ja_spaced(who);
         match (lang, malformed) {
-            (Lang::En, false) => format!(
+            (Lang::En, false) => text!(
                 "{who} could not be found in the organisation's directory. The message may not be delivered."
             ),
-            (Lang::Ja, false) => format!(
+            (Lang::Ja, false) => text!(
                 "{who_}は組織のディレクトリに見つかりません。メッセージは配信されない可能性があります。"
             ),
-            (Lang::En, true) => format!("{who} is not a valid email address."),
-            (Lang::Ja, true) => format!("{who_}は有効なメール アドレスではありません。"),
+            (Lang::En, true) => text!("{who} is not a valid email address."),
+            (Lang::Ja, true) => text!("{who_}は有効なメール アドレスではありません。"),
         }
     }
 
     pub fn mailbox_full(lang: Lang, who: &str) -> String {
         let who_ = ja_spaced(who);
         match lang {
-            Lang::En => format!("{who}'s mailbox is full. The message will not be delivered."),
+            Lang::En => text!("{who}'s mailbox is full. The message will not be delivered."),
             Lang::Ja => {
-                format!("{who_}のメールボックスがいっぱいです。メッセージは配信されません。")
+                text!("{who_}のメールボックスがいっぱいです。メッセージは配信されません。")
             }
         }
     }
@@ -322,25 +345,25 @@ impl Texts {
         let ellipsis = if more { "…" } else { "" };
         let preview = fold_breaks(preview);
         match lang {
-            Lang::En => format!("{who} has automatic replies on: {preview}{ellipsis}"),
-            Lang::Ja => format!("{who_}は自動応答を設定しています：{preview}{ellipsis}"),
+            Lang::En => text!("{who} has automatic replies on: {preview}{ellipsis}"),
+            Lang::Ja => text!("{who_}は自動応答を設定しています：{preview}{ellipsis}"),
         }
     }
 
     pub fn restricted(lang: Lang, who: &str, reason: RestrictionReason) -> String {
         let who_ = ja_spaced(who);
         match (lang, reason) {
-            (Lang::En, RestrictionReason::RequiresAuthenticatedSender) => format!(
+            (Lang::En, RestrictionReason::RequiresAuthenticatedSender) => text!(
                 "{who} accepts messages only from senders inside the organisation. Your message will not be delivered."
             ),
-            (Lang::Ja, RestrictionReason::RequiresAuthenticatedSender) => format!(
+            (Lang::Ja, RestrictionReason::RequiresAuthenticatedSender) => text!(
                 "{who_}は組織内の送信者からのメッセージのみ受け付けます。メッセージは配信されません。"
             ),
-            (Lang::En, _) => format!(
+            (Lang::En, _) => text!(
                 "You don't have permission to send to {who}. Your message will not be delivered."
             ),
             (Lang::Ja, _) => {
-                format!("{who_}に送信する権限がありません。メッセージは配信されません。")
+                text!("{who_}に送信する権限がありません。メッセージは配信されません。")
             }
         }
     }
@@ -348,19 +371,19 @@ impl Texts {
     pub fn external(lang: Lang, who: &str) -> String {
         let who_ = ja_spaced(who);
         match lang {
-            Lang::En => format!("{who} is outside your organisation."),
-            Lang::Ja => format!("{who_}は組織外の受信者です。"),
+            Lang::En => text!("{who} is outside your organisation."),
+            Lang::Ja => text!("{who_}は組織外の受信者です。"),
         }
     }
 
     pub fn external_group(lang: Lang, who: &str, external: u32, total: u32) -> String {
         let who_ = ja_spaced(who);
         match lang {
-            Lang::En => format!(
+            Lang::En => text!(
                 "{who} contains {external} recipient(s) outside your organisation (of {total})."
             ),
             Lang::Ja => {
-                format!("{who_}のメンバー {total} 人のうち {external} 人が組織外の受信者です。")
+                text!("{who_}のメンバー {total} 人のうち {external} 人が組織外の受信者です。")
             }
         }
     }
@@ -368,10 +391,10 @@ impl Texts {
     pub fn large_audience(lang: Lang, who: &str, members: u32) -> String {
         let who_ = ja_spaced(who);
         match lang {
-            Lang::En => format!(
+            Lang::En => text!(
                 "{who} has {members} members. Are you sure you want to send to this many people?"
             ),
-            Lang::Ja => format!(
+            Lang::Ja => text!(
                 "{who_}には {members} 人のメンバーがいます。本当にこれだけ多くの人に送信しますか？"
             ),
         }
@@ -380,10 +403,10 @@ impl Texts {
     pub fn moderated(lang: Lang, who: &str) -> String {
         let who_ = ja_spaced(who);
         match lang {
-            Lang::En => format!(
+            Lang::En => text!(
                 "{who} is moderated. Your message may be delayed until a moderator approves it."
             ),
-            Lang::Ja => format!(
+            Lang::Ja => text!(
                 "{who_}はモデレートされています。モデレーターが承認するまでメッセージの配信が遅れる場合があります。"
             ),
         }

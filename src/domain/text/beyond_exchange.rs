@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Texts, ja_spaced, name_list};
+use super::{Texts, ja_spaced, name_list, text};
 use crate::domain::Lang;
 
 impl Texts {
@@ -12,22 +12,22 @@ impl Texts {
             Lang::En => {
                 let reach = if upper_bound { "at most " } else { "" };
                 let groups = if from_groups > 0 {
-                    format!(" ({from_groups} of them through groups)")
+                    text!(" ({from_groups} of them through groups)")
                 } else {
                     String::new()
                 };
-                format!(
+                text!(
                     "This message will reach {reach}{people} people{groups}. Are you sure you want to send to this many people?"
                 )
             }
             Lang::Ja => {
                 let reach = if upper_bound { "最大 " } else { "" };
                 let groups = if from_groups > 0 {
-                    format!("（うちグループ経由 {from_groups} 人）")
+                    text!("（うちグループ経由 {from_groups} 人）")
                 } else {
                     String::new()
                 };
-                format!(
+                text!(
                     "このメッセージは{reach}{people} 人に届きます{groups}。本当にこれだけ多くの人に送信しますか？"
                 )
             }
@@ -37,11 +37,11 @@ impl Texts {
     pub fn recipients_visible(lang: Lang, visible: u32, outside_domains: &[String]) -> String {
         let mut s = match lang {
             Lang::En => {
-                format!("All {visible} addresses in To and Cc are visible to every recipient.")
+                text!("All {visible} addresses in To and Cc are visible to every recipient.")
             }
-            Lang::Ja => format!(
-                "宛先（To）と CC の {visible} 件のアドレスは、すべての受信者に表示されます。"
-            ),
+            Lang::Ja => {
+                text!("宛先（To）と CC の {visible} 件のアドレスは、すべての受信者に表示されます。")
+            }
         };
         if outside_domains.len() >= 2 {
             let n = outside_domains.len();
@@ -91,17 +91,17 @@ impl Texts {
     /// How recipients' mail clients may show a sender sending on behalf of another address.
     pub fn shown_on_behalf(lang: Lang, send_as: &str, own: &str) -> String {
         match lang {
-            Lang::En => format!("{send_as} (on behalf of {own})"),
-            Lang::Ja => format!("{send_as}（{own} 代理）"),
+            Lang::En => text!("{send_as} (on behalf of {own})"),
+            Lang::Ja => text!("{send_as}（{own} 代理）"),
         }
     }
 
     pub fn sent_on_behalf(lang: Lang, shown_as: &str) -> String {
         match lang {
-            Lang::En => format!(
+            Lang::En => text!(
                 "Recipients may see the sender as \"{shown_as}\": mail from this address does not leave through its own domain's server."
             ),
-            Lang::Ja => format!(
+            Lang::Ja => text!(
                 "受信者には送信者が「{shown_as}」と表示される場合があります。このアドレスのメールは、そのドメインのサーバーを経由せずに送信されるためです。"
             ),
         }
@@ -110,8 +110,8 @@ impl Texts {
     pub fn forwarded_externally(lang: Lang, who: &str) -> String {
         let who_ = ja_spaced(who);
         match lang {
-            Lang::En => format!("Mail to {who} is forwarded outside your organisation."),
-            Lang::Ja => format!("{who_}宛てのメールは組織外に転送されます。"),
+            Lang::En => text!("Mail to {who} is forwarded outside your organisation."),
+            Lang::Ja => text!("{who_}宛てのメールは組織外に転送されます。"),
         }
     }
 }
