@@ -102,7 +102,7 @@ fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
         .recipients
         .iter()
         .map(|r| {
-            let resolution = match &r.address {
+            let resolution = match r.address() {
                 Ok(a) => lookup(a).map_or(Lookup::NotFound, Lookup::Found),
                 Err(_) => Lookup::NotFound,
             };

@@ -100,7 +100,7 @@ impl<D: Directory> MailTips<D> {
         let recipients_at: Vec<Option<usize>> = draft
             .recipients
             .iter()
-            .map(|r| r.address.as_ref().ok().map(&mut place))
+            .map(|r| r.address().ok().map(&mut place))
             .collect();
         let person_at = match asker {
             Asker::Person(a) if *a != draft.sender => Some(place(a)),

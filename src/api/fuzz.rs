@@ -178,7 +178,7 @@ proptest! {
         for rules in [AddressRules::default(), sensitive] {
             let r = DraftRecipient::new(raw.clone(), crate::domain::Field::To, rules);
             let parsed = rules.parse(&raw);
-            prop_assert_eq!(r.address.as_ref(), parsed.as_ref());
+            prop_assert_eq!(r.address(), parsed.as_ref());
             prop_assert_eq!(r.raw(), raw.as_str());
             prop_assert_eq!(r.into_raw(), raw.clone());
         }

@@ -479,8 +479,8 @@ mod tests {
     #[test]
     fn malformed_recipient_is_not_a_request_error() {
         let d = draft_from_request(req(&["not-an-address", "b@contoso.com"]), limits()).unwrap();
-        assert!(d.recipients[0].address.is_err());
-        assert!(d.recipients[1].address.is_ok());
+        assert!(d.recipients[0].address().is_err());
+        assert!(d.recipients[1].address().is_ok());
     }
 
     #[test]

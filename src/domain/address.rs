@@ -234,23 +234,28 @@ impl AddressRules {
         Address::parse_with(raw, self.case_sensitive_local)
     }
 
-    /// Parses `raw` like [`Self::parse`], keeping `raw` itself as the address's text when it
-    /// is that text already (a plain ASCII address, trimmed, in the case the rules compare
-    /// in): what clients send from an address book costs no copy. `raw` comes back when it
-    /// is not that text.
-    pub fn parse_owned(self, raw: String) -> (Result<Address, AddressError>, Option<String>) {
-        if let Some(at) = Address::plain_ascii_at(&raw) {
-            let folded = if self.case_sensitive_local {
-                &raw[at + 1..]
-            } else {
-                &raw[..]
-            };
-            if !folded.bytes().any(|b| b.is_ascii_uppercase()) {
-                let key = raw.into_boxed_str();
-                return (Ok(Address { key, at }), None);
-            }
+    /// The address `raw` is, when `raw` is its normalised text already (a plain ASCII
+    /// address, trimmed, in the case these rules compare in): `raw` itself becomes the
+    /// address's text, not a copy, which is what an address sent from an address book costs.
+    ///
+    /// # Errors
+    /// `raw` back when it is not that text (parse it with [`Self::parse`]).
+    pub fn parse_normal(self, raw: String) -> Result<Address, String> {
+        let Some(at) = Address::plain_ascii_at(&raw) else {
+            return Err(raw);
+        };
+        let folded = if self.case_sensitive_local {
+            &raw[at + 1..]
+        } else {
+            &raw[..]
+        };
+        if folded.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Err(raw);
         }
-        (self.parse(&raw), Some(raw))
+        Ok(Address {
+            key: raw.into_boxed_str(),
+            at,
+        })
     }
 }
 

@@ -66,40 +66,58 @@ pub enum Field {
 /// One recipient as the client addressed it.
 #[derive(Debug, Clone)]
 pub struct DraftRecipient {
-    /// The address exactly as given, when it is not the parsed address's text (then that
-    /// text is it: one string for both).
-    given: Option<String>,
-    pub address: Result<Address, AddressError>,
+    given: Given,
     /// To, Cc or Bcc: every other recipient sees the To and Cc ones.
     pub field: Field,
+}
+
+/// The address as given, and what it parsed to.
+#[derive(Debug, Clone)]
+enum Given {
+    /// Given in its normalised form: the address's own text is the text given (one string
+    /// for both).
+    Normal(Address),
+    /// Given otherwise: the text as given, and the address it parsed to, or why not.
+    Other {
+        raw: String,
+        address: Result<Address, AddressError>,
+    },
 }
 
 impl DraftRecipient {
     /// The recipient `raw` in `field`, its address parsed under `rules`.
     pub fn new(raw: String, field: Field, rules: AddressRules) -> Self {
-        let (address, given) = rules.parse_owned(raw);
-        Self {
-            given,
-            address,
-            field,
+        let given = match rules.parse_normal(raw) {
+            Ok(address) => Given::Normal(address),
+            Err(raw) => Given::Other {
+                address: rules.parse(&raw),
+                raw,
+            },
+        };
+        Self { given, field }
+    }
+
+    /// The parsed address, or why the text given is not one.
+    pub fn address(&self) -> Result<&Address, &AddressError> {
+        match &self.given {
+            Given::Normal(address) => Ok(address),
+            Given::Other { address, .. } => address.as_ref(),
         }
     }
 
     /// The address exactly as given, echoed in the response.
     pub fn raw(&self) -> &str {
-        match (&self.given, &self.address) {
-            (Some(given), _) => given,
-            (None, Ok(address)) => address.as_str(),
-            (None, Err(_)) => unreachable!("an address that did not parse keeps its text"),
+        match &self.given {
+            Given::Normal(address) => address.as_str(),
+            Given::Other { raw, .. } => raw,
         }
     }
 
     /// [`Self::raw`], owned: moved out, not copied.
     pub fn into_raw(self) -> String {
-        match (self.given, self.address) {
-            (Some(given), _) => given,
-            (None, Ok(address)) => address.into_key().into_string(),
-            (None, Err(_)) => unreachable!("an address that did not parse keeps its text"),
+        match self.given {
+            Given::Normal(address) => address.into_key().into_string(),
+            Given::Other { raw, .. } => raw,
         }
     }
 }
@@ -146,12 +164,8 @@ mod tests {
         let given = String::from("taro.yamada@contoso.com");
         let at = given.as_ptr();
         let r = DraftRecipient::new(given, Field::To, AddressRules::default());
-        assert!(r.given.is_none());
-        assert_eq!(
-            r.address.as_ref().unwrap().as_str().as_ptr(),
-            at,
-            "not copied"
-        );
+        assert!(matches!(r.given, Given::Normal(_)));
+        assert_eq!(r.address().unwrap().as_str().as_ptr(), at, "not copied");
         let back = r.into_raw();
         assert_eq!(back.as_ptr(), at, "and moved back out");
 
@@ -168,11 +182,14 @@ mod tests {
             ("not an address", AddressRules::default()),
         ] {
             let r = recipient(raw, rules);
-            assert_eq!(r.given.as_deref(), Some(raw));
+            assert!(matches!(&r.given, Given::Other { raw: given, .. } if given == raw));
             assert_eq!(r.raw(), raw);
-            assert_eq!(r.address.as_ref(), rules.parse(raw).as_ref());
+            assert_eq!(r.address(), rules.parse(raw).as_ref());
         }
         // The case the rules keep is the normal form already.
-        assert!(recipient("Taro@contoso.com", sensitive).given.is_none());
+        assert!(matches!(
+            recipient("Taro@contoso.com", sensitive).given,
+            Given::Normal(_)
+        ));
     }
 }

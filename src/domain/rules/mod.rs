@@ -91,7 +91,7 @@ pub fn evaluate(
         .recipients
         .iter()
         .zip(recipients)
-        .map(|(r, facts)| ctx.recipient(r.raw(), r.address.as_ref(), facts))
+        .map(|(r, facts)| ctx.recipient(r.raw(), r.address(), facts))
         .collect();
     let draft_level = ctx.draft_tips();
     Evaluation {

@@ -36,7 +36,7 @@ impl Ctx<'_> {
         let mut no_receipt_from = Vec::new();
         let mut names = Vec::new();
         for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
-            let Ok(address) = &r.address else { continue };
+            let Ok(address) = r.address() else { continue };
             if !seen.insert(address) {
                 continue;
             }

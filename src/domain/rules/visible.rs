@@ -18,7 +18,7 @@ impl Ctx<'_> {
             HashSet::with_capacity_and_hasher(self.recipients.len(), Default::default());
         let mut domains = BTreeSet::new();
         for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
-            let Ok(address) = &r.address else { continue };
+            let Ok(address) = r.address() else { continue };
             if r.field == Field::Bcc || !visible.insert(address) {
                 continue;
             }

@@ -22,7 +22,7 @@ impl Ctx<'_> {
             HashSet::with_capacity_and_hasher(n, Default::default());
         let (mut people, mut from_groups, mut groups) = (0u32, 0u32, 0u32);
         for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
-            let Ok(address) = &r.address else { continue };
+            let Ok(address) = r.address() else { continue };
             match &facts.resolution {
                 Lookup::Unknown => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {
