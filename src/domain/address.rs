@@ -93,21 +93,12 @@ impl Address {
             }
             None => (s, at, local),
         };
-        let mut key = String::with_capacity(s.len());
         if s.is_ascii() {
             // The common case, without per-character Unicode case mapping (for ASCII,
             // `to_lowercase` is `to_ascii_lowercase`).
-            key.push_str(s);
-            if case_sensitive_local {
-                key[at + 1..].make_ascii_lowercase();
-            } else {
-                key.make_ascii_lowercase();
-            }
-            return Ok(Self {
-                key: key.into_boxed_str(),
-                at,
-            });
+            return Ok(Self::ascii_key(s, at, case_sensitive_local));
         }
+        let mut key = String::with_capacity(s.len());
         if case_sensitive_local {
             key.push_str(local);
         } else {
@@ -128,16 +119,18 @@ impl Address {
     /// would refuse, and normalises alike (a unit test checks both on arbitrary input).
     fn parse_plain_ascii(s: &str, case_sensitive_local: bool) -> Option<Self> {
         let at = Self::plain_ascii_at(s)?;
+        Some(Self::ascii_key(s, at, case_sensitive_local))
+    }
+
+    /// The address of the valid ASCII text `s` whose `@` is at `at`: `s` in lower case, but
+    /// for a case-sensitive local part.
+    fn ascii_key(s: &str, at: usize, case_sensitive_local: bool) -> Self {
         let mut key = s.to_owned();
-        if case_sensitive_local {
-            key[at + 1..].make_ascii_lowercase();
-        } else {
-            key.make_ascii_lowercase();
-        }
-        Some(Self {
+        key[folded(at, case_sensitive_local)].make_ascii_lowercase();
+        Self {
             key: key.into_boxed_str(),
             at,
-        })
+        }
     }
 
     /// Where the `@` is, if `s` is a plain ASCII address ([`Self::parse_plain_ascii`]).
@@ -244,12 +237,10 @@ impl AddressRules {
         let Some(at) = Address::plain_ascii_at(&raw) else {
             return Err(raw);
         };
-        let folded = if self.case_sensitive_local {
-            &raw[at + 1..]
-        } else {
-            &raw[..]
-        };
-        if folded.bytes().any(|b| b.is_ascii_uppercase()) {
+        if raw[folded(at, self.case_sensitive_local)]
+            .bytes()
+            .any(|b| b.is_ascii_uppercase())
+        {
             return Err(raw);
         }
         Ok(Address {
@@ -330,6 +321,12 @@ fn needless_quotes(local: &str) -> Option<String> {
             .split('.')
             .all(|seg| !seg.is_empty() && seg.chars().all(is_atext));
     dot_atom.then_some(bare)
+}
+
+/// The part of an address with its `@` at `at` that is compared without case: all of it, or
+/// only the domain when local parts are case-sensitive.
+fn folded(at: usize, case_sensitive_local: bool) -> std::ops::RangeFrom<usize> {
+    if case_sensitive_local { at + 1.. } else { 0.. }
 }
 
 /// What a byte may be in the plain-ASCII parse, looked up in [`ASCII_CLASS`]: `atext` (in a

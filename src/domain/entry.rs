@@ -296,6 +296,7 @@ pub enum Lookup {
     /// The directory could not answer for this address now: the tips that need it are pending.
     Unknown,
 }
+
 #[cfg(test)]
 mod tests {
     use std::mem::offset_of;

@@ -51,11 +51,6 @@ pub fn name_in_text(lang: Lang, name: &str, person: bool) -> std::borrow::Cow<'_
 /// A name before a Japanese particle: an address or a Latin name keeps a space before the
 /// Japanese text that follows (「taro@contoso.com は」), a Japanese one does not (「佐藤 花子 さんは」).
 /// Written where it is used, so an English text, which never uses it, costs nothing.
-fn ja_spaced(who: &str) -> JaSpaced<'_> {
-    JaSpaced(who)
-}
-
-/// [`ja_spaced`]'s name.
 struct JaSpaced<'a>(&'a str);
 
 impl fmt::Display for JaSpaced<'_> {
@@ -315,7 +310,7 @@ pub struct Texts;
 
 impl Texts {
     pub fn invalid(lang: Lang, who: &str, malformed: bool) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match (lang, malformed) {
             (Lang::En, false) => text!(
                 "{who} could not be found in the organisation's directory. The message may not be delivered."
@@ -329,7 +324,7 @@ impl Texts {
     }
 
     pub fn mailbox_full(lang: Lang, who: &str) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match lang {
             Lang::En => text!("{who}'s mailbox is full. The message will not be delivered."),
             Lang::Ja => {
@@ -341,7 +336,7 @@ impl Texts {
     /// `more` adds an ellipsis when the preview was cut from a longer reply.
     /// The preview's line breaks are folded into the one-line text ([`fold_breaks`]).
     pub fn auto_reply(lang: Lang, who: &str, preview: &str, more: bool) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         let ellipsis = if more { "…" } else { "" };
         let preview = fold_breaks(preview);
         match lang {
@@ -351,7 +346,7 @@ impl Texts {
     }
 
     pub fn restricted(lang: Lang, who: &str, reason: RestrictionReason) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match (lang, reason) {
             (Lang::En, RestrictionReason::RequiresAuthenticatedSender) => text!(
                 "{who} accepts messages only from senders inside the organisation. Your message will not be delivered."
@@ -369,7 +364,7 @@ impl Texts {
     }
 
     pub fn external(lang: Lang, who: &str) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match lang {
             Lang::En => text!("{who} is outside your organisation."),
             Lang::Ja => text!("{who_}は組織外の受信者です。"),
@@ -377,7 +372,7 @@ impl Texts {
     }
 
     pub fn external_group(lang: Lang, who: &str, external: u32, total: u32) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match lang {
             Lang::En => text!(
                 "{who} contains {external} recipient(s) outside your organisation (of {total})."
@@ -389,7 +384,7 @@ impl Texts {
     }
 
     pub fn large_audience(lang: Lang, who: &str, members: u32) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match lang {
             Lang::En => text!(
                 "{who} has {members} members. Are you sure you want to send to this many people?"
@@ -401,7 +396,7 @@ impl Texts {
     }
 
     pub fn moderated(lang: Lang, who: &str) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match lang {
             Lang::En => text!(
                 "{who} is moderated. Your message may be delayed until a moderator approves it."
@@ -420,7 +415,7 @@ impl Texts {
     }
 
     pub fn too_large(lang: Lang, source: SizeLimitSource, who: &str, limit: u64) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         let limit = human_size(limit);
         let mut s = String::new();
         let _ = match (lang, source) {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Texts, ja_spaced, name_list, text};
+use super::{JaSpaced, Texts, name_list, text};
 use crate::domain::Lang;
 
 impl Texts {
@@ -78,7 +78,7 @@ impl Texts {
             let list = name_list(lang, names);
             let _ = match lang {
                 Lang::En => write!(s, "{list} will never send a read receipt. "),
-                Lang::Ja => write!(s, "{}からは開封確認が送信されません。", ja_spaced(&list)),
+                Lang::Ja => write!(s, "{}からは開封確認が送信されません。", JaSpaced(&list)),
             };
         }
         s.push_str(match lang {
@@ -108,7 +108,7 @@ impl Texts {
     }
 
     pub fn forwarded_externally(lang: Lang, who: &str) -> String {
-        let who_ = ja_spaced(who);
+        let who_ = JaSpaced(who);
         match lang {
             Lang::En => text!("Mail to {who} is forwarded outside your organisation."),
             Lang::Ja => text!("{who_}宛てのメールは組織外に転送されます。"),
