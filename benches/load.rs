@@ -274,58 +274,128 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// The name of the servers' runtime threads (both servers run there; the client does not).
+const SERVER_THREAD: &str = "bench-server";
+
+/// CPU time this process's threads have run, in seconds: the servers' threads and all the
+/// others (the load client's runtime and the main thread). Read from the scheduler's own
+/// accounting (`/proc/self/task/*/schedstat`, nanoseconds); `None` where there is none.
+fn cpu_split() -> Option<(f64, f64)> {
+    let (mut server, mut client) = (0.0, 0.0);
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let dir = task.ok()?.path();
+        // A thread that ended since the listing has no files left: it ran nothing now.
+        let (Ok(name), Ok(stat)) = (
+            std::fs::read_to_string(dir.join("comm")),
+            std::fs::read_to_string(dir.join("schedstat")),
+        ) else {
+            continue;
+        };
+        let ns: f64 = stat.split_whitespace().next()?.parse().ok()?;
+        if name.trim_end() == SERVER_THREAD {
+            server += ns / 1e9;
+        } else {
+            client += ns / 1e9;
+        }
+    }
+    Some((server, client))
+}
+
+/// One round's report, with the CPU time per request the servers and the client spent in it.
+struct Round {
+    report: Report,
+    /// Microseconds of the servers' threads per request, and of the client's.
+    cpu_us: Option<(f64, f64)>,
+}
+
+impl Round {
+    fn measure(run: impl FnOnce() -> Report) -> Round {
+        let before = cpu_split();
+        let report = run();
+        let per_request = |(s1, c1): (f64, f64), (s0, c0): (f64, f64)| {
+            let n = report.requests.max(1) as f64;
+            ((s1 - s0) / n * 1e6, (c1 - c0) / n * 1e6)
+        };
+        let cpu_us = before.zip(cpu_split()).map(|(b, a)| per_request(a, b));
+        Round { report, cpu_us }
+    }
+}
+
 struct Comparison {
     name: String,
-    real: Vec<Report>,
-    other: Vec<Report>,
+    real: Vec<Round>,
+    other: Vec<Round>,
 }
 
 impl Comparison {
     fn print(&self, other_name: &str) -> serde_json::Value {
+        let real: Vec<&Report> = self.real.iter().map(|r| &r.report).collect();
+        let other: Vec<&Report> = self.other.iter().map(|r| &r.report).collect();
         let ratio = median(
-            self.real
-                .iter()
-                .zip(&self.other)
+            real.iter()
+                .zip(&other)
                 .map(|(r, b)| r.requests_per_s / b.requests_per_s)
                 .collect(),
         );
         let p99_ratio = median(
-            self.real
-                .iter()
-                .zip(&self.other)
+            real.iter()
+                .zip(&other)
                 .map(|(r, b)| r.latency_ms.p99 / b.latency_ms.p99)
                 .collect(),
         );
-        let rps = |v: &[Report]| median(v.iter().map(|r| r.requests_per_s).collect());
-        let p99 = |v: &[Report]| median(v.iter().map(|r| r.latency_ms.p99).collect());
-        let bytes = |v: &[Report]| median(v.iter().map(|r| r.mean_response_bytes).collect());
+        let rps = |v: &[&Report]| median(v.iter().map(|r| r.requests_per_s).collect());
+        let p99 = |v: &[&Report]| median(v.iter().map(|r| r.latency_ms.p99).collect());
+        let bytes = |v: &[&Report]| median(v.iter().map(|r| r.mean_response_bytes).collect());
         println!(
             "{}: real {:.0} req/s p99 {:.3} ms ({:.0} B) | {other_name} {:.0} req/s p99 {:.3} ms ({:.0} B) | throughput ratio {:.3}  p99 ratio {:.3}  (median of {} rounds)",
             self.name,
-            rps(&self.real),
-            p99(&self.real),
-            bytes(&self.real),
-            rps(&self.other),
-            p99(&self.other),
-            bytes(&self.other),
+            rps(&real),
+            p99(&real),
+            bytes(&real),
+            rps(&other),
+            p99(&other),
+            bytes(&other),
             ratio,
             p99_ratio,
-            self.real.len()
+            real.len()
         );
-        let all_ok = |v: &[Report]| v.iter().all(|r| r.ok() == r.requests);
+        // CPU per request, median of the rounds: (servers' threads, everything else).
+        let cpu = |v: &[Round]| -> Option<(f64, f64)> {
+            let all: Option<Vec<(f64, f64)>> = v.iter().map(|r| r.cpu_us).collect();
+            let all = all?;
+            Some((
+                median(all.iter().map(|c| c.0).collect()),
+                median(all.iter().map(|c| c.1).collect()),
+            ))
+        };
+        let (real_cpu, other_cpu) = (cpu(&self.real), cpu(&self.other));
+        match real_cpu.zip(other_cpu) {
+            Some(((rs, rc), (os, oc))) => println!(
+                "  CPU per request: servers' threads {rs:.1} µs real, {os:.1} µs {other_name} \
+                 (difference {:.1} µs); client {rc:.1} µs and {oc:.1} µs",
+                rs - os
+            ),
+            None => println!("  CPU per request: not measured (no /proc/self/task/*/schedstat)"),
+        }
+        let all_ok = |v: &[&Report]| v.iter().all(|r| r.ok() == r.requests);
         assert!(
-            all_ok(&self.real) && all_ok(&self.other),
+            all_ok(&real) && all_ok(&other),
             "some calls failed: {:?} {:?}",
-            self.real.iter().map(|r| &r.status).collect::<Vec<_>>(),
-            self.other.iter().map(|r| &r.status).collect::<Vec<_>>()
+            real.iter().map(|r| &r.status).collect::<Vec<_>>(),
+            other.iter().map(|r| &r.status).collect::<Vec<_>>()
         );
+        let cpu_json = |c: Option<(f64, f64)>| {
+            c.map(|(server, client)| serde_json::json!({"server": server, "client": client}))
+        };
         serde_json::json!({
             "name": self.name,
             "throughput_ratio": ratio,
             "p99_ratio": p99_ratio,
-            "real": self.real,
+            "real": real,
+            "real_cpu_us_per_request": cpu_json(real_cpu),
             "compared_with": other_name,
-            "other": self.other,
+            "other": other,
+            "other_cpu_us_per_request": cpu_json(other_cpu),
         })
     }
 }
@@ -338,8 +408,13 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
         .with_writer(std::io::sink)
         .init();
-    // Servers and client on separate runtimes, as separate processes would be.
-    let servers = Runtime::new().unwrap();
+    // Servers and client on separate runtimes, as separate processes would be. The servers'
+    // threads are named, so each round can tell their CPU time from the client's.
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(SERVER_THREAD)
+        .enable_all()
+        .build()
+        .unwrap();
     let client = Runtime::new().unwrap();
     println!(
         "load bench: {} mailboxes, {} groups, concurrency {}, {} round(s) of {} s per side{}",
@@ -401,21 +476,23 @@ fn main() {
         }
     });
 
-    let run_as =
-        |target: &str, drafts: &Arc<Vec<pb::GetMailTipsRequest>>, secure: Option<&Secure>| {
-            let opts = LoadOptions {
-                target: target.to_owned(),
-                concurrency: a.concurrency,
-                duration: Duration::from_secs_f64(a.seconds),
-                requests: u64::MAX,
-                authorization: secure.map(|s| s.authorization.clone()),
-                tls: secure.map(|s| s.ca.client_tls()),
-                ..LoadOptions::default()
-            };
-            let report = client.block_on(load::run(&opts, drafts.clone())).unwrap();
-            assert_eq!(report.ok(), report.requests, "calls failed: {report}");
-            report
+    let run_as = |target: &str,
+                  drafts: &Arc<Vec<pb::GetMailTipsRequest>>,
+                  secure: Option<&Secure>| {
+        let opts = LoadOptions {
+            target: target.to_owned(),
+            concurrency: a.concurrency,
+            duration: Duration::from_secs_f64(a.seconds),
+            requests: u64::MAX,
+            authorization: secure.map(|s| s.authorization.clone()),
+            tls: secure.map(|s| s.ca.client_tls()),
+            ..LoadOptions::default()
         };
+        let round = Round::measure(|| client.block_on(load::run(&opts, drafts.clone())).unwrap());
+        let report = &round.report;
+        assert_eq!(report.ok(), report.requests, "calls failed: {report}");
+        round
+    };
     let run =
         |target: &str, drafts: &Arc<Vec<pb::GetMailTipsRequest>>| run_as(target, drafts, None);
     let wanted = |name: &str| a.only.as_deref().is_none_or(|o| o == name);
@@ -571,13 +648,15 @@ fn main() {
                 authorization: Some(value),
                 ..LoadOptions::default()
             };
-            let report = client.block_on(load::run(&opts, drafts.clone())).unwrap();
+            let round =
+                Round::measure(|| client.block_on(load::run(&opts, drafts.clone())).unwrap());
+            let report = &round.report;
             assert_eq!(
                 report.ok(),
                 report.requests,
                 "authenticated calls failed: {report}"
             );
-            report
+            round
         };
         run(&real_target, &drafts);
         run_authed();
