@@ -112,20 +112,12 @@ impl Entry {
     /// whole draft overlap. Only a hint: nothing on other targets.
     #[inline]
     pub fn prefetch(entry: &Arc<Entry>) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let at = Arc::as_ptr(entry).cast::<i8>();
-            // The counts sit just before the value in an `Arc`'s allocation. A prefetch never
-            // faults, whatever the address, so the guess needs no guarantee.
-            for offset in [-16, 0, 64, 128, 192] {
-                // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it reads
-                // nothing and cannot fault.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(at.wrapping_offset(offset)) };
-            }
+        let at = Arc::as_ptr(entry).cast::<u8>();
+        // The counts sit just before the value in an `Arc`'s allocation. A prefetch never
+        // faults, whatever the address, so the guess needs no guarantee.
+        for offset in [-16, 0, 64, 128, 192] {
+            prefetch(at.wrapping_offset(offset));
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = entry;
     }
 
     /// Whether `a` is only one of this mailbox's send-from addresses: the directory found the
@@ -133,6 +125,22 @@ impl Entry {
     pub fn only_sends_from(&self, a: &Address) -> bool {
         self.send_from.iter().any(|s| s.address == *a) && !self.addresses.contains(a)
     }
+}
+
+/// Asks the CPU to start loading the cache line at `at`, which a coming read needs. Only a
+/// hint: any address will do (nothing is read, nothing can fault), and on targets other than
+/// x86_64 it does nothing.
+#[inline]
+pub(crate) fn prefetch(at: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: `_mm_prefetch` needs SSE, which every x86_64 CPU has; it reads nothing and
+        // cannot fault.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(at.cast::<i8>()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
 }
 
 /// A mailbox's prohibit-receive quota and usage.

@@ -30,6 +30,7 @@ mod tip;
 pub mod units;
 
 pub use draft::{Draft, DraftRecipient, Field, Lang, Locale, ReplyAll};
+pub(crate) use entry::prefetch;
 pub use entry::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, GroupMetrics, Lookup,
     Moderation, Quota, Restrictions, SendFrom,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::format::{RawAutoReply, RawCustomTip, RawEntry, RawFile, RawModeration};
+use super::table::AddressTable;
 use super::{DirectoryFileError, FastMap, Snapshot};
 use crate::domain::address::{Address, AddressError, AddressRules};
 use crate::domain::{
@@ -115,7 +116,7 @@ impl Snapshot {
             ..Snapshot::default()
         };
         // Sized once: growing maps of 100,000 entries rehashed them again and again.
-        snapshot.by_address.reserve(ids.owner.len());
+        snapshot.by_address = AddressTable::with_capacity(ids.owner.len());
         snapshot.parents.reserve(objects.len());
         for (i, o) in objects.iter().enumerate() {
             b.add_object(*o, ids.ids[i].0.clone(), &ids, &mut snapshot)?;

@@ -5,6 +5,7 @@
 
 mod build;
 mod format;
+mod table;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use self::format::parse_toml;
+use self::table::AddressTable;
 use super::{Directory, DirectoryError, GroupSource, Lookup};
 use crate::domain::address::{Address, AddressRules};
 use crate::domain::{Entry, EntryId, GroupGraph};
@@ -56,7 +58,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 pub struct Snapshot {
     /// Every address an object receives or sends from; a primary address's key is its
     /// entry's id.
-    by_address: FastMap<Arc<str>, Arc<Entry>>,
+    by_address: AddressTable,
     /// Direct parents: the groups that list an entry as a member.
     parents: FastMap<EntryId, Vec<EntryId>>,
     graph: Arc<GroupGraph>,
@@ -94,13 +96,13 @@ impl Snapshot {
 
     /// True when the directory has no objects.
     pub fn is_empty(&self) -> bool {
-        self.by_address.is_empty()
+        self.by_address.len() == 0
     }
 
     /// Every object once, ordered by id (for `mailtips export-ldif`).
     pub(crate) fn entries(&self) -> Vec<Arc<Entry>> {
         let mut by_id: HashMap<&EntryId, &Arc<Entry>> = HashMap::new();
-        for e in self.by_address.values() {
+        for (_, e) in self.by_address.iter() {
             by_id.insert(&e.id, e);
         }
         let mut all: Vec<Arc<Entry>> = by_id.into_values().cloned().collect();
@@ -212,14 +214,13 @@ fn read(path: &Path, rules: AddressRules) -> Result<Snapshot, DirectoryFileError
 impl Directory for FileDirectory {
     async fn lookup(&self, addresses: &[&Address]) -> Vec<Lookup> {
         let (started, snap) = (std::time::Instant::now(), self.snapshot.load());
-        // Every address probed first, then the entries found asked for all at once
-        // (`Entry::prefetch`), and only then their references taken.
-        let slots: Vec<Option<&Arc<Entry>>> = addresses
-            .iter()
-            .map(|a| snap.by_address.get(a.as_str()))
-            .collect();
-        slots.iter().flatten().for_each(|e| Entry::prefetch(e));
-        let found = slots
+        // The whole draft probed as one batch (see `AddressTable::get_batch`), and only then
+        // the entries' references taken: each is an atomic increment, which lets no later
+        // load pass it.
+        let keys: Vec<&str> = addresses.iter().map(|a| a.as_str()).collect();
+        let found = snap
+            .by_address
+            .get_batch(&keys)
             .into_iter()
             .map(|slot| slot.map_or(Lookup::NotFound, |e| Lookup::Found(e.clone())))
             .collect();

@@ -1,0 +1,252 @@
+//! The snapshot's address table: every address an object receives or sends from, to its
+//! entry. Built once per snapshot and never changed after, so it is a plain open-addressing
+//! table (linear probing, at most half full) that a draft probes as a batch.
+//!
+//! Why not a `HashMap`: a draft's addresses land on random places of a table far larger than
+//! the CPU's caches, and one probe of a map is a chain of dependent cache misses (the slot,
+//! then the key's bytes, then the entry). Probed one address after the other, a draft waited
+//! for each chain in turn. [`AddressTable::get_batch`] walks the draft in three passes instead,
+//! each asking the CPU for what the next pass reads for every address at once, so the misses
+//! of a draft overlap.
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+
+use crate::domain::{Entry, prefetch};
+
+/// One slot: the key's full hash (compared before the key's bytes are read), then the key and
+/// the entry, or nothing.
+struct Slot {
+    hash: u64,
+    item: Option<(Arc<str>, Arc<Entry>)>,
+}
+
+impl Slot {
+    const EMPTY: Slot = Slot {
+        hash: 0,
+        item: None,
+    };
+}
+
+pub(super) struct AddressTable {
+    /// A power of two long (or empty), never more than half full: every probe meets an empty
+    /// slot.
+    slots: Box<[Slot]>,
+    len: usize,
+    /// foldhash, seeded per process: a directory's addresses cannot be chosen to collide.
+    hasher: foldhash::fast::RandomState,
+}
+
+impl Default for AddressTable {
+    fn default() -> Self {
+        Self::with_capacity(0)
+    }
+}
+
+impl fmt::Debug for AddressTable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AddressTable")
+            .field("len", &self.len)
+            .field("slots", &self.slots.len())
+            .finish()
+    }
+}
+
+impl AddressTable {
+    /// An empty index that takes `n` addresses without growing.
+    pub(super) fn with_capacity(n: usize) -> Self {
+        let slots = (n * 2).max(8).next_power_of_two();
+        Self {
+            slots: std::iter::repeat_with(|| Slot::EMPTY).take(slots).collect(),
+            len: 0,
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len() - 1
+    }
+
+    /// The number of addresses.
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Adds `key`, or replaces its entry when it is there.
+    pub(super) fn insert(&mut self, key: Arc<str>, entry: Arc<Entry>) {
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        let hash = self.hasher.hash_one(&*key);
+        let mut i = hash as usize & self.mask();
+        loop {
+            let slot = &mut self.slots[i];
+            match &mut slot.item {
+                None => {
+                    *slot = Slot {
+                        hash,
+                        item: Some((key, entry)),
+                    };
+                    self.len += 1;
+                    return;
+                }
+                Some((k, e)) if slot.hash == hash && **k == *key => {
+                    *e = entry;
+                    return;
+                }
+                Some(_) => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    /// Doubles the table; only while a snapshot is built, which sizes it up front.
+    fn grow(&mut self) {
+        let old = std::mem::replace(self, Self::with_capacity(self.slots.len()));
+        self.hasher = old.hasher;
+        for slot in old.slots {
+            if let Some((k, e)) = slot.item {
+                self.insert(k, e);
+            }
+        }
+    }
+
+    /// The entry at `key`.
+    #[cfg(test)]
+    pub(super) fn get(&self, key: &str) -> Option<&Arc<Entry>> {
+        let hash = self.hasher.hash_one(key);
+        self.confirm(key, hash, hash as usize & self.mask())
+    }
+
+    /// The entry at each of `keys`, in order. Each pass asks for what the next one reads, for
+    /// every key before any is read: the home slots, then each candidate's key and entry.
+    pub(super) fn get_batch(&self, keys: &[&str]) -> Vec<Option<&Arc<Entry>>> {
+        let mask = self.mask();
+        // 1. Every key's hash, and its home slot asked for.
+        let homes: Vec<u64> = keys
+            .iter()
+            .map(|k| {
+                let hash = self.hasher.hash_one(*k);
+                prefetch(std::ptr::from_ref(&self.slots[hash as usize & mask]).cast());
+                hash
+            })
+            .collect();
+        // 2. The first slot of each probe with the same full hash (found by the hash alone:
+        // the slots are in the cache now, the keys are not), its key and entry asked for.
+        let candidates: Vec<usize> = homes
+            .iter()
+            .map(|&hash| {
+                let mut i = hash as usize & mask;
+                while let Some((key, entry)) = &self.slots[i].item {
+                    if self.slots[i].hash == hash {
+                        prefetch(key.as_ptr());
+                        Entry::prefetch(entry);
+                        break;
+                    }
+                    i = (i + 1) & mask;
+                }
+                i
+            })
+            .collect();
+        // 3. The keys compared, which confirms the candidates (and goes on probing past a
+        // candidate whose hash alone matched).
+        keys.iter()
+            .zip(homes)
+            .zip(candidates)
+            .map(|((key, hash), from)| self.confirm(key, hash, from))
+            .collect()
+    }
+
+    /// Probes for `key` from slot `from`, which no earlier slot of its probe holds.
+    fn confirm(&self, key: &str, hash: u64, from: usize) -> Option<&Arc<Entry>> {
+        let mut i = from;
+        loop {
+            let slot = &self.slots[i];
+            match &slot.item {
+                None => return None,
+                Some((k, e)) if slot.hash == hash && **k == *key => return Some(e),
+                Some(_) => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    /// Every address with its entry, in no particular order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<Entry>)> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.item.as_ref().map(|(k, e)| (k, e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EntryKind;
+    use crate::domain::address::Address;
+
+    fn entry(address: &str) -> Arc<Entry> {
+        let a = Address::parse(address).unwrap();
+        Arc::new(Entry::new(address, EntryKind::Mailbox, a))
+    }
+
+    #[test]
+    fn finds_what_was_inserted_across_growth_and_nothing_else() {
+        let mut index = AddressTable::with_capacity(2);
+        let entries: Vec<Arc<Entry>> = (0..1000).map(|i| entry(&format!("u{i}@x.test"))).collect();
+        for e in &entries {
+            index.insert(e.id.clone(), e.clone());
+        }
+        assert_eq!(index.len(), 1000);
+        assert!(index.slots.len() >= 2000, "never more than half full");
+        let keys: Vec<String> = (0..1200).map(|i| format!("u{i}@x.test")).collect();
+        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let found = index.get_batch(&refs);
+        for (i, f) in found.iter().enumerate() {
+            match f {
+                Some(e) => assert!(i < 1000 && Arc::ptr_eq(e, &entries[i])),
+                None => assert!(i >= 1000, "u{i} lost"),
+            }
+            assert_eq!(index.get(refs[i]).map(Arc::as_ptr), f.map(Arc::as_ptr));
+        }
+        assert_eq!(index.iter().count(), 1000);
+    }
+
+    #[test]
+    fn a_second_insert_replaces_and_an_empty_index_finds_nothing() {
+        let mut index = AddressTable::default();
+        assert!(index.get_batch(&["a@x.test"]).iter().all(Option::is_none));
+        let (a, b) = (entry("a@x.test"), entry("b@x.test"));
+        index.insert("a@x.test".into(), a);
+        index.insert("a@x.test".into(), b.clone());
+        assert_eq!(index.len(), 1);
+        assert!(Arc::ptr_eq(index.get("a@x.test").unwrap(), &b));
+        assert!(index.get_batch(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_candidate_whose_hash_alone_matches_is_passed_over() {
+        // Two keys forced to one hash and one home: the second is found behind the first, and
+        // a third key with that hash is not found.
+        let mut index = AddressTable::with_capacity(4);
+        let (a, b) = (entry("a@x.test"), entry("b@x.test"));
+        let hash = 12345u64;
+        let home = hash as usize & index.mask();
+        index.slots[home] = Slot {
+            hash,
+            item: Some(("a@x.test".into(), a.clone())),
+        };
+        index.slots[(home + 1) & index.mask()] = Slot {
+            hash,
+            item: Some(("b@x.test".into(), b.clone())),
+        };
+        assert!(Arc::ptr_eq(
+            index.confirm("b@x.test", hash, home).unwrap(),
+            &b
+        ));
+        assert!(Arc::ptr_eq(
+            index.confirm("a@x.test", hash, home).unwrap(),
+            &a
+        ));
+        assert!(index.confirm("c@x.test", hash, home).is_none());
+    }
+}
