@@ -62,6 +62,9 @@ pub struct Snapshot {
     /// Direct parents: the groups that list an entry as a member.
     parents: FastMap<EntryId, Vec<EntryId>>,
     graph: Arc<GroupGraph>,
+    /// Each object's groups (nesting included) once computed: a sender's are read for every
+    /// draft that a restricted or moderated recipient is on.
+    groups_of: GroupsOf,
     /// The rules its addresses were normalised with; a reload uses the same.
     rules: AddressRules,
 }
@@ -115,6 +118,14 @@ impl Snapshot {
         &self.graph
     }
 
+    /// Every group holding `id`, nested groups included: computed on the first ask, then
+    /// kept with the snapshot (a reload starts afresh).
+    fn groups_of(&self, id: &EntryId) -> Arc<HashSet<EntryId>> {
+        self.groups_of
+            .0
+            .get_with_by_ref(id, || Arc::new(self.member_of(id)))
+    }
+
     fn member_of(&self, id: &EntryId) -> HashSet<EntryId> {
         let mut seen = HashSet::new();
         let mut stack: Vec<&EntryId> = vec![id];
@@ -126,6 +137,35 @@ impl Snapshot {
             }
         }
         seen
+    }
+}
+
+/// The groups of the objects asked for, bounded by the number of group ids held.
+struct GroupsOf(moka::sync::Cache<EntryId, Arc<HashSet<EntryId>>>);
+
+/// At most this many group ids are kept (an object counts its groups, plus one).
+const GROUPS_OF_CAPACITY: u64 = 1 << 20;
+
+impl Default for GroupsOf {
+    fn default() -> Self {
+        Self(
+            moka::sync::Cache::builder()
+                .max_capacity(GROUPS_OF_CAPACITY)
+                .weigher(|_, groups: &Arc<HashSet<EntryId>>| {
+                    u32::try_from(groups.len())
+                        .unwrap_or(u32::MAX)
+                        .saturating_add(1)
+                })
+                .build(),
+        )
+    }
+}
+
+impl fmt::Debug for GroupsOf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GroupsOf")
+            .field("entries", &self.0.entry_count())
+            .finish()
     }
 }
 
@@ -229,7 +269,7 @@ impl Directory for FileDirectory {
     }
 
     async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
-        Ok(Arc::new(self.snapshot.load().member_of(id)))
+        Ok(self.snapshot.load().groups_of(id))
     }
 }
 
@@ -280,5 +320,15 @@ members = ["inner@contoso.com", "outer@contoso.com"]
         let groups = d.member_of(&e.id);
         assert_eq!(groups.len(), 2);
         assert!(groups.contains("outer@contoso.com"));
+        // Through the directory: the same groups, computed once and then kept.
+        let id = e.id.clone();
+        let directory = FileDirectory::from_snapshot(d);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let first = rt.block_on(directory.member_of(&id)).unwrap();
+        assert_eq!(*first, groups);
+        let again = rt.block_on(directory.member_of(&id)).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
     }
 }
