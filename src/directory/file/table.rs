@@ -54,7 +54,7 @@ impl fmt::Debug for AddressTable {
 }
 
 impl AddressTable {
-    /// An empty index that takes `n` addresses without growing.
+    /// An empty table that takes `n` addresses without growing.
     pub(super) fn with_capacity(n: usize) -> Self {
         let slots = (n * 4 / 3 + 1).max(8).next_power_of_two();
         Self {
@@ -191,65 +191,65 @@ mod tests {
 
     #[test]
     fn finds_what_was_inserted_across_growth_and_nothing_else() {
-        let mut index = AddressTable::with_capacity(2);
+        let mut table = AddressTable::with_capacity(2);
         let entries: Vec<Arc<Entry>> = (0..1000).map(|i| entry(&format!("u{i}@x.test"))).collect();
         for e in &entries {
-            index.insert(e.id.clone(), e.clone());
+            table.insert(e.id.clone(), e.clone());
         }
-        assert_eq!(index.len(), 1000);
+        assert_eq!(table.len(), 1000);
         assert!(
-            index.slots.len() * 3 >= 1000 * 4,
+            table.slots.len() * 3 >= 1000 * 4,
             "never more than three quarters full"
         );
         let keys: Vec<String> = (0..1200).map(|i| format!("u{i}@x.test")).collect();
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
-        let found = index.get_batch(&refs);
+        let found = table.get_batch(&refs);
         for (i, f) in found.iter().enumerate() {
             match f {
                 Some(e) => assert!(i < 1000 && Arc::ptr_eq(e, &entries[i])),
                 None => assert!(i >= 1000, "u{i} lost"),
             }
-            assert_eq!(index.get(refs[i]).map(Arc::as_ptr), f.map(Arc::as_ptr));
+            assert_eq!(table.get(refs[i]).map(Arc::as_ptr), f.map(Arc::as_ptr));
         }
-        assert_eq!(index.iter().count(), 1000);
+        assert_eq!(table.iter().count(), 1000);
     }
 
     #[test]
-    fn a_second_insert_replaces_and_an_empty_index_finds_nothing() {
-        let mut index = AddressTable::default();
-        assert!(index.get_batch(&["a@x.test"]).iter().all(Option::is_none));
+    fn a_second_insert_replaces_and_an_empty_table_finds_nothing() {
+        let mut table = AddressTable::default();
+        assert!(table.get_batch(&["a@x.test"]).iter().all(Option::is_none));
         let (a, b) = (entry("a@x.test"), entry("b@x.test"));
-        index.insert("a@x.test".into(), a);
-        index.insert("a@x.test".into(), b.clone());
-        assert_eq!(index.len(), 1);
-        assert!(Arc::ptr_eq(index.get("a@x.test").unwrap(), &b));
-        assert!(index.get_batch(&[]).is_empty());
+        table.insert("a@x.test".into(), a);
+        table.insert("a@x.test".into(), b.clone());
+        assert_eq!(table.len(), 1);
+        assert!(Arc::ptr_eq(table.get("a@x.test").unwrap(), &b));
+        assert!(table.get_batch(&[]).is_empty());
     }
 
     #[test]
     fn a_candidate_whose_hash_alone_matches_is_passed_over() {
         // Two keys forced to one hash and one home: the second is found behind the first, and
         // a third key with that hash is not found.
-        let mut index = AddressTable::with_capacity(4);
+        let mut table = AddressTable::with_capacity(4);
         let (a, b) = (entry("a@x.test"), entry("b@x.test"));
         let hash = 12345u64;
-        let home = hash as usize & index.mask();
-        index.slots[home] = Slot {
+        let home = hash as usize & table.mask();
+        table.slots[home] = Slot {
             hash,
             item: Some(("a@x.test".into(), a.clone())),
         };
-        index.slots[(home + 1) & index.mask()] = Slot {
+        table.slots[(home + 1) & table.mask()] = Slot {
             hash,
             item: Some(("b@x.test".into(), b.clone())),
         };
         assert!(Arc::ptr_eq(
-            index.confirm("b@x.test", hash, home).unwrap(),
+            table.confirm("b@x.test", hash, home).unwrap(),
             &b
         ));
         assert!(Arc::ptr_eq(
-            index.confirm("a@x.test", hash, home).unwrap(),
+            table.confirm("a@x.test", hash, home).unwrap(),
             &a
         ));
-        assert!(index.confirm("c@x.test", hash, home).is_none());
+        assert!(table.confirm("c@x.test", hash, home).is_none());
     }
 }
