@@ -279,8 +279,8 @@ const SERVER_THREAD: &str = "bench-server";
 
 /// CPU time this process's threads have run, in seconds: the servers' threads (their runtime
 /// and the real server's heavy-draft runtime) and all the others (the load client's runtime
-/// and the main thread). Read from the scheduler's own
-/// accounting (`/proc/self/task/*/schedstat`, nanoseconds); `None` where there is none.
+/// and the main thread). Read from the scheduler's own accounting
+/// (`/proc/self/task/*/schedstat`, nanoseconds); `None` where there is none.
 fn cpu_split() -> Option<(f64, f64)> {
     let (mut server, mut client) = (0.0, 0.0);
     for task in std::fs::read_dir("/proc/self/task").ok()? {
