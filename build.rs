@@ -3,8 +3,9 @@
 //!
 //! Two passes over the same file: the messages and the client, as prost and tonic make them;
 //! then the server alone, in `server/`, with every message taken from the first pass except
-//! the `GetMailTips` answer, which is `api::answer::Answer`: encoded straight from the
-//! evaluation, without building the protobuf structs first.
+//! the `GetMailTips` request and answer: the request is `api::request::GetMailTipsRequest`,
+//! whose addresses are slices of the received body, and the answer is `api::answer::Answer`,
+//! encoded straight from the evaluation without building the protobuf structs first.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let protoc = protoc_bin_vendored::protoc_bin_path()?;
@@ -24,6 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(false)
         .codec_path("crate::api::codec::ProtoCodec")
         .extern_path(".mailtips.v1", "crate::api::pb")
+        .extern_path(
+            ".mailtips.v1.GetMailTipsRequest",
+            "crate::api::request::GetMailTipsRequest",
+        )
         .extern_path(
             ".mailtips.v1.GetMailTipsResponse",
             "crate::api::answer::Answer",

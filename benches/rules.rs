@@ -15,6 +15,7 @@ use std::time::SystemTime;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use mailtips::api::answer::Answer;
 use mailtips::api::grpc::{RequestLimits, draft_from_request};
+use mailtips::api::request::GetMailTipsRequest;
 use mailtips::config::Config;
 use mailtips::directory::file::Snapshot;
 use mailtips::directory::{Directory, FileDirectory, GroupSource};
@@ -85,7 +86,7 @@ fn draft(f: &Fixture, n: usize) -> (mailtips::pb::GetMailTipsRequest, Draft) {
         })
         .unwrap()
         .remove(0);
-    let draft = draft_from_request(request.clone(), limits()).unwrap();
+    let draft = draft_from_request(request.clone().into(), limits()).unwrap();
     (request, draft)
 }
 
@@ -161,8 +162,20 @@ fn benches(c: &mut Criterion) {
         g.throughput(Throughput::Elements(n as u64));
         g.bench_with_input(BenchmarkId::new("draft_from_request", n), &n, |b, _| {
             b.iter_batched(
-                || request.clone(),
+                || GetMailTipsRequest::from(request.clone()),
                 |r| draft_from_request(r, limits()).unwrap(),
+                criterion::BatchSize::SmallInput,
+            )
+        });
+        // As the server receives it: the body's bytes, decoded by the server's decoder.
+        let body = bytes::Bytes::from(prost::Message::encode_to_vec(&request));
+        g.bench_with_input(BenchmarkId::new("decoded_and_validated", n), &n, |b, _| {
+            b.iter_batched(
+                || body.clone(),
+                |body| {
+                    let r: GetMailTipsRequest = prost::Message::decode(body).unwrap();
+                    draft_from_request(r, limits()).unwrap()
+                },
                 criterion::BatchSize::SmallInput,
             )
         });
@@ -170,7 +183,7 @@ fn benches(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("answer_encoded", n), &n, |b, _| {
             b.iter_batched(
                 || {
-                    let raw = draft.recipients.iter().map(|r| r.raw().to_owned());
+                    let raw = draft.recipients.iter().map(|r| r.raw().into());
                     (evaluation.clone(), raw.collect::<Vec<_>>())
                 },
                 |(e, raw)| prost::Message::encode_to_vec(&Answer::new(e, raw)),

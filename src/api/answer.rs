@@ -8,6 +8,7 @@
 //! pending kinds, no nested length computed again at every level, and less to free. Tips keep
 //! their protobuf form (`MailTip`): they are few, and their data has fifteen shapes.
 
+use bytestring::ByteString;
 use compact_str::CompactString;
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{self, DecodeContext, WireType, encode_key, encode_varint, key_len};
@@ -31,7 +32,7 @@ pub struct Answer {
 /// One `RecipientTips`, with its encoded length computed once.
 #[derive(Debug)]
 struct Row {
-    address: String,
+    address: ByteString,
     display_name: CompactString,
     tips: std::ops::Range<usize>,
     pending: TipSet,
@@ -67,7 +68,7 @@ fn packed(set: TipSet) -> ([i32; 16], usize) {
 impl Answer {
     /// The answer for `e`; `addresses` are the draft's recipients' addresses as the request
     /// gave them, in order, one per result (moved, not copied).
-    pub fn new(e: Evaluation, addresses: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(e: Evaluation, addresses: impl IntoIterator<Item = ByteString>) -> Self {
         let mut addresses = addresses.into_iter();
         let mut tips = Vec::with_capacity(e.recipients.iter().map(|r| r.tips.len()).sum());
         let recipients = e
@@ -114,7 +115,7 @@ impl Row {
         let mut len = encoding::message::encoded_len_repeated(tag::TIPS, &tips[self.tips.clone()])
             + encoding::int32::encoded_len_packed(tag::PENDING, &pending[..n]);
         if !self.address.is_empty() {
-            len += encoding::string::encoded_len(tag::ADDRESS, &self.address);
+            len += encoding::bytes::encoded_len(tag::ADDRESS, self.address.as_bytes());
         }
         if self.scope != 0 {
             len += encoding::int32::encoded_len(tag::SCOPE, &self.scope);
@@ -133,7 +134,7 @@ impl Row {
         encode_key(tag::RECIPIENTS, WireType::LengthDelimited, buf);
         encode_varint(self.len as u64, buf);
         if !self.address.is_empty() {
-            encoding::string::encode(tag::ADDRESS, &self.address, buf);
+            encoding::bytes::encode(tag::ADDRESS, self.address.as_bytes(), buf);
         }
         for tip in &tips[self.tips.clone()] {
             encoding::message::encode(tag::TIPS, tip, buf);
@@ -259,7 +260,7 @@ mod tests {
                 .flat_map(|r| &r.tips)
                 .any(|t| t.kind() == TipKind::InvalidInternalRecipient)
         );
-        let answer = Answer::new(e.clone(), addresses.clone());
+        let answer = Answer::new(e.clone(), addresses.iter().map(|a| a.as_str().into()));
         let bytes = answer.encode_to_vec();
         assert_eq!(bytes.len(), answer.encoded_len());
         assert_eq!(bytes, reference(&e, &addresses));

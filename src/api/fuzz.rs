@@ -16,6 +16,7 @@ use prost::Message as _;
 use crate::api::answer::Answer;
 use crate::api::grpc::{RequestLimits, draft_from_request, response_from_evaluation};
 use crate::api::pb;
+use crate::api::request::GetMailTipsRequest;
 use crate::config::Config;
 use crate::directory::FileDirectory;
 use crate::directory::file::Snapshot;
@@ -176,11 +177,15 @@ proptest! {
         let _ = sensitive.parse(&raw);
         // A draft's recipients parse alike without the copy, and keep the text as given.
         for rules in [AddressRules::default(), sensitive] {
-            let r = DraftRecipient::new(raw.clone(), crate::domain::Field::To, rules);
+            let r = DraftRecipient::new(raw.as_str().into(), crate::domain::Field::To, rules);
             let parsed = rules.parse(&raw);
             prop_assert_eq!(r.address(), parsed.as_ref());
             prop_assert_eq!(r.raw(), raw.as_str());
-            prop_assert_eq!(r.into_raw(), raw.clone());
+            prop_assert_eq!(&*r.clone().into_raw(), raw.as_str());
+            // And the same apart from the buffer it came in.
+            let detached = r.detached();
+            prop_assert_eq!(detached.address(), parsed.as_ref());
+            prop_assert_eq!(detached.raw(), raw.as_str());
         }
     }
 
@@ -221,13 +226,61 @@ proptest! {
 }
 
 proptest! {
+    #![proptest_config(config(512))]
+
+    /// The server's request decoder (`api::request`) reads any body as prost's generated one
+    /// does: the same request, or an error for the same bodies. The one difference is meant:
+    /// an address that is not UTF-8 decodes, and validation refuses it by name.
+    #[test]
+    fn the_request_decoder_agrees_with_prosts(
+        req in request(),
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..4),
+        cut in any::<prop::sample::Index>(),
+        truncate in any::<bool>(),
+    ) {
+        // A valid body, then a few bytes changed, inserted or removed, and maybe cut short.
+        let mut body = req.encode_to_vec();
+        for (at, byte, how) in edits {
+            let i = at.index(body.len() + 1);
+            match how {
+                0 if i < body.len() => body[i] = byte,
+                1 => body.insert(i, byte),
+                _ if i < body.len() => { body.remove(i); }
+                _ => {}
+            }
+        }
+        if truncate {
+            body.truncate(cut.index(body.len() + 1));
+        }
+        let ours = GetMailTipsRequest::decode(bytes::Bytes::from(body.clone()));
+        let prosts = pb::GetMailTipsRequest::decode(body.as_slice());
+        match (ours, prosts) {
+            (Ok(ours), Ok(prosts)) => prop_assert_eq!(ours, GetMailTipsRequest::from(prosts)),
+            (Err(_), Err(_)) => {}
+            (Ok(ours), Err(e)) => prop_assert!(
+                ours.recipients.iter().any(|r| std::str::from_utf8(&r.address).is_err()),
+                "prost refused what we decoded: {}", e
+            ),
+            (Err(e), Ok(_)) => prop_assert!(false, "we refused what prost decoded: {}", e),
+        }
+    }
+}
+
+proptest! {
     #![proptest_config(config(128))]
 
     #[test]
     fn any_request_is_refused_by_field_or_answered_within_the_limits(req in request()) {
         let demo = &*DEMO;
         let raw: Vec<String> = req.recipients.iter().map(|r| r.address.clone()).collect();
-        let draft = match draft_from_request(req, demo.limits) {
+        // As the server decodes it: from the body's bytes, its addresses slices of them.
+        let body = bytes::Bytes::from(req.encode_to_vec());
+        let decoded = GetMailTipsRequest::decode(body.clone()).unwrap();
+        prop_assert_eq!(&decoded, &GetMailTipsRequest::from(req));
+        for r in &decoded.recipients {
+            prop_assert!(r.address.is_empty() || body.as_ptr_range().contains(&r.address.as_ptr()));
+        }
+        let draft = match draft_from_request(decoded, demo.limits) {
             Ok(d) => d,
             Err(e) => {
                 prop_assert!(!e.field.is_empty() && !e.description.is_empty());
@@ -237,7 +290,7 @@ proptest! {
         let evaluation = demo.runtime.block_on(demo.tips.evaluate(&draft));
         prop_assert_eq!(evaluation.recipients.len(), draft.recipients.len());
         // What the server sends, encoded straight from the evaluation.
-        let answer = Answer::new(evaluation.clone(), raw.clone());
+        let answer = Answer::new(evaluation.clone(), raw.iter().map(|a| a.as_str().into()));
         let resp = response_from_evaluation(evaluation, draft.recipients.into_iter().map(DraftRecipient::into_raw));
         // One result per recipient, in order.
         let answered: Vec<&str> = resp.recipients.iter().map(|r| r.address.as_str()).collect();

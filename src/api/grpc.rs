@@ -7,7 +7,10 @@ use std::time::SystemTime;
 use tonic::Status;
 use tonic_types::{ErrorDetails, StatusExt};
 
+use bytestring::ByteString;
+
 use crate::api::pb;
+use crate::api::request::GetMailTipsRequest;
 use crate::config::Config;
 use crate::domain::address::{AddressRules, MAX_ADDRESS_BYTES};
 use crate::domain::{
@@ -54,7 +57,7 @@ pub struct RequestLimits {
 /// # Errors
 /// [`FieldError`] naming the first bad field.
 pub fn draft_from_request(
-    req: pb::GetMailTipsRequest,
+    req: GetMailTipsRequest,
     limits: RequestLimits,
 ) -> Result<Draft, FieldError> {
     let sender = limits
@@ -92,7 +95,10 @@ pub fn draft_from_request(
                 format!("longer than {} bytes", 4 * MAX_ADDRESS_BYTES),
             ));
         }
-        recipients.push(DraftRecipient::new(r.address, field, limits.addresses));
+        // A string field: the request decoder leaves its UTF-8 check to here, to name it.
+        let raw = ByteString::try_from(r.address)
+            .map_err(|_| FieldError::new(format!("recipients[{i}].address"), "is not UTF-8"))?;
+        recipients.push(DraftRecipient::new(raw, field, limits.addresses));
     }
     let reply_all = match req.reply_all {
         None => None,
@@ -333,14 +339,14 @@ pub(crate) fn resolved_to_pb(kind: Option<EntryKind>) -> i32 {
 #[cfg(test)]
 pub(crate) fn response_from_evaluation(
     e: crate::domain::Evaluation,
-    addresses: impl IntoIterator<Item = String>,
+    addresses: impl IntoIterator<Item = impl Into<String>>,
 ) -> pb::GetMailTipsResponse {
     let mut addresses = addresses.into_iter();
     let recipients: Vec<pb::RecipientTips> = e
         .recipients
         .into_iter()
         .map(|r| pb::RecipientTips {
-            address: addresses.next().unwrap_or_default(),
+            address: addresses.next().map(Into::into).unwrap_or_default(),
             tips: r.tips.into_iter().map(tip_to_pb).collect(),
             pending: kinds(r.pending),
             scope: scope_to_pb(r.scope),
@@ -420,7 +426,7 @@ mod tests {
         }
     }
 
-    fn req(recipients: &[&str]) -> pb::GetMailTipsRequest {
+    fn req(recipients: &[&str]) -> GetMailTipsRequest {
         pb::GetMailTipsRequest {
             sender: "a@contoso.com".into(),
             recipients: recipients
@@ -432,6 +438,7 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+        .into()
     }
 
     #[test]
@@ -474,6 +481,12 @@ mod tests {
             draft_from_request(r, limits()).unwrap_err().field,
             "reply_all.original_to[0]"
         );
+        // The request decoder leaves an address's UTF-8 check to here, which names it.
+        let mut r = req(&["b@contoso.com", "c@contoso.com"]);
+        r.recipients[1].address = bytes::Bytes::from_static(b"c\xff@contoso.com");
+        let e = draft_from_request(r, limits()).unwrap_err();
+        assert_eq!(e.field, "recipients[1].address");
+        assert_eq!(e.description, "is not UTF-8");
     }
 
     #[test]

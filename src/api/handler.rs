@@ -18,6 +18,7 @@ use crate::api::deadline::Deadline;
 use crate::api::grpc::{FieldError, RequestLimits, draft_from_request, edge_settings};
 use crate::api::heavy;
 use crate::api::pb;
+use crate::api::request::GetMailTipsRequest;
 use crate::api::shutdown::Shutdown;
 use crate::api::watch::{Watch, WatchStream};
 use crate::config::Config;
@@ -59,7 +60,7 @@ impl Edge {
 
 /// What a draft weighs under the limits: its recipients, and one for the sender (a
 /// 1,000-recipient draft holds what 1,000 one-recipient drafts would).
-fn weight(request: &Request<pb::GetMailTipsRequest>) -> u64 {
+fn weight(request: &Request<GetMailTipsRequest>) -> u64 {
     request.get_ref().recipients.len() as u64 + 1
 }
 
@@ -154,7 +155,7 @@ impl<D: Directory> GrpcService<D> {
 impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService<D> {
     async fn get_mail_tips(
         &self,
-        mut request: Request<pb::GetMailTipsRequest>,
+        mut request: Request<GetMailTipsRequest>,
     ) -> Result<Response<Answer>, Status> {
         let caller = Caller::of(&request);
         // Admitted before decoding (api::admit) when the request could be weighed from its
@@ -186,7 +187,7 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
 
     async fn watch_mail_tips(
         &self,
-        mut request: Request<pb::GetMailTipsRequest>,
+        mut request: Request<GetMailTipsRequest>,
     ) -> Result<Response<Self::WatchMailTipsStream>, Status> {
         let caller = Caller::of(&request);
         let key = caller.key();
@@ -200,7 +201,8 @@ impl<D: Directory> pb::mail_tips_service_server::MailTipsService for GrpcService
             ),
         };
         let deadline = request.extensions().get::<Deadline>().map(|d| d.0);
-        let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?;
+        // Kept for the stream's life: apart from the request body its addresses were sliced from.
+        let draft = draft_from_request(request.into_inner(), self.edge.load().limits)?.detached();
         // The first answer is admitted, charged and authorized as a GetMailTips, so a refusal
         // is the call's status; refreshes are admitted one by one and not charged.
         let (first, draft) = {

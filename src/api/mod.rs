@@ -24,6 +24,7 @@ mod handler;
 mod heavy;
 mod listener;
 mod reload;
+pub mod request;
 pub mod server;
 pub(crate) mod shutdown;
 pub mod tls;

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytestring::ByteString;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_stream::Stream;
@@ -71,8 +72,11 @@ impl<D: Directory> Watch<D> {
     }
 
     /// The draft's recipients' addresses as the request gave them, for each answer.
-    pub(crate) fn addresses(&self) -> impl Iterator<Item = String> + '_ {
-        self.draft.recipients.iter().map(|r| r.raw().to_owned())
+    pub(crate) fn addresses(&self) -> impl Iterator<Item = ByteString> + '_ {
+        self.draft
+            .recipients
+            .iter()
+            .map(|r| ByteString::from(r.raw()))
     }
 
     async fn next(&self) -> Step {

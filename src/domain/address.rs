@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use bytestring::ByteString;
+
 /// The longest address accepted, in bytes: a 64-byte local part, `@` and a 255-byte domain
 /// (RFC 3696, section 3).
 pub const MAX_ADDRESS_BYTES: usize = 320;
@@ -17,8 +19,9 @@ const MAX_LABEL_BYTES: usize = 63;
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
     /// `local@domain` with the domain lower-cased, and the local part lower-cased unless
-    /// local parts are case-sensitive.
-    key: Box<str>,
+    /// local parts are case-sensitive. Shared storage, so that an address given in this form
+    /// is the request's own bytes (see [`AddressRules::parse_normal`]).
+    key: ByteString,
     at: usize,
 }
 
@@ -108,7 +111,7 @@ impl Address {
         key.push('@');
         key.extend(domain.chars().flat_map(char::to_lowercase));
         Ok(Self {
-            key: key.into_boxed_str(),
+            key: owned(key),
             at,
         })
     }
@@ -128,7 +131,7 @@ impl Address {
         let mut key = s.to_owned();
         key[folded(at, case_sensitive_local)].make_ascii_lowercase();
         Self {
-            key: key.into_boxed_str(),
+            key: owned(key),
             at,
         }
     }
@@ -187,8 +190,23 @@ impl Address {
         Some(at)
     }
 
-    /// The normalised `local@domain`, owned (for maps keyed by text).
+    /// The normalised `local@domain`, owned (for maps keyed by text): the address's own
+    /// allocation when it has one, a copy when its text is a slice of a request.
     pub fn into_key(self) -> Box<str> {
+        String::from(self.key).into_boxed_str()
+    }
+
+    /// This address with a text of its own (a copy), apart from any buffer it is a slice of.
+    #[must_use]
+    pub fn detached(self) -> Self {
+        Self {
+            key: ByteString::from(&*self.key),
+            at: self.at,
+        }
+    }
+
+    /// The normalised `local@domain` in the address's own storage, not copied.
+    pub fn into_text(self) -> ByteString {
         self.key
     }
 
@@ -233,7 +251,7 @@ impl AddressRules {
     ///
     /// # Errors
     /// `raw` back when it is not that text (parse it with [`Self::parse`]).
-    pub fn parse_normal(self, raw: String) -> Result<Address, String> {
+    pub fn parse_normal(self, raw: ByteString) -> Result<Address, ByteString> {
         let Some(at) = Address::plain_ascii_at(&raw) else {
             return Err(raw);
         };
@@ -243,10 +261,7 @@ impl AddressRules {
         {
             return Err(raw);
         }
-        Ok(Address {
-            key: raw.into_boxed_str(),
-            at,
-        })
+        Ok(Address { key: raw, at })
     }
 }
 
@@ -321,6 +336,12 @@ fn needless_quotes(local: &str) -> Option<String> {
             .split('.')
             .all(|seg| !seg.is_empty() && seg.chars().all(is_atext));
     dot_atom.then_some(bare)
+}
+
+/// `key` as an address's storage: boxed first, so that the shared buffer is the string's own
+/// allocation, without a second one for its reference count until it is shared.
+fn owned(key: String) -> ByteString {
+    ByteString::from(key.into_boxed_str())
 }
 
 /// The part of an address with its `@` at `at` that is compared without case: all of it, or

@@ -1,6 +1,8 @@
 //! A draft once validated: sender, recipients in request order, size, reply-all, the kinds asked
 //! for and the locale. The gRPC edge builds it; the rules read it.
 
+use bytestring::ByteString;
+
 use crate::domain::address::{Address, AddressError, AddressRules};
 use crate::domain::tip::TipSet;
 
@@ -79,14 +81,15 @@ enum Given {
     Normal(Address),
     /// Given otherwise: the text as given, and the address it parsed to, or why not.
     Other {
-        raw: String,
+        raw: ByteString,
         address: Result<Address, AddressError>,
     },
 }
 
 impl DraftRecipient {
-    /// The recipient `raw` in `field`, its address parsed under `rules`.
-    pub fn new(raw: String, field: Field, rules: AddressRules) -> Self {
+    /// The recipient `raw` in `field`, its address parsed under `rules`. `raw` is kept, not
+    /// copied: as the address itself when it is in its normal form already.
+    pub fn new(raw: ByteString, field: Field, rules: AddressRules) -> Self {
         let given = match rules.parse_normal(raw) {
             Ok(address) => Given::Normal(address),
             Err(raw) => Given::Other {
@@ -114,11 +117,27 @@ impl DraftRecipient {
     }
 
     /// [`Self::raw`], owned: moved out, not copied.
-    pub fn into_raw(self) -> String {
+    pub fn into_raw(self) -> ByteString {
         match self.given {
-            Given::Normal(address) => address.into_key().into_string(),
+            Given::Normal(address) => address.into_text(),
             Given::Other { raw, .. } => raw,
         }
+    }
+
+    /// This recipient with a text of its own, apart from the buffer it was decoded from: for a
+    /// draft kept beyond its call (a watch), so that it holds its addresses and not the whole
+    /// request body they were sliced from.
+    #[must_use]
+    pub fn detached(self) -> Self {
+        let field = self.field;
+        let given = match self.given {
+            Given::Normal(address) => Given::Normal(address.detached()),
+            Given::Other { raw, address } => Given::Other {
+                raw: ByteString::from(&*raw),
+                address: address.map(Address::detached),
+            },
+        };
+        Self { given, field }
     }
 }
 
@@ -135,6 +154,19 @@ pub struct Draft {
     pub locale: Locale,
     /// The draft asks for a read receipt.
     pub read_receipt_requested: bool,
+}
+
+impl Draft {
+    /// This draft with texts of its own ([`DraftRecipient::detached`]), to keep beyond its call.
+    #[must_use]
+    pub fn detached(mut self) -> Self {
+        self.recipients = self
+            .recipients
+            .into_iter()
+            .map(DraftRecipient::detached)
+            .collect();
+        self
+    }
 }
 
 /// The original To and Cc of a reply-all, normalised where they parse.
@@ -160,12 +192,17 @@ mod tests {
 
     #[test]
     fn an_address_given_in_its_normal_form_is_one_string_for_both() {
-        let recipient = |raw: &str, rules| DraftRecipient::new(raw.to_owned(), Field::To, rules);
-        let given = String::from("taro.yamada@contoso.com");
+        let recipient = |raw: &str, rules| DraftRecipient::new(raw.into(), Field::To, rules);
+        // A slice of a request's body, as the server decodes it.
+        let body = bytes::Bytes::from_static(b"\x0a\x17taro.yamada@contoso.com\x10\x01");
+        let given = ByteString::try_from(body.slice(2..25)).unwrap();
         let at = given.as_ptr();
         let r = DraftRecipient::new(given, Field::To, AddressRules::default());
         assert!(matches!(r.given, Given::Normal(_)));
         assert_eq!(r.address().unwrap().as_str().as_ptr(), at, "not copied");
+        let detached = r.clone().detached();
+        assert_eq!(detached.raw(), "taro.yamada@contoso.com");
+        assert_ne!(detached.raw().as_ptr(), at, "a copy of its own");
         let back = r.into_raw();
         assert_eq!(back.as_ptr(), at, "and moved back out");
 

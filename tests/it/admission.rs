@@ -255,7 +255,7 @@ async fn a_callers_calls_run_in_its_lane_and_a_full_share_refuses_before_decodin
 
     // Two recipients whose addresses are not UTF-8: weighed from the bytes (three), so refused
     // for caller 1's share (four held) before anything decodes them; caller 2's share has room,
-    // and decoding refuses them as not a valid message.
+    // and validation refuses the first by name.
     let bytes = undecodable(&["zz1@contoso.com", "zz2@contoso.com"]);
     let raw = |channel: Channel, bytes: Vec<u8>| async move {
         let path = http::uri::PathAndQuery::from_static("/mailtips.v1.MailTipsService/GetMailTips");
@@ -276,6 +276,11 @@ async fn a_callers_calls_run_in_its_lane_and_a_full_share_refuses_before_decodin
     );
     let decoded = raw(channel_from(&server, 2).await, bytes).await;
     assert_eq!(decoded.code(), Code::InvalidArgument, "{decoded:?}");
+    assert_eq!(
+        decoded.message(),
+        "recipients[0].address: is not UTF-8",
+        "{decoded:?}"
+    );
 
     // The stuck draft cancelled, caller 1's lane and share come back.
     stuck.abort();
@@ -365,7 +370,7 @@ async fn watch_streams_are_capped_in_total_and_per_caller() {
     let a1 = watch(a.clone()).await.unwrap();
     let _a2 = watch(a.clone()).await.unwrap();
     refused(watch(a.clone()).await, "max_watch_streams_per_caller = 2");
-    // Refused before decoding: a draft whose address is not UTF-8 (decoding would answer
+    // Refused before decoding: a draft whose address is not UTF-8 (validation would answer
     // INVALID_ARGUMENT) gets the cap's RESOURCE_EXHAUSTED.
     let undecodable = raw_watch(channel_from(&server, 1).await).await;
     refused(Err(undecodable), "max_watch_streams_per_caller = 2");
@@ -382,7 +387,7 @@ async fn watch_streams_are_capped_in_total_and_per_caller() {
 }
 
 /// A draft from Taro to `to`, encoded, with every "zz" in it made bytes that are not UTF-8:
-/// decoding it fails.
+/// the server refuses it (`INVALID_ARGUMENT`) once it reads it.
 fn undecodable(to: &[&str]) -> Vec<u8> {
     use prost::Message;
     let mut bytes = draft(TARO, to).encode_to_vec();

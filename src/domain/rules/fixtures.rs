@@ -61,7 +61,7 @@ pub(crate) fn draft(sender: &str, recipients: &[&str]) -> Draft {
         sender: addr(sender),
         recipients: recipients
             .iter()
-            .map(|r| DraftRecipient::new((*r).to_owned(), Field::To, AddressRules::default()))
+            .map(|r| DraftRecipient::new((*r).into(), Field::To, AddressRules::default()))
             .collect(),
         message_size: 0,
         reply_all: None,
