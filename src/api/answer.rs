@@ -115,7 +115,8 @@ impl Row {
         let mut len = encoding::message::encoded_len_repeated(tag::TIPS, &tips[self.tips.clone()])
             + encoding::int32::encoded_len_packed(tag::PENDING, &pending[..n]);
         if !self.address.is_empty() {
-            len += encoding::bytes::encoded_len(tag::ADDRESS, self.address.as_bytes());
+            let n = self.address.len();
+            len += key_len(tag::ADDRESS) + encoding::encoded_len_varint(n as u64) + n;
         }
         if self.scope != 0 {
             len += encoding::int32::encoded_len(tag::SCOPE, &self.scope);
@@ -134,7 +135,10 @@ impl Row {
         encode_key(tag::RECIPIENTS, WireType::LengthDelimited, buf);
         encode_varint(self.len as u64, buf);
         if !self.address.is_empty() {
-            encoding::bytes::encode(tag::ADDRESS, self.address.as_bytes(), buf);
+            // Copied from the slice: prost's encoder for `Bytes` clones the handle first.
+            encode_key(tag::ADDRESS, WireType::LengthDelimited, buf);
+            encode_varint(self.address.len() as u64, buf);
+            buf.put_slice(self.address.as_bytes());
         }
         for tip in &tips[self.tips.clone()] {
             encoding::message::encode(tag::TIPS, tip, buf);

@@ -460,10 +460,21 @@ mod tests {
             case_sensitive in proptest::prelude::any::<bool>(),
         ) {
             let s = raw.trim();
+            let general = Address::parse_general(s, case_sensitive);
             if let Some(fast) = Address::parse_plain_ascii(s, case_sensitive) {
-                let general = Address::parse_general(s, case_sensitive);
                 proptest::prop_assert_eq!(Ok(&fast), general.as_ref());
-                proptest::prop_assert_eq!(fast.at, general.unwrap().at);
+                proptest::prop_assert_eq!(fast.at, general.as_ref().unwrap().at);
+            } else {
+                // And it takes every address it could: unquoted ASCII.
+                proptest::prop_assert!(general.is_err() || !s.is_ascii() || s.contains('"'));
+            }
+            // The text as given is the address itself exactly when it is its normal form.
+            let rules = AddressRules { case_sensitive_local: case_sensitive };
+            let normal = rules.parse_normal(ByteString::from(s));
+            let plain = general.as_ref().is_ok_and(|a| a.as_str() == s) && !s.contains('"');
+            proptest::prop_assert_eq!(normal.is_ok(), plain);
+            if let Ok(a) = normal {
+                proptest::prop_assert_eq!(Ok(&a), general.as_ref());
             }
         }
     }
