@@ -72,13 +72,7 @@ impl prost::Message for GetMailTipsRequest {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
-        const NAME: &str = "GetMailTipsRequest";
-        let pushed = |field| {
-            move |mut e: DecodeError| {
-                e.push(NAME, field);
-                e
-            }
-        };
+        let pushed = |field| in_field("GetMailTipsRequest", field);
         match tag {
             1 => encoding::string::merge(wire_type, &mut self.sender, buf, ctx)
                 .map_err(pushed("sender")),
@@ -161,12 +155,7 @@ impl prost::Message for Recipient {
         buf: &mut impl Buf,
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
-        let pushed = |field| {
-            move |mut e: DecodeError| {
-                e.push("Recipient", field);
-                e
-            }
-        };
+        let pushed = |field| in_field("Recipient", field);
         match tag {
             1 => encoding::bytes::merge(wire_type, &mut self.address, buf, ctx)
                 .map_err(pushed("address")),
@@ -190,6 +179,14 @@ impl prost::Message for Recipient {
 
     fn clear(&mut self) {
         *self = Self::default();
+    }
+}
+
+/// Names `message.field` in a decode error's path, as prost's derived code does.
+fn in_field(message: &'static str, field: &'static str) -> impl FnOnce(DecodeError) -> DecodeError {
+    move |mut e| {
+        e.push(message, field);
+        e
     }
 }
 
