@@ -196,11 +196,13 @@ impl Address {
         String::from(self.key).into_boxed_str()
     }
 
-    /// This address with a text of its own (a copy), apart from any buffer it is a slice of.
+    /// This address with a text of its own (a copy), apart from any buffer it is a slice of:
+    /// for an address kept beyond its request (a cache key, a watch), which would otherwise
+    /// keep the whole request body alive.
     #[must_use]
-    pub fn detached(self) -> Self {
+    pub fn detached(&self) -> Self {
         Self {
-            key: ByteString::from(&*self.key),
+            key: ByteString::from(self.as_str()),
             at: self.at,
         }
     }

@@ -132,9 +132,10 @@ impl DraftRecipient {
         let field = self.field;
         let given = match self.given {
             Given::Normal(address) => Given::Normal(address.detached()),
+            // The address parsed from a text not in normal form is a copy already.
             Given::Other { raw, address } => Given::Other {
                 raw: ByteString::from(&*raw),
-                address: address.map(Address::detached),
+                address,
             },
         };
         Self { given, field }

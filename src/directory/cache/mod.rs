@@ -278,7 +278,9 @@ impl<D: Directory> Directory for CachedDirectory<D> {
                         _ => None,
                     };
                     out[i] = answer;
-                    self.store(a.clone(), value, now);
+                    // A key of its own: a request's address is a slice of its body, which
+                    // the cache must not keep alive.
+                    self.store(a.detached(), value, now);
                 }
             }
         }

@@ -4,6 +4,7 @@ use std::sync::Mutex;
 
 use super::*;
 use crate::domain::EntryKind;
+use crate::domain::address::AddressRules;
 
 #[test]
 fn ttls_never_exceed_refresh_interval() {
@@ -331,4 +332,34 @@ fn an_answer_replaces_the_other_kind() {
     assert!(cache.cached(&taro).unwrap().value.is_none());
     cache.inner.entries.run_pending_tasks();
     assert_eq!(cache.inner.entries.entry_count(), 0);
+}
+
+#[tokio::test]
+async fn a_cached_address_keeps_no_request_body_alive() {
+    // A request's addresses are slices of its body (`api::request`).
+    let body = bytes::Bytes::from(format!("\x0a\x10{TARO}\x0a\x12{NOBODY}").into_bytes());
+    let slice = |at: usize, len: usize| {
+        let text = bytestring::ByteString::try_from(body.slice(at..at + len)).unwrap();
+        AddressRules::default().parse_normal(text).unwrap()
+    };
+    let given = [slice(2, TARO.len()), slice(4 + TARO.len(), NOBODY.len())];
+    assert_eq!(given[1].as_str(), NOBODY);
+    let backend = Scripted::new(&[TARO]);
+    let (dir, _) = cached(&backend);
+    assert_eq!(
+        kinds(&dir.lookup(&refs(&given)).await),
+        ["found", "not found"]
+    );
+    drop(given);
+    // Both answers are cached, under keys of their own: the body is no one else's.
+    assert!(
+        body.is_unique(),
+        "a cache key still points into the request body"
+    );
+    let again = addrs(&[TARO, NOBODY]);
+    assert_eq!(
+        kinds(&dir.lookup(&refs(&again)).await),
+        ["found", "not found"]
+    );
+    assert_eq!(backend.asked(), 1, "answered from the cache");
 }
