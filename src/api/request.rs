@@ -6,11 +6,12 @@
 //!
 //! build.rs names [`GetMailTipsRequest`] for `.mailtips.v1.GetMailTipsRequest` in the server's
 //! pass; clients and tools keep prost's `pb::GetMailTipsRequest`. The wire format is the same,
-//! and a property test (`api::fuzz`) holds the two decodings equal on arbitrary bytes.
+//! and a property test (`api::fuzz`) holds the two decoders equal on mutated bodies.
 //!
 //! The body's buffer is tonic's, one per call, so an address keeps at most its own call's
-//! request alive, and only while the call runs; a watch keeps owned copies instead
-//! ([`crate::domain::DraftRecipient::detached`]).
+//! request alive, and only while the call runs. What outlives the call keeps copies instead:
+//! a watch's draft ([`crate::domain::Draft::detached`]) and the directory cache's keys
+//! ([`crate::domain::address::Address::detached`]).
 
 use bytes::{Buf, BufMut, Bytes};
 use prost::DecodeError;
