@@ -1,14 +1,17 @@
 //! The protobuf codec of the generated service and client code: prost's, except that a
 //! request body that is not a valid message is the caller's fault and is answered
-//! `INVALID_ARGUMENT` (prost's codec says `INTERNAL`, as if the server had failed).
+//! `INVALID_ARGUMENT` (prost's codec says `INTERNAL`, as if the server had failed). It also
+//! decodes from the message taken whole as one `Bytes`, and grows the send buffer once per
+//! message; both only save work (see [`RequestDecoder`] and [`MessageEncoder`]).
 
 use std::marker::PhantomData;
 
+use prost::bytes::Buf as _;
 use tonic::Status;
-use tonic::codec::{BufferSettings, DecodeBuf, Decoder};
-use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
+use tonic::codec::{BufferSettings, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-/// `tonic_prost::ProstCodec` with caller-fault decode errors (named in `build.rs`).
+/// `tonic_prost::ProstCodec`'s counterpart with caller-fault decode errors (named in
+/// `build.rs`).
 #[derive(Debug, Clone)]
 pub struct ProtoCodec<T, U>(PhantomData<(T, U)>);
 
@@ -25,21 +28,43 @@ where
 {
     type Encode = T;
     type Decode = U;
-    type Encoder = ProstEncoder<T>;
+    type Encoder = MessageEncoder<T>;
     type Decoder = RequestDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        ProstCodec::<T, U>::raw_encoder(BufferSettings::default())
+        MessageEncoder(PhantomData)
     }
 
     fn decoder(&mut self) -> Self::Decoder {
-        RequestDecoder(ProstCodec::<T, U>::raw_decoder(BufferSettings::default()))
+        RequestDecoder(PhantomData)
     }
 }
 
-/// prost's decoder; a bad request message becomes `INVALID_ARGUMENT`.
+/// prost's encoding, into a buffer grown once to the message's length: a large answer (200
+/// recipients are some 20 kB) otherwise grew it step by step as it was written, each step a
+/// copy of what was already there.
 #[derive(Debug)]
-pub struct RequestDecoder<U>(ProstDecoder<U>);
+pub struct MessageEncoder<T>(PhantomData<T>);
+
+impl<T: prost::Message> Encoder for MessageEncoder<T> {
+    type Item = T;
+    type Error = Status;
+
+    fn encode(&mut self, item: T, buf: &mut EncodeBuf<'_>) -> Result<(), Status> {
+        buf.reserve(item.encoded_len());
+        item.encode_raw(buf);
+        Ok(())
+    }
+
+    fn buffer_settings(&self) -> BufferSettings {
+        BufferSettings::default()
+    }
+}
+
+/// prost's decoding, from the message taken whole as one [`Bytes`](prost::bytes::Bytes); a bad
+/// request message becomes `INVALID_ARGUMENT`.
+#[derive(Debug)]
+pub struct RequestDecoder<U>(PhantomData<U>);
 
 /// Whether `U` is a request (decoded by the server) rather than a response (decoded by a
 /// client, where a bad message is the server's fault and stays `INTERNAL`). Every request
@@ -53,20 +78,24 @@ impl<U: prost::Message + Default> Decoder for RequestDecoder<U> {
     type Error = Status;
 
     fn decode(&mut self, buf: &mut DecodeBuf<'_>) -> Result<Option<U>, Status> {
-        self.0.decode(buf).map_err(|e| {
-            if is_request::<U>() && e.code() == tonic::Code::Internal {
+        // The message's bytes are split off tonic's buffer once, as a `Bytes`. A field that
+        // keeps a slice of them (a request's addresses, `api::request`) is then one reference
+        // count more, where a split of the buffer itself is several steps of bookkeeping.
+        let message = buf.copy_to_bytes(buf.remaining());
+        U::decode(message).map(Some).map_err(|e| {
+            if is_request::<U>() {
                 Status::invalid_argument(format!(
-                    "the request body is not a valid protobuf message: {}",
-                    e.message()
+                    "the request body is not a valid protobuf message: {e}"
                 ))
             } else {
-                e
+                // A client decoding a response: the server's fault, as prost's codec says.
+                Status::internal(e.to_string())
             }
         })
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        self.0.buffer_settings()
+        BufferSettings::default()
     }
 }
 
