@@ -65,6 +65,41 @@ fn packed(set: TipSet) -> ([i32; 16], usize) {
     (out, n)
 }
 
+/// A few fields' keys and varints, gathered on the stack and written to the buffer in one
+/// piece: a row's fields are a dozen small writes, each a capacity check of the buffer.
+/// Written with prost's own functions, so the bytes are prost's.
+struct Small {
+    bytes: [u8; Self::CAPACITY],
+    len: usize,
+}
+
+impl Small {
+    /// Room for what a row gathers: two keys with varint lengths (at most 22 bytes), or the
+    /// packed pending kinds (at most 18), two int32 fields (at most 22) and a key with a
+    /// varint length (at most 11).
+    const CAPACITY: usize = 80;
+
+    fn new() -> Self {
+        Self {
+            bytes: [0; Self::CAPACITY],
+            len: 0,
+        }
+    }
+
+    /// Runs `write` on the free part; `BufMut` for a slice panics past its end, which the
+    /// capacity above rules out.
+    fn put(&mut self, write: impl FnOnce(&mut &mut [u8])) {
+        let mut free = &mut self.bytes[self.len..];
+        let before = free.len();
+        write(&mut free);
+        self.len += before - free.len();
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+}
+
 impl Answer {
     /// The answer for `e`; `addresses` are the draft's recipients' addresses as the request
     /// gave them, in order, one per result (moved, not copied).
@@ -111,9 +146,11 @@ impl Row {
     /// Each field as prost's derived code has it: a default scalar or empty string is left
     /// out, repeated kinds are packed.
     fn body_len(&self, tips: &[pb::MailTip]) -> usize {
-        let (pending, n) = packed(self.pending);
-        let mut len = encoding::message::encoded_len_repeated(tag::TIPS, &tips[self.tips.clone()])
-            + encoding::int32::encoded_len_packed(tag::PENDING, &pending[..n]);
+        let mut len = encoding::message::encoded_len_repeated(tag::TIPS, &tips[self.tips.clone()]);
+        if !self.pending.is_empty() {
+            let (pending, n) = packed(self.pending);
+            len += encoding::int32::encoded_len_packed(tag::PENDING, &pending[..n]);
+        }
         if !self.address.is_empty() {
             let n = self.address.len();
             len += key_len(tag::ADDRESS) + encoding::encoded_len_varint(n as u64) + n;
@@ -131,31 +168,43 @@ impl Row {
         len
     }
 
+    /// The row in prost's field order: its key and length and the address's key and length
+    /// gathered, the address, the tips, then the small fields gathered, and the name.
     fn encode(&self, tips: &[pb::MailTip], buf: &mut impl BufMut) {
-        encode_key(tag::RECIPIENTS, WireType::LengthDelimited, buf);
-        encode_varint(self.len as u64, buf);
-        if !self.address.is_empty() {
-            // Copied from the slice: prost's encoder for `Bytes` clones the handle first.
-            encode_key(tag::ADDRESS, WireType::LengthDelimited, buf);
-            encode_varint(self.address.len() as u64, buf);
-            buf.put_slice(self.address.as_bytes());
-        }
+        let mut head = Small::new();
+        head.put(|b| {
+            encode_key(tag::RECIPIENTS, WireType::LengthDelimited, b);
+            encode_varint(self.len as u64, b);
+            if !self.address.is_empty() {
+                encode_key(tag::ADDRESS, WireType::LengthDelimited, b);
+                encode_varint(self.address.len() as u64, b);
+            }
+        });
+        buf.put_slice(head.as_slice());
+        // Copied from the slice: prost's encoder for `Bytes` clones the handle first.
+        buf.put_slice(self.address.as_bytes());
         for tip in &tips[self.tips.clone()] {
             encoding::message::encode(tag::TIPS, tip, buf);
         }
-        let (pending, n) = packed(self.pending);
-        encoding::int32::encode_packed(tag::PENDING, &pending[..n], buf);
-        if self.scope != 0 {
-            encoding::int32::encode(tag::SCOPE, &self.scope, buf);
-        }
-        if self.resolved_as != 0 {
-            encoding::int32::encode(tag::RESOLVED_AS, &self.resolved_as, buf);
-        }
-        if !self.display_name.is_empty() {
-            encode_key(tag::DISPLAY_NAME, WireType::LengthDelimited, buf);
-            encode_varint(self.display_name.len() as u64, buf);
-            buf.put_slice(self.display_name.as_bytes());
-        }
+        let mut tail = Small::new();
+        tail.put(|b| {
+            if !self.pending.is_empty() {
+                let (pending, n) = packed(self.pending);
+                encoding::int32::encode_packed(tag::PENDING, &pending[..n], b);
+            }
+            if self.scope != 0 {
+                encoding::int32::encode(tag::SCOPE, &self.scope, b);
+            }
+            if self.resolved_as != 0 {
+                encoding::int32::encode(tag::RESOLVED_AS, &self.resolved_as, b);
+            }
+            if !self.display_name.is_empty() {
+                encode_key(tag::DISPLAY_NAME, WireType::LengthDelimited, b);
+                encode_varint(self.display_name.len() as u64, b);
+            }
+        });
+        buf.put_slice(tail.as_slice());
+        buf.put_slice(self.display_name.as_bytes());
     }
 }
 
