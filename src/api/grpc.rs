@@ -158,7 +158,7 @@ pub fn draft_from_request(
     })
 }
 
-fn timestamp(t: SystemTime) -> prost_types::Timestamp {
+pub(crate) fn timestamp(t: SystemTime) -> prost_types::Timestamp {
     prost_types::Timestamp::from(t)
 }
 
@@ -206,20 +206,11 @@ pub(crate) fn tip_to_pb(t: Tip) -> pb::MailTip {
             reason,
             recipient_external,
             group_has_external_members,
-        } => {
-            let reason = match reason {
-                RestrictionReason::NotInAcceptList => pb::RestrictionReason::NotInAcceptList,
-                RestrictionReason::InRejectList => pb::RestrictionReason::InRejectList,
-                RestrictionReason::RequiresAuthenticatedSender => {
-                    pb::RestrictionReason::RequiresAuthenticatedSender
-                }
-            };
-            Some(Data::Restricted(pb::RestrictedRecipientData {
-                reason: reason as i32,
-                recipient_external,
-                group_has_external_members,
-            }))
-        }
+        } => Some(Data::Restricted(pb::RestrictedRecipientData {
+            reason: restriction_reason(reason) as i32,
+            recipient_external,
+            group_has_external_members,
+        })),
         TipData::External {
             is_group,
             external_members,
@@ -243,18 +234,11 @@ pub(crate) fn tip_to_pb(t: Tip) -> pb::MailTip {
             source,
             limit_bytes,
             message_bytes,
-        } => {
-            let source = match source {
-                SizeLimitSource::Sender => pb::SizeLimitSource::Sender,
-                SizeLimitSource::Recipient => pb::SizeLimitSource::Recipient,
-                SizeLimitSource::Organization => pb::SizeLimitSource::Organization,
-            };
-            Some(Data::MessageTooLarge(pb::MessageTooLargeData {
-                source: source as i32,
-                limit_bytes,
-                message_size_bytes: message_bytes,
-            }))
-        }
+        } => Some(Data::MessageTooLarge(pb::MessageTooLargeData {
+            source: size_limit_source(source) as i32,
+            limit_bytes,
+            message_size_bytes: message_bytes,
+        })),
         TipData::WholeAudience {
             people,
             from_groups,
@@ -304,7 +288,25 @@ pub(crate) fn tip_to_pb(t: Tip) -> pb::MailTip {
     }
 }
 
-fn receipt_policy(p: ReceiptPolicy) -> pb::ReadReceiptPolicy {
+pub(crate) fn restriction_reason(r: RestrictionReason) -> pb::RestrictionReason {
+    match r {
+        RestrictionReason::NotInAcceptList => pb::RestrictionReason::NotInAcceptList,
+        RestrictionReason::InRejectList => pb::RestrictionReason::InRejectList,
+        RestrictionReason::RequiresAuthenticatedSender => {
+            pb::RestrictionReason::RequiresAuthenticatedSender
+        }
+    }
+}
+
+pub(crate) fn size_limit_source(s: SizeLimitSource) -> pb::SizeLimitSource {
+    match s {
+        SizeLimitSource::Sender => pb::SizeLimitSource::Sender,
+        SizeLimitSource::Recipient => pb::SizeLimitSource::Recipient,
+        SizeLimitSource::Organization => pb::SizeLimitSource::Organization,
+    }
+}
+
+pub(crate) fn receipt_policy(p: ReceiptPolicy) -> pb::ReadReceiptPolicy {
     match p {
         ReceiptPolicy::None => pb::ReadReceiptPolicy::None,
         ReceiptPolicy::InternalAndAllowlist => pb::ReadReceiptPolicy::InternalAndAllowlist,

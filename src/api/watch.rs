@@ -52,7 +52,8 @@ pub(crate) struct Watch<D> {
 }
 
 enum Step {
-    Answer(Answer),
+    /// Boxed: an answer is some 250 bytes of vectors and draft fields.
+    Answer(Box<Answer>),
     End(Status),
 }
 
@@ -63,7 +64,7 @@ impl<D: Directory> Watch<D> {
         let rest = futures_util::stream::unfold(Some(self), |state| async move {
             let w = state?;
             match w.next().await {
-                Step::Answer(response) => Some((Ok(response), Some(w))),
+                Step::Answer(response) => Some((Ok(*response), Some(w))),
                 // The state (and with it the stream's slot) goes at once.
                 Step::End(status) => Some((Err(status), None)),
             }
@@ -105,7 +106,7 @@ impl<D: Directory> Watch<D> {
                 "the caller's deadline (grpc-timeout) passed",
             )),
             response = answer => match response {
-                Ok(response) => Step::Answer(response),
+                Ok(response) => Step::Answer(Box::new(response)),
                 Err(refused) => Step::End(refused),
             },
         }

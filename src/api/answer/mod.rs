@@ -3,46 +3,42 @@
 //! The generated server (build.rs) sends an [`Answer`] where the protobuf says
 //! `GetMailTipsResponse`. Its bytes are those `GetMailTipsResponse` bytes, field for field and
 //! in prost's order (a property test compares them with prost's encoding of the converted
-//! response, `grpc::response_from_evaluation`), so clients decode it as one. What it saves is
-//! the per-recipient protobuf struct: no `String` copy of each display name, no vector of
-//! pending kinds, no nested length computed again at every level, and less to free. Tips keep
-//! their protobuf form (`MailTip`): they are few, and their data has fifteen shapes.
+//! response, `grpc::response_from_evaluation`, and a unit test does so for every shape of a
+//! tip), so clients decode it as one. What it saves is the protobuf structs: a recipient's
+//! row and tips are written from the evaluation's own results, without moving a tip or
+//! copying a display name, and each length is computed once. The draft's own tips (a few)
+//! keep their protobuf form.
 
 use bytestring::ByteString;
-use compact_str::CompactString;
 use prost::bytes::{Buf, BufMut};
-use prost::encoding::{self, DecodeContext, WireType, encode_key, encode_varint, key_len};
+use prost::encoding::{self, DecodeContext, WireType, encode_key, encode_varint};
 
 use crate::api::grpc::{kinds, resolved_to_pb, scope_to_pb, tip_to_pb};
 use crate::api::pb;
-use crate::domain::{Evaluation, TipSet};
+use crate::domain::{Evaluation, RecipientResult, TipSet};
+
+mod tip;
+
+use tip::{TipLens, delimited_len, encode_tip};
 
 /// A `GetMailTipsResponse` made from an evaluation, for encoding only (the server never
 /// decodes one; decoding skips every field).
 #[derive(Debug, Default)]
 pub struct Answer {
-    recipients: Vec<Row>,
-    /// Every recipient's tips, in order; a row holds its range.
-    tips: Vec<pb::MailTip>,
+    /// The recipients' results, in request order, as the rules gave them.
+    results: Vec<RecipientResult>,
+    /// Each result's address as the request gave it.
+    addresses: Vec<ByteString>,
+    /// Each row's encoded length (without its key and length prefix).
+    row_lens: Vec<usize>,
+    /// Each recipient tip's encoded lengths, in order.
+    tip_lens: Vec<TipLens>,
     /// The fields after `recipients` (field 1), whose own `recipients` is empty: encoded after
     /// the rows, which is prost's field order.
     rest: pb::GetMailTipsResponse,
 }
 
-/// One `RecipientTips`, with its encoded length computed once.
-#[derive(Debug)]
-struct Row {
-    address: ByteString,
-    display_name: CompactString,
-    tips: std::ops::Range<usize>,
-    pending: TipSet,
-    scope: i32,
-    resolved_as: i32,
-    /// The length of the encoded message (without its key and length prefix).
-    len: usize,
-}
-
-/// The `RecipientTips` field numbers.
+/// The field numbers of `RecipientTips` and `MailTip`.
 mod tag {
     pub const ADDRESS: u32 = 1;
     pub const TIPS: u32 = 2;
@@ -52,6 +48,9 @@ mod tag {
     pub const DISPLAY_NAME: u32 = 6;
     /// `GetMailTipsResponse.recipients`.
     pub const RECIPIENTS: u32 = 1;
+    /// `MailTip.kind` and `MailTip.text`.
+    pub const KIND: u32 = 1;
+    pub const TEXT: u32 = 2;
 }
 
 /// A tip set as the packed `repeated TipKind` it is on the wire.
@@ -104,31 +103,29 @@ impl Answer {
     /// The answer for `e`; `addresses` are the draft's recipients' addresses as the request
     /// gave them, in order, one per result (moved, not copied).
     pub fn new(e: Evaluation, addresses: impl IntoIterator<Item = ByteString>) -> Self {
-        let mut addresses = addresses.into_iter();
-        let mut tips = Vec::with_capacity(e.recipients.iter().map(|r| r.tips.len()).sum());
-        let recipients = e
+        let addresses: Vec<ByteString> = addresses.into_iter().collect();
+        debug_assert_eq!(
+            addresses.len(),
+            e.recipients.len(),
+            "one address per result"
+        );
+        let mut tip_lens = Vec::with_capacity(e.recipients.iter().map(|r| r.tips.len()).sum());
+        let row_lens = e
             .recipients
-            .into_iter()
-            .map(|r| {
-                let start = tips.len();
-                tips.extend(r.tips.into_iter().map(tip_to_pb));
-                let mut row = Row {
-                    address: addresses.next().unwrap_or_default(),
-                    display_name: r.display_name,
-                    tips: start..tips.len(),
-                    pending: r.pending,
-                    scope: scope_to_pb(r.scope),
-                    resolved_as: resolved_to_pb(r.resolved),
-                    len: 0,
-                };
-                row.len = row.body_len(&tips);
-                row
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let first = tip_lens.len();
+                tip_lens.extend(r.tips.iter().map(TipLens::of));
+                let address = addresses.get(i).map_or(0, |a| a.len());
+                row_len(r, address, &tip_lens[first..])
             })
             .collect();
-        debug_assert!(addresses.next().is_none(), "one address per result");
         Self {
-            recipients,
-            tips,
+            results: e.recipients,
+            addresses,
+            row_lens,
+            tip_lens,
             rest: pb::GetMailTipsResponse {
                 recipients: Vec::new(),
                 draft_tips: e.draft_tips.into_iter().map(tip_to_pb).collect(),
@@ -142,76 +139,83 @@ impl Answer {
     }
 }
 
-impl Row {
-    /// Each field as prost's derived code has it: a default scalar or empty string is left
-    /// out, repeated kinds are packed.
-    fn body_len(&self, tips: &[pb::MailTip]) -> usize {
-        let mut len = encoding::message::encoded_len_repeated(tag::TIPS, &tips[self.tips.clone()]);
-        if !self.pending.is_empty() {
-            let (pending, n) = packed(self.pending);
-            len += encoding::int32::encoded_len_packed(tag::PENDING, &pending[..n]);
-        }
-        if !self.address.is_empty() {
-            let n = self.address.len();
-            len += key_len(tag::ADDRESS) + encoding::encoded_len_varint(n as u64) + n;
-        }
-        if self.scope != 0 {
-            len += encoding::int32::encoded_len(tag::SCOPE, &self.scope);
-        }
-        if self.resolved_as != 0 {
-            len += encoding::int32::encoded_len(tag::RESOLVED_AS, &self.resolved_as);
-        }
-        if !self.display_name.is_empty() {
-            let n = self.display_name.len();
-            len += key_len(tag::DISPLAY_NAME) + encoding::encoded_len_varint(n as u64) + n;
-        }
-        len
+/// A `RecipientTips` row's encoded length, each field as prost's derived code has it: a
+/// default scalar or empty string is left out, repeated kinds are packed.
+fn row_len(r: &RecipientResult, address: usize, tips: &[TipLens]) -> usize {
+    let mut len = tips.iter().map(|t| t.as_field()).sum::<usize>();
+    if address != 0 {
+        len += delimited_len(tag::ADDRESS, address);
     }
+    if !r.pending.is_empty() {
+        let (pending, n) = packed(r.pending);
+        len += encoding::int32::encoded_len_packed(tag::PENDING, &pending[..n]);
+    }
+    let (scope, resolved_as) = (scope_to_pb(r.scope), resolved_to_pb(r.resolved));
+    if scope != 0 {
+        len += encoding::int32::encoded_len(tag::SCOPE, &scope);
+    }
+    if resolved_as != 0 {
+        len += encoding::int32::encoded_len(tag::RESOLVED_AS, &resolved_as);
+    }
+    if !r.display_name.is_empty() {
+        len += delimited_len(tag::DISPLAY_NAME, r.display_name.len());
+    }
+    len
+}
 
-    /// The row in prost's field order: its key and length and the address's key and length
-    /// gathered, the address, the tips, then the small fields gathered, and the name.
-    fn encode(&self, tips: &[pb::MailTip], buf: &mut impl BufMut) {
-        let mut head = Small::new();
-        head.put(|b| {
-            encode_key(tag::RECIPIENTS, WireType::LengthDelimited, b);
-            encode_varint(self.len as u64, b);
-            if !self.address.is_empty() {
-                encode_key(tag::ADDRESS, WireType::LengthDelimited, b);
-                encode_varint(self.address.len() as u64, b);
-            }
-        });
-        buf.put_slice(head.as_slice());
-        // Copied from the slice: prost's encoder for `Bytes` clones the handle first.
-        buf.put_slice(self.address.as_bytes());
-        for tip in &tips[self.tips.clone()] {
-            encoding::message::encode(tag::TIPS, tip, buf);
+/// A row in prost's field order: its key and length and the address's key and length
+/// gathered, the address, the tips, then the small fields gathered, and the name.
+fn encode_row(
+    r: &RecipientResult,
+    address: &[u8],
+    len: usize,
+    tips: &[TipLens],
+    buf: &mut impl BufMut,
+) {
+    let mut head = Small::new();
+    head.put(|b| {
+        encode_key(tag::RECIPIENTS, WireType::LengthDelimited, b);
+        encode_varint(len as u64, b);
+        if !address.is_empty() {
+            encode_key(tag::ADDRESS, WireType::LengthDelimited, b);
+            encode_varint(address.len() as u64, b);
         }
-        let mut tail = Small::new();
-        tail.put(|b| {
-            if !self.pending.is_empty() {
-                let (pending, n) = packed(self.pending);
-                encoding::int32::encode_packed(tag::PENDING, &pending[..n], b);
-            }
-            if self.scope != 0 {
-                encoding::int32::encode(tag::SCOPE, &self.scope, b);
-            }
-            if self.resolved_as != 0 {
-                encoding::int32::encode(tag::RESOLVED_AS, &self.resolved_as, b);
-            }
-            if !self.display_name.is_empty() {
-                encode_key(tag::DISPLAY_NAME, WireType::LengthDelimited, b);
-                encode_varint(self.display_name.len() as u64, b);
-            }
-        });
-        buf.put_slice(tail.as_slice());
-        buf.put_slice(self.display_name.as_bytes());
+    });
+    buf.put_slice(head.as_slice());
+    buf.put_slice(address);
+    for (tip, lens) in r.tips.iter().zip(tips) {
+        encode_tip(tip, *lens, buf);
     }
+    let (scope, resolved_as) = (scope_to_pb(r.scope), resolved_to_pb(r.resolved));
+    let mut tail = Small::new();
+    tail.put(|b| {
+        if !r.pending.is_empty() {
+            let (pending, n) = packed(r.pending);
+            encoding::int32::encode_packed(tag::PENDING, &pending[..n], b);
+        }
+        if scope != 0 {
+            encoding::int32::encode(tag::SCOPE, &scope, b);
+        }
+        if resolved_as != 0 {
+            encoding::int32::encode(tag::RESOLVED_AS, &resolved_as, b);
+        }
+        if !r.display_name.is_empty() {
+            encode_key(tag::DISPLAY_NAME, WireType::LengthDelimited, b);
+            encode_varint(r.display_name.len() as u64, b);
+        }
+    });
+    buf.put_slice(tail.as_slice());
+    buf.put_slice(r.display_name.as_bytes());
 }
 
 impl prost::Message for Answer {
     fn encode_raw(&self, buf: &mut impl BufMut) {
-        for row in &self.recipients {
-            row.encode(&self.tips, buf);
+        let mut first = 0;
+        for (i, (r, len)) in self.results.iter().zip(&self.row_lens).enumerate() {
+            let tips = &self.tip_lens[first..first + r.tips.len()];
+            first += r.tips.len();
+            let address = self.addresses.get(i).map_or(&b""[..], |a| a.as_bytes());
+            encode_row(r, address, *len, tips, buf);
         }
         self.rest.encode_raw(buf);
     }
@@ -228,9 +232,9 @@ impl prost::Message for Answer {
     }
 
     fn encoded_len(&self) -> usize {
-        self.recipients
+        self.row_lens
             .iter()
-            .map(|r| key_len(tag::RECIPIENTS) + encoding::encoded_len_varint(r.len as u64) + r.len)
+            .map(|len| delimited_len(tag::RECIPIENTS, *len))
             .sum::<usize>()
             + self.rest.encoded_len()
     }
@@ -251,7 +255,7 @@ mod tests {
     use crate::domain::{Entry, EntryKind, Lookup, Scope, TipKind};
 
     /// The bytes prost writes for the same evaluation, converted to protobuf.
-    fn reference(e: &Evaluation, addresses: &[String]) -> Vec<u8> {
+    pub(super) fn reference(e: &Evaluation, addresses: &[String]) -> Vec<u8> {
         response_from_evaluation(e.clone(), addresses.iter().cloned()).encode_to_vec()
     }
 
