@@ -5,6 +5,8 @@
 //! an [`Address`] keeps both the normalised key and the text as given.
 
 use std::fmt;
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::LazyLock;
 
 use bytestring::ByteString;
 
@@ -16,13 +18,56 @@ const MAX_DOMAIN_BYTES: usize = 255;
 const MAX_LABEL_BYTES: usize = 63;
 
 /// A well-formed address, normalised for lookups.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// It keeps its key's hash ([`key_hash`]), computed once when it is made: a draft's address is
+/// hashed where it is parsed and nowhere after, though the batch lookup, the directory's table
+/// and the draft-level rules' sets each look it up. Equality and order are the key's.
+#[derive(Clone)]
 pub struct Address {
     /// `local@domain` with the domain lower-cased, and the local part lower-cased unless
     /// local parts are case-sensitive. Shared storage, so that an address given in this form
     /// is the request's own bytes (see [`AddressRules::parse_normal`]).
     key: ByteString,
+    /// [`key_hash`] of `key`.
+    hash: u64,
     at: usize,
+}
+
+/// The hash of an address key (an [`Address::as_str`]): foldhash, seeded once per process,
+/// so a directory's or a request's addresses cannot be chosen to collide.
+pub fn key_hash(key: &str) -> u64 {
+    static SEEDED: LazyLock<foldhash::fast::RandomState> = LazyLock::new(Default::default);
+    SEEDED.hash_one(key)
+}
+
+impl PartialEq for Address {
+    fn eq(&self, other: &Self) -> bool {
+        // The hashes first: unequal addresses nearly always differ there, without reading
+        // the keys' bytes.
+        self.hash == other.hash && self.key == other.key
+    }
+}
+
+impl Eq for Address {}
+
+impl Hash for Address {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+impl PartialOrd for Address {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Address {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // The key alone, as equality: `at` follows from it (the domain has no `@`, so it is
+        // the place of the last one).
+        self.key.cmp(&other.key)
+    }
 }
 
 /// Why an address is malformed; the text goes to clients as `InvalidRecipientData.detail`.
@@ -53,6 +98,20 @@ pub enum AddressError {
 }
 
 impl Address {
+    /// The address whose key is `key`, with its `@` at `at`.
+    fn new(key: ByteString, at: usize) -> Self {
+        Self {
+            hash: key_hash(&key),
+            key,
+            at,
+        }
+    }
+
+    /// [`key_hash`] of this address's key, computed when it was made.
+    pub fn key_hash(&self) -> u64 {
+        self.hash
+    }
+
     /// Parses an addr-spec (`local@domain`), ignoring surrounding whitespace.
     ///
     /// Accepts dot-atom local parts with UTF-8 (RFC 6531) and quoted local parts; domains of
@@ -110,10 +169,7 @@ impl Address {
         let at = key.len();
         key.push('@');
         key.extend(domain.chars().flat_map(char::to_lowercase));
-        Ok(Self {
-            key: owned(key),
-            at,
-        })
+        Ok(Self::new(owned(key), at))
     }
 
     /// The common case in one pass over the bytes: a valid ASCII address with an unquoted
@@ -130,10 +186,7 @@ impl Address {
     fn ascii_key(s: &str, at: usize, case_sensitive_local: bool) -> Self {
         let mut key = s.to_owned();
         key[folded(at, case_sensitive_local)].make_ascii_lowercase();
-        Self {
-            key: owned(key),
-            at,
-        }
+        Self::new(owned(key), at)
     }
 
     /// Where the `@` is, if `s` is a plain ASCII address ([`Self::parse_plain_ascii`]).
@@ -203,7 +256,7 @@ impl Address {
     pub fn detached(&self) -> Self {
         Self {
             key: ByteString::from(self.as_str()),
-            at: self.at,
+            ..*self
         }
     }
 
@@ -263,7 +316,7 @@ impl AddressRules {
         {
             return Err(raw);
         }
-        Ok(Address { key: raw, at })
+        Ok(Address::new(raw, at))
     }
 }
 
@@ -478,7 +531,30 @@ mod tests {
             if let Ok(a) = normal {
                 proptest::prop_assert_eq!(Ok(&a), general.as_ref());
             }
+            // Every way an address is made carries its key's hash, whichever path made it.
+            for a in [general.as_ref().ok(), Address::parse_plain_ascii(s, case_sensitive).as_ref()]
+                .into_iter()
+                .flatten()
+            {
+                proptest::prop_assert_eq!(a.key_hash(), key_hash(a.as_str()));
+                proptest::prop_assert_eq!(a.detached().key_hash(), a.key_hash());
+            }
         }
+    }
+
+    #[test]
+    fn equal_addresses_hash_alike_and_unequal_ones_compare_by_key() {
+        use std::hash::BuildHasher;
+        let hasher = foldhash::fast::RandomState::default();
+        let (a, b) = (
+            p("Taro@Contoso.com").unwrap(),
+            p("taro@contoso.COM").unwrap(),
+        );
+        assert_eq!(a, b);
+        assert_eq!(hasher.hash_one(&a), hasher.hash_one(&b));
+        let c = p("hanako@contoso.com").unwrap();
+        assert_ne!(a, c);
+        assert_eq!(a.cmp(&c), a.as_str().cmp(c.as_str()));
     }
 
     #[test]

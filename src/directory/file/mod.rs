@@ -257,10 +257,9 @@ impl Directory for FileDirectory {
         // The whole draft probed as one batch (see `AddressTable::get_batch`), and only then
         // the entries' references taken: each is an atomic increment, which lets no later
         // load pass it.
-        let keys: Vec<&str> = addresses.iter().map(|a| a.as_str()).collect();
         let found = snap
             .by_address
-            .get_batch(&keys)
+            .get_batch(addresses)
             .into_iter()
             .map(|slot| slot.map_or(Lookup::NotFound, |e| Lookup::Found(e.clone())))
             .collect();

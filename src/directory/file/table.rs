@@ -11,9 +11,9 @@
 //! but not the TLB as well.
 
 use std::fmt;
-use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use crate::domain::address::{Address, key_hash};
 use crate::domain::{Entry, prefetch};
 
 /// One slot: the key's full hash (compared before the key's bytes are read), then the key and
@@ -35,8 +35,6 @@ pub(super) struct AddressTable {
     /// slot, and a 100k directory's table is no larger than a `HashMap`'s was.
     slots: Box<[Slot]>,
     len: usize,
-    /// foldhash, seeded per process: a directory's addresses cannot be chosen to collide.
-    hasher: foldhash::fast::RandomState,
 }
 
 impl Default for AddressTable {
@@ -65,7 +63,6 @@ impl AddressTable {
         Self {
             slots: table.into_boxed_slice(),
             len: 0,
-            hasher: foldhash::fast::RandomState::default(),
         }
     }
 
@@ -78,12 +75,13 @@ impl AddressTable {
         self.len
     }
 
-    /// Adds `key`, or replaces its entry when it is there.
+    /// Adds `key`, or replaces its entry when it is there. A key is hashed as an address's
+    /// ([`key_hash`]), so that a draft's addresses are probed with the hashes they carry.
     pub(super) fn insert(&mut self, key: Arc<str>, entry: Arc<Entry>) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
-        let hash = self.hasher.hash_one(&*key);
+        let hash = key_hash(&key);
         let mut i = hash as usize & self.mask();
         loop {
             let slot = &mut self.slots[i];
@@ -108,7 +106,6 @@ impl AddressTable {
     /// Doubles the table; only while a snapshot is built, which sizes it up front.
     fn grow(&mut self) {
         let old = std::mem::replace(self, Self::with_capacity(self.slots.len()));
-        self.hasher = old.hasher;
         for slot in old.slots {
             if let Some((k, e)) = slot.item {
                 self.insert(k, e);
@@ -119,19 +116,20 @@ impl AddressTable {
     /// The entry at `key`.
     #[cfg(test)]
     pub(super) fn get(&self, key: &str) -> Option<&Arc<Entry>> {
-        let hash = self.hasher.hash_one(key);
+        let hash = key_hash(key);
         self.confirm(key, hash, hash as usize & self.mask())
     }
 
-    /// The entry at each of `keys`, in order. Each pass asks for what the next one reads, for
-    /// every key before any is read: the home slots, then each candidate's key and entry.
-    pub(super) fn get_batch(&self, keys: &[&str]) -> Vec<Option<&Arc<Entry>>> {
+    /// The entry at each of `addresses`, in order. Each pass asks for what the next one reads,
+    /// for every address before any is read: the home slots, then each candidate's key and
+    /// entry.
+    pub(super) fn get_batch(&self, addresses: &[&Address]) -> Vec<Option<&Arc<Entry>>> {
         let mask = self.mask();
-        // 1. Every key's hash, and its home slot asked for.
-        let homes: Vec<u64> = keys
+        // 1. Every address's home slot asked for (by the hash it carries).
+        let homes: Vec<u64> = addresses
             .iter()
-            .map(|k| {
-                let hash = self.hasher.hash_one(*k);
+            .map(|a| {
+                let hash = a.key_hash();
                 prefetch(std::ptr::from_ref(&self.slots[hash as usize & mask]).cast());
                 hash
             })
@@ -155,10 +153,11 @@ impl AddressTable {
             .collect();
         // 3. The keys compared, which confirms the candidates (and goes on probing past a
         // candidate whose hash alone matched).
-        keys.iter()
+        addresses
+            .iter()
             .zip(homes)
             .zip(candidates)
-            .map(|((key, hash), from)| self.confirm(key, hash, from))
+            .map(|((a, hash), from)| self.confirm(a.as_str(), hash, from))
             .collect()
     }
 
@@ -209,7 +208,6 @@ fn advise_huge_pages(start: *const Slot, len: usize) {
 mod tests {
     use super::*;
     use crate::domain::EntryKind;
-    use crate::domain::address::Address;
 
     fn entry(address: &str) -> Arc<Entry> {
         let a = Address::parse(address).unwrap();
@@ -228,15 +226,20 @@ mod tests {
             table.slots.len() * 3 >= 1000 * 4,
             "never more than three quarters full"
         );
-        let keys: Vec<String> = (0..1200).map(|i| format!("u{i}@x.test")).collect();
-        let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let keys: Vec<Address> = (0..1200)
+            .map(|i| Address::parse(&format!("u{i}@x.test")).unwrap())
+            .collect();
+        let refs: Vec<&Address> = keys.iter().collect();
         let found = table.get_batch(&refs);
         for (i, f) in found.iter().enumerate() {
             match f {
                 Some(e) => assert!(i < 1000 && Arc::ptr_eq(e, &entries[i])),
                 None => assert!(i >= 1000, "u{i} lost"),
             }
-            assert_eq!(table.get(refs[i]).map(Arc::as_ptr), f.map(Arc::as_ptr));
+            assert_eq!(
+                table.get(refs[i].as_str()).map(Arc::as_ptr),
+                f.map(Arc::as_ptr)
+            );
         }
         assert_eq!(table.iter().count(), 1000);
     }
@@ -244,7 +247,8 @@ mod tests {
     #[test]
     fn a_second_insert_replaces_and_an_empty_table_finds_nothing() {
         let mut table = AddressTable::default();
-        assert!(table.get_batch(&["a@x.test"]).iter().all(Option::is_none));
+        let a_key = Address::parse("a@x.test").unwrap();
+        assert!(table.get_batch(&[&a_key]).iter().all(Option::is_none));
         let (a, b) = (entry("a@x.test"), entry("b@x.test"));
         table.insert("a@x.test".into(), a);
         table.insert("a@x.test".into(), b.clone());
