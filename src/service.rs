@@ -109,35 +109,20 @@ impl<D: Directory> MailTips<D> {
         // Not held across the lookup.
         drop(index);
         // Per address: a cache may know some of the draft while the backend is down.
-        let mut found = self.directory.lookup(&batch).await;
+        let found = self.directory.lookup(&batch).await;
         // A backend that answered fewer addresses than asked leaves the rest unknown.
-        found.resize(batch.len(), Lookup::Unknown);
+        let resolution = |at: usize| found.get(at).cloned().unwrap_or(Lookup::Unknown);
         self.authorize(
             asker,
             draft,
-            &found[sender_at],
-            person_at.map(|at| &found[at]),
+            &resolution(sender_at),
+            person_at.map(resolution),
         )
         .await?;
-        let sender_found = found[sender_at].clone();
-        // Each answer moves to the last recipient that reads it, and is cloned for the ones
-        // before: a clone of a found entry is an atomic increment of its reference count
-        // (and its drop a decrement), two per recipient that a move saves.
-        let mut readers = vec![0u32; found.len()];
-        for &at in recipients_at.iter().flatten() {
-            readers[at] += 1;
-        }
         let recipients: Vec<RecipientFacts> = recipients_at
             .into_iter()
             .map(|at| {
-                let resolution = at.map_or(Lookup::NotFound, |at| {
-                    readers[at] -= 1;
-                    if readers[at] == 0 {
-                        std::mem::replace(&mut found[at], Lookup::Unknown)
-                    } else {
-                        found[at].clone()
-                    }
-                });
+                let resolution = at.map_or(Lookup::NotFound, resolution);
                 let metrics = match &resolution {
                     Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
                     _ => None,
@@ -150,11 +135,14 @@ impl<D: Directory> MailTips<D> {
             .collect();
 
         let mut sender = SenderFacts {
-            lookup_failed: !matches!(sender_found, Lookup::Found(_) | Lookup::NotFound),
-            entry: match sender_found {
+            entry: match resolution(sender_at) {
                 Lookup::Found(e) => Some(e),
                 _ => None,
             },
+            lookup_failed: !matches!(
+                found.get(sender_at),
+                Some(Lookup::Found(_) | Lookup::NotFound)
+            ),
             groups: None,
         };
         // The sender's groups are needed only when some recipient restricts or moderates.
@@ -203,17 +191,17 @@ impl<D: Directory> MailTips<D> {
         asker: Asker<'_>,
         draft: &Draft,
         sender: &Lookup,
-        caller: Option<&Lookup>,
+        caller: Option<Lookup>,
     ) -> Result<(), Refusal> {
-        let caller = caller.unwrap_or(&Lookup::NotFound);
-        let verdict = match authz::authorize(asker, &draft.sender, sender, caller, None) {
+        let caller = caller.unwrap_or(Lookup::NotFound);
+        let verdict = match authz::authorize(asker, &draft.sender, sender, &caller, None) {
             Verdict::NeedsGroups => {
-                let Lookup::Found(entry) = caller else {
+                let Lookup::Found(entry) = &caller else {
                     unreachable!("groups are asked for a caller in the directory only")
                 };
                 match self.groups_of(entry).await {
                     Ok(groups) => {
-                        authz::authorize(asker, &draft.sender, sender, caller, Some(&groups))
+                        authz::authorize(asker, &draft.sender, sender, &caller, Some(&groups))
                     }
                     Err(_) => Verdict::Unknown,
                 }
