@@ -191,56 +191,7 @@ impl Address {
 
     /// Where the `@` is, if `s` is a plain ASCII address ([`Self::parse_plain_ascii`]).
     fn plain_ascii_at(s: &str) -> Option<usize> {
-        let b = s.as_bytes();
-        // A non-ASCII byte is in neither class below, so it is refused by the loops.
-        if b.is_empty() || b.len() > MAX_ADDRESS_BYTES {
-            return None;
-        }
-        let at = b.iter().rposition(|&c| c == b'@')?;
-        let (local, domain) = (&b[..at], &b[at + 1..]);
-        if local.is_empty() || local.len() > MAX_LOCAL_BYTES || local[0] == b'"' {
-            return None;
-        }
-        // Dot-atom: atext segments, none empty.
-        let mut prev_dot = true;
-        for &c in local {
-            if c == b'.' {
-                if prev_dot {
-                    return None;
-                }
-                prev_dot = true;
-            } else if ASCII_CLASS[usize::from(c)] & ATEXT != 0 {
-                prev_dot = false;
-            } else {
-                return None;
-            }
-        }
-        if prev_dot || domain.is_empty() || domain.len() > MAX_DOMAIN_BYTES {
-            return None;
-        }
-        // Labels of letters, digits and hyphens, not at either end; at least one dot.
-        let (mut label, mut dots, mut prev) = (0usize, 0usize, b'.');
-        for &c in domain {
-            if c == b'.' {
-                if label == 0 || prev == b'-' {
-                    return None;
-                }
-                label = 0;
-                dots += 1;
-            } else if ASCII_CLASS[usize::from(c)] & LABEL != 0 {
-                if (label == 0 && c == b'-') || label == MAX_LABEL_BYTES {
-                    return None;
-                }
-                label += 1;
-            } else {
-                return None;
-            }
-            prev = c;
-        }
-        if label == 0 || prev == b'-' || dots == 0 {
-            return None;
-        }
-        Some(at)
+        Plain::scan(s).map(|p| p.at)
     }
 
     /// The normalised `local@domain`, owned (for maps keyed by text): the address's own
@@ -307,16 +258,82 @@ impl AddressRules {
     /// # Errors
     /// `raw` back when it is not that text (parse it with [`Self::parse`]).
     pub fn parse_normal(self, raw: ByteString) -> Result<Address, ByteString> {
-        let Some(at) = Address::plain_ascii_at(&raw) else {
-            return Err(raw);
-        };
-        if raw[folded(at, self.case_sensitive_local)]
-            .bytes()
-            .any(|b| b.is_ascii_uppercase())
-        {
-            return Err(raw);
+        match Plain::scan(&raw) {
+            Some(p) if !(p.upper_domain || p.upper_local && !self.case_sensitive_local) => {
+                Ok(Address::new(raw, p.at))
+            }
+            _ => Err(raw),
         }
-        Ok(Address::new(raw, at))
+    }
+}
+
+/// What one scan of a plain ASCII address (a dot-atom local part, letters, digits and hyphens
+/// in the domain) found: where its `@` is, and which parts have upper-case letters.
+struct Plain {
+    at: usize,
+    upper_local: bool,
+    upper_domain: bool,
+}
+
+impl Plain {
+    /// Scans `s`; `None` when it is not a valid plain ASCII address (non-ASCII, quoted, or
+    /// invalid). Each part is one loop without a branch per byte: every byte's class is
+    /// looked up in [`ASCII_CLASS`] and folded into what the part needs (every byte allowed,
+    /// no two neighbours that may not meet), and decided once at the part's end. Addresses
+    /// differ in length and shape, so a branch per byte was mispredicted at every exit.
+    fn scan(s: &str) -> Option<Self> {
+        let b = s.as_bytes();
+        if b.len() > MAX_ADDRESS_BYTES {
+            return None;
+        }
+        let at = memchr::memrchr(b'@', b)?;
+        let (local, domain) = (&b[..at], &b[at + 1..]);
+        if local.is_empty()
+            || local.len() > MAX_LOCAL_BYTES
+            || domain.is_empty()
+            || domain.len() > MAX_DOMAIN_BYTES
+        {
+            return None;
+        }
+        // Dot-atom: atext segments, none empty (so no dot first, last, or after a dot).
+        let (mut all, mut any, mut bad, mut prev) = (u8::MAX, 0, false, DOT);
+        for &c in local {
+            let k = ASCII_CLASS[usize::from(c)];
+            (all, any) = (all & k, any | k);
+            bad |= prev & k & DOT != 0;
+            prev = k;
+        }
+        if all & IN_LOCAL == 0 || bad || prev & DOT != 0 {
+            return None;
+        }
+        let upper_local = any & UPPER != 0;
+        // Labels of letters, digits and hyphens, none empty, no hyphen at either end of one
+        // (so no dot or hyphen first or after a dot, no dot after a hyphen, nor either last);
+        // at least one dot.
+        let (mut all, mut any, mut bad, mut prev) = (u8::MAX, 0, false, DOT);
+        for &c in domain {
+            let k = ASCII_CLASS[usize::from(c)];
+            (all, any) = (all & k, any | k);
+            bad |= (prev & DOT != 0) & (k & (DOT | HYPHEN) != 0)
+                | (prev & HYPHEN != 0) & (k & DOT != 0);
+            prev = k;
+        }
+        if all & IN_DOMAIN == 0 || bad || prev & (DOT | HYPHEN) != 0 || any & DOT == 0 {
+            return None;
+        }
+        // Only a domain longer than a label can hold one too long.
+        if domain.len() > MAX_LABEL_BYTES
+            && domain
+                .split(|&c| c == b'.')
+                .any(|label| label.len() > MAX_LABEL_BYTES)
+        {
+            return None;
+        }
+        Some(Self {
+            at,
+            upper_local,
+            upper_domain: any & UPPER != 0,
+        })
     }
 }
 
@@ -405,21 +422,35 @@ fn folded(at: usize, case_sensitive_local: bool) -> std::ops::RangeFrom<usize> {
     if case_sensitive_local { at + 1.. } else { 0.. }
 }
 
-/// What a byte may be in the plain-ASCII parse, looked up in [`ASCII_CLASS`]: `atext` (in a
-/// dot-atom local part) and a domain label's letters, digits and hyphen. Non-ASCII bytes are
-/// neither.
+/// What a byte is to the plain-ASCII parse, looked up in [`ASCII_CLASS`]: `atext`; allowed in a
+/// dot-atom local part (`atext` and the dot); allowed in a domain (a label's letters, digits
+/// and hyphen, and the dot); the dot; the hyphen; an upper-case letter. Non-ASCII bytes are
+/// none of these.
 const ATEXT: u8 = 1;
-const LABEL: u8 = 2;
+const IN_LOCAL: u8 = 2;
+const IN_DOMAIN: u8 = 4;
+const DOT: u8 = 8;
+const HYPHEN: u8 = 16;
+const UPPER: u8 = 32;
 const ASCII_CLASS: [u8; 256] = {
     let mut class = [0; 256];
     let mut c = 0;
     while c < 128 {
         let b = c as u8;
         if is_ascii_atext(b) {
-            class[c] |= ATEXT;
+            class[c] |= ATEXT | IN_LOCAL;
         }
         if b.is_ascii_alphanumeric() || b == b'-' {
-            class[c] |= LABEL;
+            class[c] |= IN_DOMAIN;
+        }
+        if b == b'.' {
+            class[c] |= DOT | IN_LOCAL | IN_DOMAIN;
+        }
+        if b == b'-' {
+            class[c] |= HYPHEN;
+        }
+        if b.is_ascii_uppercase() {
+            class[c] |= UPPER;
         }
         c += 1;
     }
