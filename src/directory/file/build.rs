@@ -121,6 +121,7 @@ impl Snapshot {
         for (i, o) in objects.iter().enumerate() {
             b.add_object(*o, ids.ids[i].0.clone(), &ids, &mut snapshot)?;
         }
+        snapshot.by_address.advise_items_huge_pages();
         Ok(snapshot)
     }
 }

@@ -7,8 +7,8 @@
 //! then the key's bytes, then the entry). Probed one address after the other, a draft waited
 //! for each chain in turn. [`AddressTable::get_batch`] walks the draft in three passes instead,
 //! each asking the CPU for what the next pass reads for every address at once, so the misses
-//! of a draft overlap. The slots ask Linux for huge pages, so that a probe misses the cache
-//! but not the TLB as well.
+//! of a draft overlap. The slots, and the heap's regions that hold the keys and entries, ask
+//! Linux for huge pages, so that a probe misses the cache but not the TLB as well.
 
 use std::fmt;
 use std::sync::Arc;
@@ -57,8 +57,8 @@ impl AddressTable {
     pub(super) fn with_capacity(n: usize) -> Self {
         let slots = (n * 4 / 3 + 1).max(8).next_power_of_two();
         // Reserved, advised, then filled: a page is backed when it is first written.
-        let mut table = Vec::with_capacity(slots);
-        advise_huge_pages(table.as_ptr(), slots * std::mem::size_of::<Slot>());
+        let mut table: Vec<Slot> = Vec::with_capacity(slots);
+        advise_huge_pages(table.as_ptr() as usize, slots * std::mem::size_of::<Slot>());
         table.extend(std::iter::repeat_with(|| Slot::EMPTY).take(slots));
         Self {
             slots: table.into_boxed_slice(),
@@ -174,6 +174,25 @@ impl AddressTable {
         }
     }
 
+    /// Asks Linux to back the 2 MiB regions of the heap that hold this table's keys and
+    /// entries with huge pages ([`advise_huge_pages`]). Those pages are in use already, so
+    /// nothing changes at once: the kernel's background thread (khugepaged) collapses them
+    /// in the minutes after start-up, at no cost to the start itself, and from then on a
+    /// draft's random reads of entries miss the cache but no longer the TLB as well.
+    pub(super) fn advise_items_huge_pages(&self) {
+        const HUGE: usize = 2 << 20;
+        let mut regions: Vec<usize> = self
+            .iter()
+            .flat_map(|(k, e)| [k.as_ptr() as usize, Arc::as_ptr(e) as usize])
+            .map(|at| at / HUGE * HUGE)
+            .collect();
+        regions.sort_unstable();
+        regions.dedup();
+        for start in regions {
+            advise_huge_pages(start, HUGE);
+        }
+    }
+
     /// Every address with its entry, in no particular order.
     pub(super) fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<Entry>)> {
         self.slots
@@ -182,21 +201,21 @@ impl AddressTable {
     }
 }
 
-/// Asks Linux to back the whole 2 MiB pages of `len` bytes at `start` with huge pages, before
-/// anything is written there: the slots are probed at random, and with 4 KiB pages nearly
-/// every probe of a 100k directory's table also misses the TLB. Only a hint (where
-/// transparent huge pages are off, or none is free, the pages stay small); elsewhere it does
-/// nothing.
-fn advise_huge_pages(start: *const Slot, len: usize) {
+/// Asks Linux to back the whole 2 MiB pages of the `len` bytes at address `start` with huge
+/// pages: a draft reads the table's slots and the entries at random, and with 4 KiB pages
+/// nearly every such read in a 100k directory also misses the TLB. Memory advised before it
+/// is first written (the slots) is backed by huge pages from the start; memory in use already
+/// (the heap holding the entries) is collapsed later by the kernel's background thread. Only
+/// a hint (where transparent huge pages are off, or none is free, the pages stay small);
+/// elsewhere it does nothing.
+fn advise_huge_pages(start: usize, len: usize) {
     #[cfg(target_os = "linux")]
     {
         const HUGE: usize = 2 << 20;
-        let start = start as usize;
         let (from, to) = (start.next_multiple_of(HUGE), (start + len) / HUGE * HUGE);
         if to > from {
-            // SAFETY: the range lies inside the allocation just made, which nothing else
-            // uses yet; `madvise` changes how it is backed, never its contents, and on an
-            // error (ignored: it is a hint) does nothing.
+            // SAFETY: `MADV_HUGEPAGE` changes only how memory is backed, never its contents,
+            // whatever the range holds; on an unmapped range it fails (ignored: it is a hint).
             unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
         }
     }
