@@ -91,7 +91,7 @@ fn draft(f: &Fixture, n: usize) -> (mailtips::pb::GetMailTipsRequest, Draft) {
 }
 
 /// The facts the service would resolve for `draft`, resolved once up front.
-fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
+fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts<'static>>) {
     let lookup = |a: &Address| match f.rt.block_on(f.directory.lookup(&[a])).remove(0) {
         Lookup::Found(e) => Some(e),
         _ => None,
@@ -113,7 +113,7 @@ fn facts(f: &Fixture, draft: &Draft) -> (SenderFacts, Vec<RecipientFacts>) {
                 _ => None,
             };
             RecipientFacts {
-                resolution,
+                resolution: std::borrow::Cow::Owned(resolution),
                 metrics,
             }
         })

@@ -1,6 +1,7 @@
 //! The request path: resolves a validated draft against the directory in one batch, reads group
 //! metrics from their cache, and hands the facts to the pure rules. Knows nothing of gRPC.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -112,6 +113,13 @@ impl<D: Directory> MailTips<D> {
         let found = self.directory.lookup(&batch).await;
         // A backend that answered fewer addresses than asked leaves the rest unknown.
         let resolution = |at: usize| found.get(at).cloned().unwrap_or(Lookup::Unknown);
+        // A recipient's facts borrow its answer; the draft's lookup outlives the evaluation.
+        let borrowed = |at: Option<usize>| match at {
+            None => Cow::Owned(Lookup::NotFound),
+            Some(at) => found
+                .get(at)
+                .map_or(Cow::Owned(Lookup::Unknown), Cow::Borrowed),
+        };
         self.authorize(
             asker,
             draft,
@@ -122,8 +130,8 @@ impl<D: Directory> MailTips<D> {
         let recipients: Vec<RecipientFacts> = recipients_at
             .into_iter()
             .map(|at| {
-                let resolution = at.map_or(Lookup::NotFound, resolution);
-                let metrics = match &resolution {
+                let resolution = borrowed(at);
+                let metrics = match &*resolution {
                     Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
                     _ => None,
                 };
@@ -152,7 +160,7 @@ impl<D: Directory> MailTips<D> {
                     k,
                     TipKind::RestrictedRecipient | TipKind::ModeratedRecipient
                 )
-            }) && recipients.iter().any(|f| match &f.resolution {
+            }) && recipients.iter().any(|f| match &*f.resolution {
                 Lookup::Found(e) => has_sender_lists(e),
                 _ => false,
             });

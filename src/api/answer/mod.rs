@@ -280,15 +280,15 @@ mod tests {
         );
         known.display_name = "Known Person, with a name longer than inline".into();
         let found = RecipientFacts {
-            resolution: Lookup::Found(std::sync::Arc::new(known)),
+            resolution: std::borrow::Cow::Owned(Lookup::Found(std::sync::Arc::new(known))),
             metrics: None,
         };
         let not_found = RecipientFacts {
-            resolution: Lookup::NotFound,
+            resolution: std::borrow::Cow::Owned(Lookup::NotFound),
             metrics: None,
         };
         let unknown = RecipientFacts {
-            resolution: Lookup::Unknown,
+            resolution: std::borrow::Cow::Owned(Lookup::Unknown),
             metrics: None,
         };
         let facts = [

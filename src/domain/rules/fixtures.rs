@@ -3,6 +3,7 @@
 //! subdomains, fabrikam.com remote and internal), entries, drafts, resolved facts, and helpers
 //! that evaluate one recipient.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -71,16 +72,16 @@ pub(crate) fn draft(sender: &str, recipients: &[&str]) -> Draft {
     }
 }
 
-pub(super) fn found(e: Entry) -> RecipientFacts {
+pub(super) fn found(e: Entry) -> RecipientFacts<'static> {
     RecipientFacts {
-        resolution: Lookup::Found(Arc::new(e)),
+        resolution: Cow::Owned(Lookup::Found(Arc::new(e))),
         metrics: None,
     }
 }
 
-pub(super) fn group(e: Entry, total: u32, external: u32) -> RecipientFacts {
+pub(super) fn group(e: Entry, total: u32, external: u32) -> RecipientFacts<'static> {
     RecipientFacts {
-        resolution: Lookup::Found(Arc::new(e)),
+        resolution: Cow::Owned(Lookup::Found(Arc::new(e))),
         metrics: Some(GroupMetrics {
             total_members: total,
             external_members: external,
@@ -88,9 +89,9 @@ pub(super) fn group(e: Entry, total: u32, external: u32) -> RecipientFacts {
     }
 }
 
-pub(super) fn not_found() -> RecipientFacts {
+pub(super) fn not_found() -> RecipientFacts<'static> {
     RecipientFacts {
-        resolution: Lookup::NotFound,
+        resolution: Cow::Owned(Lookup::NotFound),
         metrics: None,
     }
 }

@@ -62,7 +62,7 @@ pub fn evaluate(
     policy: &Policy,
     draft: &Draft,
     sender: &SenderFacts,
-    recipients: &[RecipientFacts],
+    recipients: &[RecipientFacts<'_>],
     now: SystemTime,
 ) -> Evaluation {
     debug_assert_eq!(draft.recipients.len(), recipients.len());
@@ -109,7 +109,7 @@ struct Ctx<'a> {
     policy: &'a Policy,
     draft: &'a Draft,
     /// The facts of every draft recipient, in request order.
-    recipients: &'a [RecipientFacts],
+    recipients: &'a [RecipientFacts<'a>],
     sender: &'a SenderFacts,
     /// Whether the sender's domain is internal (accepted, or remote and marked internal).
     sender_internal: bool,
@@ -193,7 +193,7 @@ impl Ctx<'_> {
         &self,
         raw: &str,
         address: Result<&Address, &AddressError>,
-        facts: &RecipientFacts,
+        facts: &RecipientFacts<'_>,
     ) -> RecipientResult {
         let mut out = Out::default();
         // The address as given, for texts and data.
@@ -216,7 +216,7 @@ impl Ctx<'_> {
         let scope = self.policy.scope_of(address.domain());
         let mut resolved = None;
         let mut display_name = CompactString::default();
-        match &facts.resolution {
+        match &*facts.resolution {
             Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
             Lookup::NotFound => self.not_found_tips(scope, shown, &mut out),
             // Found only by a send-from address: the object never receives there.
@@ -455,7 +455,7 @@ mod tests {
             original: vec![Address::parse("other@contoso.com").unwrap()],
         });
         let down = RecipientFacts {
-            resolution: Lookup::Unknown,
+            resolution: std::borrow::Cow::Owned(Lookup::Unknown),
             metrics: None,
         };
         let e = evaluate(&policy(), &d, &s, &[down.clone(), down], now());

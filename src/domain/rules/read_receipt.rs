@@ -41,7 +41,7 @@ impl Ctx<'_> {
                 continue;
             }
             let scope = self.policy.scope_of(address.domain());
-            let never = match &facts.resolution {
+            let never = match &*facts.resolution {
                 Lookup::Unknown if scope == Scope::Internal => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {
                     e.kind == EntryKind::Group
@@ -55,7 +55,7 @@ impl Ctx<'_> {
             if never {
                 let shown = text::cut_chars(r.raw().trim(), MAX_ADDRESS_BYTES).0;
                 no_receipt_from.push(shown.to_owned());
-                names.push(match &facts.resolution {
+                names.push(match &*facts.resolution {
                     Lookup::Found(e) if !e.display_name.is_empty() => {
                         let person = e.kind == EntryKind::Mailbox && !e.shared;
                         text::name_in_text(self.lang, &e.display_name, person).into_owned()

@@ -22,7 +22,7 @@ impl Ctx<'_> {
             if r.field == Field::Bcc || !visible.insert(address) {
                 continue;
             }
-            let domain = match &facts.resolution {
+            let domain = match &*facts.resolution {
                 // A contact's own address is its outside delivery address.
                 Lookup::Found(e) if e.kind == EntryKind::Contact => Some(e.primary.domain()),
                 Lookup::Found(e) if e.kind == EntryKind::Group => None,

@@ -23,7 +23,7 @@ impl Ctx<'_> {
         let (mut people, mut from_groups, mut groups) = (0u32, 0u32, 0u32);
         for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
             let Ok(address) = r.address() else { continue };
-            match &facts.resolution {
+            match &*facts.resolution {
                 Lookup::Unknown => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {
                     if !objects.insert(&e.id) {
@@ -135,7 +135,7 @@ mod tests {
         assert!(e.draft_pending.contains(TipKind::WholeAudience));
         // The directory down for one recipient: pending.
         f2[0] = RecipientFacts {
-            resolution: Lookup::Unknown,
+            resolution: std::borrow::Cow::Owned(Lookup::Unknown),
             metrics: None,
         };
         let e = evaluate(&p, &d2, &sender_entry(ME), &f2, now());
