@@ -111,26 +111,24 @@ impl<D: Directory> MailTips<D> {
         drop(index);
         // Per address: a cache may know some of the draft while the backend is down.
         let found = self.directory.lookup(&batch).await;
-        // A backend that answered fewer addresses than asked leaves the rest unknown.
-        let resolution = |at: usize| found.get(at).cloned().unwrap_or(Lookup::Unknown);
-        // A recipient's facts borrow its answer; the draft's lookup outlives the evaluation.
-        let borrowed = |at: Option<usize>| match at {
-            None => Cow::Owned(Lookup::NotFound),
-            Some(at) => found
+        // Borrowed: the draft's lookup outlives the evaluation. A backend that answered fewer
+        // addresses than asked leaves the rest unknown.
+        let answer = |at: usize| {
+            found
                 .get(at)
-                .map_or(Cow::Owned(Lookup::Unknown), Cow::Borrowed),
+                .map_or(Cow::Owned(Lookup::Unknown), Cow::Borrowed)
         };
         self.authorize(
             asker,
             draft,
-            &resolution(sender_at),
-            person_at.map(resolution),
+            &answer(sender_at),
+            person_at.map(|at| answer(at).into_owned()),
         )
         .await?;
         let recipients: Vec<RecipientFacts> = recipients_at
             .into_iter()
             .map(|at| {
-                let resolution = borrowed(at);
+                let resolution = at.map_or(Cow::Owned(Lookup::NotFound), answer);
                 let metrics = match &*resolution {
                     Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
                     _ => None,
@@ -143,8 +141,8 @@ impl<D: Directory> MailTips<D> {
             .collect();
 
         let mut sender = SenderFacts {
-            entry: match resolution(sender_at) {
-                Lookup::Found(e) => Some(e),
+            entry: match &*answer(sender_at) {
+                Lookup::Found(e) => Some(e.clone()),
                 _ => None,
             },
             lookup_failed: !matches!(

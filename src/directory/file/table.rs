@@ -16,6 +16,9 @@ use std::sync::Arc;
 use crate::domain::address::{Address, key_hash};
 use crate::domain::{Entry, prefetch};
 
+/// A huge page's size, and its alignment.
+const HUGE: usize = 2 << 20;
+
 /// One slot: the key's full hash (compared before the key's bytes are read), then the key and
 /// the entry, or nothing.
 struct Slot {
@@ -180,7 +183,6 @@ impl AddressTable {
     /// in the minutes after start-up, at no cost to the start itself, and from then on a
     /// draft's random reads of entries miss the cache but no longer the TLB as well.
     pub(super) fn advise_items_huge_pages(&self) {
-        const HUGE: usize = 2 << 20;
         let mut regions: Vec<usize> = self
             .iter()
             .flat_map(|(k, e)| [k.as_ptr() as usize, Arc::as_ptr(e) as usize])
@@ -211,7 +213,6 @@ impl AddressTable {
 fn advise_huge_pages(start: usize, len: usize) {
     #[cfg(target_os = "linux")]
     {
-        const HUGE: usize = 2 << 20;
         let (from, to) = (start.next_multiple_of(HUGE), (start + len) / HUGE * HUGE);
         if to > from {
             // SAFETY: `MADV_HUGEPAGE` changes only how memory is backed, never its contents,

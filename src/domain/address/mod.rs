@@ -177,7 +177,7 @@ impl Address {
     /// path then parses or refuses with its reason; so this accepts nothing the general path
     /// would refuse, and normalises alike (a unit test checks both on arbitrary input).
     fn parse_plain_ascii(s: &str, case_sensitive_local: bool) -> Option<Self> {
-        let at = Self::plain_ascii_at(s)?;
+        let at = Plain::scan(s)?.at;
         Some(Self::ascii_key(s, at, case_sensitive_local))
     }
 
@@ -187,11 +187,6 @@ impl Address {
         let mut key = s.to_owned();
         key[folded(at, case_sensitive_local)].make_ascii_lowercase();
         Self::new(owned(key), at)
-    }
-
-    /// Where the `@` is, if `s` is a plain ASCII address ([`Self::parse_plain_ascii`]).
-    fn plain_ascii_at(s: &str) -> Option<usize> {
-        Plain::scan(s).map(|p| p.at)
     }
 
     /// The normalised `local@domain`, owned (for maps keyed by text): the address's own
