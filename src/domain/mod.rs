@@ -40,6 +40,6 @@ pub use groups::{Expansion, GroupGraph, Member};
 pub use policy::Policy;
 pub use tip::{
     Evaluation, InvalidReason, ReceiptPolicy, RecipientResult, RestrictionReason, Scope,
-    SizeLimitSource, Tip, TipData, TipKind, TipSet,
+    SizeLimitSource, Tip, TipData, TipKind, TipSet, Tips,
 };
 pub use units::ByteSize;

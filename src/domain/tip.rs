@@ -285,9 +285,13 @@ pub struct RecipientResult {
     /// `None` when nothing resolved.
     pub resolved: Option<EntryKind>,
     pub display_name: CompactString,
-    pub tips: Vec<Tip>,
+    /// In display order. One is held inline: most recipients have one tip at most.
+    pub tips: Tips,
     pub pending: TipSet,
 }
+
+/// A recipient's tips: one inline, more on the heap.
+pub type Tips = smallvec::SmallVec<[Tip; 1]>;
 
 /// The answer for a whole draft.
 #[derive(Debug, Clone, PartialEq)]

@@ -395,7 +395,7 @@ mod tests {
                 scope: Scope::Internal,
                 resolved: Some(crate::domain::EntryKind::Mailbox),
                 display_name: "Name".into(),
-                tips: vec![t],
+                tips: smallvec::smallvec![t],
                 pending: TipSet::EMPTY,
             })
             .collect();

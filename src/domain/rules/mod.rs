@@ -52,7 +52,7 @@ use crate::domain::policy::Policy;
 use crate::domain::text::{self, Texts};
 use crate::domain::{
     Draft, Entry, EntryKind, Evaluation, Fact, GroupMetrics, InvalidReason, Lang, Lookup,
-    RecipientResult, Scope, Tip, TipData, TipKind, TipSet,
+    RecipientResult, Scope, Tip, TipData, TipKind, TipSet, Tips,
 };
 
 /// Evaluates every tip for `draft` at time `now`.
@@ -96,7 +96,7 @@ pub fn evaluate(
     let draft_level = ctx.draft_tips();
     Evaluation {
         recipients: results,
-        draft_tips: draft_level.tips,
+        draft_tips: draft_level.tips.into_vec(),
         draft_pending: draft_level.pending,
         skipped,
         evaluated_at: now,
@@ -150,18 +150,14 @@ type DraftRule<'a> = fn(&Ctx<'a>) -> Fact<Option<Tip>>;
 /// Collects tips in display order and the kinds pending.
 #[derive(Default)]
 struct Out {
-    tips: Vec<Tip>,
+    /// The first tip inline: most recipients have one at most, and a draft's recipients
+    /// then cost no allocation each for their tips.
+    tips: Tips,
     pending: TipSet,
 }
 
 impl Out {
-    /// Adds `tip`. The first one gets a vector of its own size: most recipients with a tip
-    /// have one, and a vector grown by a push holds four (some 400 bytes, freed through
-    /// malloc's slow bins where one tip's size is a fast one).
     fn push(&mut self, tip: Tip) {
-        if self.tips.capacity() == 0 {
-            self.tips.reserve_exact(1);
-        }
         self.tips.push(tip);
     }
 
