@@ -266,15 +266,7 @@ impl Builder<'_> {
             .iter()
             .chain(entry.send_from.iter().map(|s| &s.address))
         {
-            // The primary address's key is the entry's id, one allocation for the same text:
-            // the probe's key compare then brings the id into the cache for the rules that
-            // count objects by id (one cache miss less per recipient).
-            let key = if a.as_str() == &*entry.id {
-                entry.id.clone()
-            } else {
-                Arc::from(a.as_str())
-            };
-            snapshot.by_address.insert(key, entry.clone());
+            snapshot.by_address.insert(a.as_str(), entry.clone());
         }
         Ok(())
     }
@@ -365,7 +357,7 @@ impl Builder<'_> {
             let a = self.parse(f).map_err(|e| {
                 self.err(at.label(), Some("forwarding_address".into()), e.to_string())
             })?;
-            entry.forwarding_address = Some(a);
+            entry.forwarding_address = Some(Box::new(a));
         }
         entry.shared = r.shared;
         Ok(())

@@ -56,8 +56,7 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// A loaded, validated directory.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    /// Every address an object receives or sends from; a primary address's key is its
-    /// entry's id.
+    /// Every address an object receives or sends from.
     by_address: AddressTable,
     /// Direct parents: the groups that list an entry as a member.
     parents: FastMap<EntryId, Vec<EntryId>>,
@@ -93,7 +92,7 @@ impl Snapshot {
     pub fn objects(&self) -> impl Iterator<Item = &Arc<Entry>> {
         self.by_address
             .iter()
-            .filter(|(a, e)| a.as_ref() == e.primary.as_str())
+            .filter(|(a, e)| *a == e.primary.as_str())
             .map(|(_, e)| e)
     }
 

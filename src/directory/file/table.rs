@@ -5,10 +5,13 @@
 //! Why not a `HashMap`: a draft's addresses land on random places of a table far larger than
 //! the CPU's caches, and one probe of a map is a chain of dependent cache misses (the slot,
 //! then the key's bytes, then the entry). Probed one address after the other, a draft waited
-//! for each chain in turn. [`AddressTable::get_batch`] walks the draft in three passes instead,
-//! each asking the CPU for what the next pass reads for every address at once, so the misses
-//! of a draft overlap. The slots, and the heap's regions that hold the keys and entries, ask
-//! Linux for huge pages, so that a probe misses the cache but not the TLB as well.
+//! for each chain in turn. Here a slot is one cache line that holds the key's text itself
+//! (every address up to [`INLINE`] bytes, which is nearly all), so confirming a key costs no
+//! miss of its own, and [`AddressTable::get_batch`] walks the draft in two passes, each asking
+//! the CPU for what the next reads for every address at once: the home slots (and the slot
+//! after each), then the entries. The misses of a draft overlap. The slots, and the heap's regions that hold the
+//! entries, ask Linux for huge pages, so that a probe misses the cache but not the TLB as
+//! well.
 
 use std::fmt;
 use std::sync::Arc;
@@ -19,23 +22,76 @@ use crate::domain::{Entry, prefetch};
 /// A huge page's size, and its alignment.
 const HUGE: usize = 2 << 20;
 
-/// One slot: the key's full hash (compared before the key's bytes are read), then the key and
-/// the entry, or nothing.
+/// The longest key a slot holds in itself; a longer one is on the heap.
+const INLINE: usize = 46;
+
+/// An address's text as its slot holds it.
+enum Key {
+    /// In the slot: the first `len` bytes.
+    Inline { len: u8, bytes: [u8; INLINE] },
+    /// Longer than [`INLINE`] bytes.
+    Heap(Box<str>),
+}
+
+impl Key {
+    fn new(key: &str) -> Self {
+        match u8::try_from(key.len()) {
+            Ok(len) if key.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..key.len()].copy_from_slice(key.as_bytes());
+                Key::Inline { len, bytes }
+            }
+            _ => Key::Heap(key.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Key::Heap(key) => key.as_bytes(),
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // A whole `str` was copied in: its bytes are UTF-8.
+            Key::Inline { .. } => std::str::from_utf8(self.as_bytes()).unwrap_or_default(),
+            Key::Heap(key) => key,
+        }
+    }
+}
+
+/// One slot, one cache line: the key's full hash (compared before the key), the entry and the
+/// key, or nothing.
+#[repr(C, align(64))]
 struct Slot {
     hash: u64,
-    item: Option<(Arc<str>, Arc<Entry>)>,
+    item: Option<(Arc<Entry>, Key)>,
 }
+
+const _: () = assert!(
+    std::mem::size_of::<Slot>() == 64,
+    "a slot is one cache line"
+);
 
 impl Slot {
     const EMPTY: Slot = Slot {
         hash: 0,
         item: None,
     };
+
+    /// The entry, when this slot holds `key` (whose hash is `hash`).
+    fn holds(&self, key: &[u8], hash: u64) -> Option<&Arc<Entry>> {
+        match &self.item {
+            Some((e, k)) if self.hash == hash && k.as_bytes() == key => Some(e),
+            _ => None,
+        }
+    }
 }
 
 pub(super) struct AddressTable {
     /// A power of two long, never more than three quarters full: every probe meets an empty
-    /// slot, and a 100k directory's table is no larger than a `HashMap`'s was.
+    /// slot.
     slots: Box<[Slot]>,
     len: usize,
 }
@@ -80,11 +136,11 @@ impl AddressTable {
 
     /// Adds `key`, or replaces its entry when it is there. A key is hashed as an address's
     /// ([`key_hash`]), so that a draft's addresses are probed with the hashes they carry.
-    pub(super) fn insert(&mut self, key: Arc<str>, entry: Arc<Entry>) {
+    pub(super) fn insert(&mut self, key: &str, entry: Arc<Entry>) {
         if (self.len + 1) * 4 > self.slots.len() * 3 {
             self.grow();
         }
-        let hash = key_hash(&key);
+        let hash = key_hash(key);
         let mut i = hash as usize & self.mask();
         loop {
             let slot = &mut self.slots[i];
@@ -92,12 +148,12 @@ impl AddressTable {
                 None => {
                     *slot = Slot {
                         hash,
-                        item: Some((key, entry)),
+                        item: Some((entry, Key::new(key))),
                     };
                     self.len += 1;
                     return;
                 }
-                Some((k, e)) if slot.hash == hash && **k == *key => {
+                Some((e, k)) if slot.hash == hash && k.as_bytes() == key.as_bytes() => {
                     *e = entry;
                     return;
                 }
@@ -110,8 +166,8 @@ impl AddressTable {
     fn grow(&mut self) {
         let old = std::mem::replace(self, Self::with_capacity(self.slots.len()));
         for slot in old.slots {
-            if let Some((k, e)) = slot.item {
-                self.insert(k, e);
+            if let Some((e, k)) = slot.item {
+                self.insert(k.as_str(), e);
             }
         }
     }
@@ -120,72 +176,59 @@ impl AddressTable {
     #[cfg(test)]
     pub(super) fn get(&self, key: &str) -> Option<&Arc<Entry>> {
         let hash = key_hash(key);
-        self.confirm(key, hash, hash as usize & self.mask())
+        self.probe(key.as_bytes(), hash)
     }
 
-    /// The entry at each of `addresses`, in order. Each pass asks for what the next one reads,
-    /// for every address before any is read: the home slots, then each candidate's key and
-    /// entry.
+    /// The entry at each of `addresses`, in order. First every address's home slot and the
+    /// slot after it are asked for (by the hash the address carries; a slot is a line, and a
+    /// probe in a table up to three quarters full often reads on to the next one), then each
+    /// probe runs, and asks for the entry it finds.
     pub(super) fn get_batch(&self, addresses: &[&Address]) -> Vec<Option<&Arc<Entry>>> {
         let mask = self.mask();
-        // 1. Every address's home slot asked for (by the hash it carries).
-        let homes: Vec<u64> = addresses
-            .iter()
-            .map(|a| {
-                let hash = a.key_hash();
-                prefetch(std::ptr::from_ref(&self.slots[hash as usize & mask]).cast());
-                hash
-            })
-            .collect();
-        // 2. The first slot of each probe with the same full hash (found by the hash alone:
-        // the slots are in the cache now, the keys are not), its key and entry asked for.
-        let candidates: Vec<usize> = homes
-            .iter()
-            .map(|&hash| {
-                let mut i = hash as usize & mask;
-                while let Some((key, entry)) = &self.slots[i].item {
-                    if self.slots[i].hash == hash {
-                        prefetch(key.as_ptr());
-                        Entry::prefetch(entry);
-                        break;
-                    }
-                    i = (i + 1) & mask;
-                }
-                i
-            })
-            .collect();
-        // 3. The keys compared, which confirms the candidates (and goes on probing past a
-        // candidate whose hash alone matched).
+        for a in addresses {
+            let home = a.key_hash() as usize & mask;
+            prefetch(std::ptr::from_ref(&self.slots[home]).cast());
+            prefetch(std::ptr::from_ref(&self.slots[(home + 1) & mask]).cast());
+        }
         addresses
             .iter()
-            .zip(homes)
-            .zip(candidates)
-            .map(|((a, hash), from)| self.confirm(a.as_str(), hash, from))
+            .map(|a| {
+                let found = self.probe(a.as_str().as_bytes(), a.key_hash());
+                if let Some(entry) = found {
+                    Entry::prefetch(entry);
+                }
+                found
+            })
             .collect()
     }
 
-    /// Probes for `key` from slot `from`, which no earlier slot of its probe holds.
-    fn confirm(&self, key: &str, hash: u64, from: usize) -> Option<&Arc<Entry>> {
-        let mut i = from;
-        loop {
-            let slot = &self.slots[i];
-            match &slot.item {
-                None => return None,
-                Some((k, e)) if slot.hash == hash && **k == *key => return Some(e),
-                Some(_) => i = (i + 1) & self.mask(),
+    /// Probes for `key`, whose hash is `hash`, from its home slot.
+    fn probe(&self, key: &[u8], hash: u64) -> Option<&Arc<Entry>> {
+        let mut i = hash as usize & self.mask();
+        while self.slots[i].item.is_some() {
+            if let Some(e) = self.slots[i].holds(key, hash) {
+                return Some(e);
             }
+            i = (i + 1) & self.mask();
         }
+        None
     }
 
-    /// Asks Linux to back the 2 MiB regions of the heap that hold this table's keys and
-    /// entries with huge pages ([`advise_huge_pages`]). Those pages are in use already, so
-    /// nothing changes at once: the kernel's background thread (khugepaged) collapses them
-    /// in the minutes after start-up, at no cost to the start itself, and from then on a
-    /// draft's random reads of entries miss the cache but no longer the TLB as well.
+    /// Asks Linux to back the 2 MiB regions of the heap that hold this table's entries (and
+    /// its few keys too long for a slot) with huge pages ([`advise_huge_pages`]). Those pages
+    /// are in use already, so nothing changes at once: the kernel's background thread
+    /// (khugepaged) collapses them in the minutes after start-up, at no cost to the start
+    /// itself, and from then on a draft's random reads of entries miss the cache but no longer
+    /// the TLB as well.
     pub(super) fn advise_items_huge_pages(&self) {
         let mut regions: Vec<usize> = self
+            .slots
             .iter()
-            .flat_map(|(k, e)| [k.as_ptr() as usize, Arc::as_ptr(e) as usize])
+            .filter_map(|s| s.item.as_ref())
+            .flat_map(|(e, k)| {
+                let heap_key = matches!(k, Key::Heap(_)).then(|| k.as_bytes().as_ptr() as usize);
+                std::iter::once(Arc::as_ptr(e) as usize).chain(heap_key)
+            })
             .map(|at| at / HUGE * HUGE)
             .collect();
         regions.sort_unstable();
@@ -196,10 +239,10 @@ impl AddressTable {
     }
 
     /// Every address with its entry, in no particular order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&Arc<str>, &Arc<Entry>)> {
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&str, &Arc<Entry>)> {
         self.slots
             .iter()
-            .filter_map(|s| s.item.as_ref().map(|(k, e)| (k, e)))
+            .filter_map(|s| s.item.as_ref().map(|(e, k)| (k.as_str(), e)))
     }
 }
 
@@ -239,7 +282,7 @@ mod tests {
         let mut table = AddressTable::with_capacity(2);
         let entries: Vec<Arc<Entry>> = (0..1000).map(|i| entry(&format!("u{i}@x.test"))).collect();
         for e in &entries {
-            table.insert(e.id.clone(), e.clone());
+            table.insert(&e.id, e.clone());
         }
         assert_eq!(table.len(), 1000);
         assert!(
@@ -270,11 +313,33 @@ mod tests {
         let a_key = Address::parse("a@x.test").unwrap();
         assert!(table.get_batch(&[&a_key]).iter().all(Option::is_none));
         let (a, b) = (entry("a@x.test"), entry("b@x.test"));
-        table.insert("a@x.test".into(), a);
-        table.insert("a@x.test".into(), b.clone());
+        table.insert("a@x.test", a);
+        table.insert("a@x.test", b.clone());
         assert_eq!(table.len(), 1);
         assert!(Arc::ptr_eq(table.get("a@x.test").unwrap(), &b));
         assert!(table.get_batch(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_key_too_long_for_its_slot_is_found_from_the_heap() {
+        let mut table = AddressTable::with_capacity(4);
+        let long = format!("{}@x.test", "l".repeat(INLINE));
+        let (e, short) = (entry(&long), entry("s@x.test"));
+        table.insert(&long, e.clone());
+        table.insert("s@x.test", short.clone());
+        let keys = [
+            Address::parse(&long).unwrap(),
+            Address::parse("s@x.test").unwrap(),
+        ];
+        let found = table.get_batch(&[&keys[0], &keys[1]]);
+        assert!(Arc::ptr_eq(found[0].unwrap(), &e));
+        assert!(Arc::ptr_eq(found[1].unwrap(), &short));
+        let mut all: Vec<&str> = table.iter().map(|(k, _)| k).collect();
+        all.sort_unstable();
+        assert_eq!(all, [long.as_str(), "s@x.test"]);
+        // The longest key a slot holds, and one byte more.
+        assert!(matches!(Key::new(&"k".repeat(INLINE)), Key::Inline { .. }));
+        assert!(matches!(Key::new(&"k".repeat(INLINE + 1)), Key::Heap(_)));
     }
 
     #[test]
@@ -287,20 +352,14 @@ mod tests {
         let home = hash as usize & table.mask();
         table.slots[home] = Slot {
             hash,
-            item: Some(("a@x.test".into(), a.clone())),
+            item: Some((a.clone(), Key::new("a@x.test"))),
         };
         table.slots[(home + 1) & table.mask()] = Slot {
             hash,
-            item: Some(("b@x.test".into(), b.clone())),
+            item: Some((b.clone(), Key::new("b@x.test"))),
         };
-        assert!(Arc::ptr_eq(
-            table.confirm("b@x.test", hash, home).unwrap(),
-            &b
-        ));
-        assert!(Arc::ptr_eq(
-            table.confirm("a@x.test", hash, home).unwrap(),
-            &a
-        ));
-        assert!(table.confirm("c@x.test", hash, home).is_none());
+        assert!(Arc::ptr_eq(table.probe(b"b@x.test", hash).unwrap(), &b));
+        assert!(Arc::ptr_eq(table.probe(b"a@x.test", hash).unwrap(), &a));
+        assert!(table.probe(b"c@x.test", hash).is_none());
     }
 }

@@ -213,8 +213,9 @@ impl Mapping {
                     });
                 }
             }
-            e.forwarding_address =
-                first(&self.forwarding_address).and_then(|raw| parse("forwarding_address", raw));
+            e.forwarding_address = first(&self.forwarding_address)
+                .and_then(|raw| parse("forwarding_address", raw))
+                .map(Box::new);
             // TRUE, or Exchange's RecipientTypeDetails: shared 4, room 16, equipment 32.
             e.shared = first(&self.shared).is_some_and(|raw| {
                 let raw = raw.trim();

@@ -30,12 +30,12 @@ mod tests {
     fn only_outside_forwarding_addresses() {
         let d = draft(ME, &["fwd@contoso.com"]);
         let mut e = entry("fwd@contoso.com", EntryKind::Mailbox);
-        e.forwarding_address = Some(addr("me@gmail.example"));
+        e.forwarding_address = Some(Box::new(addr("me@gmail.example")));
         let r = eval1(&d, &sender_entry(ME), found(e.clone()));
         assert_eq!(kinds(&r), [TipKind::ForwardedExternally]);
         assert!(!r.tips[0].text.contains("gmail"), "{}", r.tips[0].text);
         for inside in ["other@contoso.com", "x@fabrikam.com"] {
-            e.forwarding_address = Some(addr(inside));
+            e.forwarding_address = Some(Box::new(addr(inside)));
             assert!(
                 eval1(&d, &sender_entry(ME), found(e.clone()))
                     .tips

@@ -84,7 +84,7 @@ mod tests {
             ..Default::default()
         }));
         e.auto_reply = away("x", "", ExternalAudience::None).auto_reply;
-        e.forwarding_address = Some(addr("boss@home.example"));
+        e.forwarding_address = Some(Box::new(addr("boss@home.example")));
         e
     }
 

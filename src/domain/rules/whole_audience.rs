@@ -17,7 +17,9 @@ impl Ctx<'_> {
     /// unknown.
     pub(super) fn whole_audience(&self) -> Fact<Option<Tip>> {
         let n = self.recipients.len();
-        let mut objects: FastSet<&str> = HashSet::with_capacity_and_hasher(n, Default::default());
+        // Objects by their primary address, which carries its hash (see `Entry::primary`).
+        let mut objects: FastSet<&Address> =
+            HashSet::with_capacity_and_hasher(n, Default::default());
         let mut addresses: FastSet<&Address> =
             HashSet::with_capacity_and_hasher(n, Default::default());
         let (mut people, mut from_groups, mut groups) = (0u32, 0u32, 0u32);
@@ -26,7 +28,7 @@ impl Ctx<'_> {
             match &*facts.resolution {
                 Lookup::Unknown => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {
-                    if !objects.insert(&e.id) {
+                    if !objects.insert(&e.primary) {
                         continue;
                     }
                     if e.kind == EntryKind::Group && self.policy.group_metrics {
