@@ -126,8 +126,8 @@ impl<D: Directory> MailTips<D> {
         )
         .await?;
         let recipients: Vec<RecipientFacts> = recipients_at
-            .into_iter()
-            .map(|at| {
+            .iter()
+            .map(|&at| {
                 let resolution = at.map_or(Cow::Owned(Lookup::NotFound), answer);
                 let metrics = match &*resolution {
                     Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
@@ -171,11 +171,14 @@ impl<D: Directory> MailTips<D> {
                 }
             }
         }
-        Ok(rules::evaluate(
+        // A recipient's place in the batch is its place among the draft's distinct
+        // addresses: the draft-level rules count by it.
+        Ok(rules::evaluate_placed(
             &policy,
             draft,
             &sender,
             &recipients,
+            &recipients_at,
             (self.clock)(),
         ))
     }

@@ -20,6 +20,8 @@
 //! - `on_behalf`: a send-from address recipients may see as "on behalf of" (draft-level).
 //! - `forwarding`: a mailbox that forwards its mail outside the organisation.
 //! - `facts`: what the rules read about the recipients and the sender.
+//! - `places`: each recipient's place among the draft's distinct addresses, which the
+//!   draft-level rules count by.
 
 mod audience;
 mod custom;
@@ -30,6 +32,7 @@ mod forwarding;
 mod mailbox;
 mod moderation;
 mod on_behalf;
+mod places;
 mod read_receipt;
 mod reply_all;
 mod restriction;
@@ -42,6 +45,7 @@ use std::time::SystemTime;
 use compact_str::CompactString;
 
 pub use facts::{RecipientFacts, SenderFacts};
+pub use places::places;
 
 /// The sets the draft-level rules count distinct recipients with: foldhash (seeded per
 /// process) instead of SipHash, as these are rebuilt for every draft.
@@ -65,7 +69,23 @@ pub fn evaluate(
     recipients: &[RecipientFacts<'_>],
     now: SystemTime,
 ) -> Evaluation {
+    evaluate_placed(policy, draft, sender, recipients, &places(draft), now)
+}
+
+/// [`evaluate`], with each recipient's place among the draft's distinct addresses given, as
+/// [`places`] tells them (any numbering will do that is the same for two recipients exactly
+/// when their addresses are equal): the service has them from its lookup batch already. The
+/// draft-level rules count distinct addresses by place, without a set of their own.
+pub fn evaluate_placed(
+    policy: &Policy,
+    draft: &Draft,
+    sender: &SenderFacts,
+    recipients: &[RecipientFacts<'_>],
+    places: &[Option<usize>],
+    now: SystemTime,
+) -> Evaluation {
     debug_assert_eq!(draft.recipients.len(), recipients.len());
+    debug_assert_eq!(draft.recipients.len(), places.len());
     let wanted = draft.wanted.intersect(policy.enabled);
     let mut skipped = TipSet::EMPTY;
     if draft.recipients.len() > policy.per_mailbox_cap as usize {
@@ -81,6 +101,8 @@ pub fn evaluate(
         policy,
         draft,
         recipients,
+        places,
+        distinct: places.iter().flatten().max().map_or(0, |p| p + 1),
         sender,
         sender_internal: policy.scope_of(draft.sender.domain()).is_internal(),
         active,
@@ -110,6 +132,10 @@ struct Ctx<'a> {
     draft: &'a Draft,
     /// The facts of every draft recipient, in request order.
     recipients: &'a [RecipientFacts<'a>],
+    /// Every draft recipient's place among its distinct addresses (see [`evaluate_placed`]).
+    places: &'a [Option<usize>],
+    /// One more than the highest place.
+    distinct: usize,
     sender: &'a SenderFacts,
     /// Whether the sender's domain is internal (accepted, or remote and marked internal).
     sender_internal: bool,

@@ -3,10 +3,8 @@
 //! organisation sends receipts only inside and to an allow-list, its own people when the
 //! sender is neither), adding that a receipt is no proof of delivery.
 
-use std::collections::HashSet;
-
-use super::{Ctx, FastSet};
-use crate::domain::address::{Address, MAX_ADDRESS_BYTES};
+use super::Ctx;
+use crate::domain::address::MAX_ADDRESS_BYTES;
 use crate::domain::text::{self, Texts};
 use crate::domain::{EntryKind, Fact, Lookup, ReceiptPolicy, Scope, Tip, TipData};
 
@@ -31,13 +29,11 @@ impl Ctx<'_> {
         let sender_gets_receipts = policy == ReceiptPolicy::All
             || self.sender_internal
             || self.policy.receipt_allowlist.contains(&self.draft.sender);
-        let mut seen: FastSet<&Address> =
-            HashSet::with_capacity_and_hasher(self.recipients.len(), Default::default());
+        let mut seen = self.unseen();
         let mut no_receipt_from = Vec::new();
         let mut names = Vec::new();
-        for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
-            let Ok(address) = r.address() else { continue };
-            if !seen.insert(address) {
+        for (r, address, facts, place) in self.placed() {
+            if std::mem::replace(&mut seen[place], true) {
                 continue;
             }
             let scope = self.policy.scope_of(address.domain());

@@ -2,10 +2,9 @@
 //! people of several outside organisations, suggest Bcc (as Thunderbird and FlexConfirmMail
 //! warn in the client).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
-use super::{Ctx, FastSet};
-use crate::domain::address::Address;
+use super::Ctx;
 use crate::domain::text::Texts;
 use crate::domain::{EntryKind, Fact, Field, Lookup, Scope, Tip, TipData};
 
@@ -14,14 +13,13 @@ impl Ctx<'_> {
     /// addresses, or individual external recipients of two or more outside domains. Never
     /// pending: the address tells the domain, and only a found contact or group changes it.
     pub(super) fn recipients_visible(&self) -> Fact<Option<Tip>> {
-        let mut visible: FastSet<&Address> =
-            HashSet::with_capacity_and_hasher(self.recipients.len(), Default::default());
+        let (mut seen, mut visible) = (self.unseen(), 0usize);
         let mut domains = BTreeSet::new();
-        for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
-            let Ok(address) = r.address() else { continue };
-            if r.field == Field::Bcc || !visible.insert(address) {
+        for (r, address, facts, place) in self.placed() {
+            if r.field == Field::Bcc || std::mem::replace(&mut seen[place], true) {
                 continue;
             }
+            visible += 1;
             let domain = match &*facts.resolution {
                 // A contact's own address is its outside delivery address.
                 Lookup::Found(e) if e.kind == EntryKind::Contact => Some(e.primary.domain()),
@@ -31,7 +29,7 @@ impl Ctx<'_> {
             };
             domains.extend(domain);
         }
-        let count = u32::try_from(visible.len()).unwrap_or(u32::MAX);
+        let count = u32::try_from(visible).unwrap_or(u32::MAX);
         let threshold = self.policy.visible_recipients_threshold;
         let shown = count >= threshold || domains.len() >= 2;
         let outside_domains: Vec<String> = domains.into_iter().map(str::to_owned).collect();

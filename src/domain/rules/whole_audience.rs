@@ -20,11 +20,9 @@ impl Ctx<'_> {
         // Objects by their primary address, which carries its hash (see `Entry::primary`).
         let mut objects: FastSet<&Address> =
             HashSet::with_capacity_and_hasher(n, Default::default());
-        let mut addresses: FastSet<&Address> =
-            HashSet::with_capacity_and_hasher(n, Default::default());
+        let mut addresses = self.unseen();
         let (mut people, mut from_groups, mut groups) = (0u32, 0u32, 0u32);
-        for (r, facts) in self.draft.recipients.iter().zip(self.recipients) {
-            let Ok(address) = r.address() else { continue };
+        for (_, address, facts, place) in self.placed() {
             match &*facts.resolution {
                 Lookup::Unknown => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {
@@ -48,7 +46,7 @@ impl Ctx<'_> {
                 // remote domain) someone does.
                 _ => {
                     if self.policy.scope_of(address.domain()) != Scope::Internal
-                        && addresses.insert(address)
+                        && !std::mem::replace(&mut addresses[place], true)
                     {
                         people += 1;
                     }

@@ -1,0 +1,91 @@
+//! Each recipient's place among the draft's distinct addresses: the same for two recipients
+//! exactly when their addresses are equal. The draft-level rules count distinct addresses by
+//! place, with one mark per place, rather than each with a set of addresses of its own; the
+//! service numbers them by its lookup batch, which has deduplicated the draft already.
+
+use std::collections::HashMap;
+
+use super::{Ctx, RecipientFacts};
+use crate::domain::address::Address;
+use crate::domain::{Draft, DraftRecipient};
+
+/// Each recipient's place among the draft's distinct addresses: the same for two recipients
+/// exactly when their addresses are equal, `None` for a malformed one.
+pub fn places(draft: &Draft) -> Vec<Option<usize>> {
+    let mut seen: HashMap<&Address, usize, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(draft.recipients.len(), Default::default());
+    draft
+        .recipients
+        .iter()
+        .map(|r| {
+            let next = seen.len();
+            r.address().ok().map(|a| *seen.entry(a).or_insert(next))
+        })
+        .collect()
+}
+
+impl Ctx<'_> {
+    /// Marks, one per distinct address of the draft, none set: what the draft-level rules
+    /// count distinct addresses with, by place.
+    pub(super) fn unseen(&self) -> Vec<bool> {
+        vec![false; self.distinct]
+    }
+
+    /// Every well-formed recipient with its address, facts and place.
+    pub(super) fn placed(
+        &self,
+    ) -> impl Iterator<Item = (&DraftRecipient, &Address, &RecipientFacts<'_>, usize)> {
+        self.draft
+            .recipients
+            .iter()
+            .zip(self.recipients)
+            .zip(self.places)
+            .filter_map(|((r, f), p)| Some((r, r.address().ok()?, f, (*p)?)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::places;
+    use crate::domain::TipKind;
+    use crate::domain::rules::{evaluate, evaluate_placed};
+
+    #[test]
+    fn any_numbering_of_the_distinct_addresses_evaluates_alike() {
+        let mut d = draft(
+            ME,
+            &[
+                "a@contoso.com",
+                "A@contoso.com",
+                "x@gmail.example",
+                "not an address",
+                "x@gmail.example",
+                "y@fabrikam.example",
+            ],
+        );
+        d.read_receipt_requested = true;
+        let placed = places(&d);
+        assert_eq!(placed, [Some(0), Some(0), Some(1), None, Some(1), Some(2)]);
+        let mut p = policy();
+        p.visible_recipients_threshold = 2;
+        p.whole_audience_threshold = 1;
+        p.read_receipts = crate::domain::ReceiptPolicy::InternalAndAllowlist;
+        let facts = vec![not_found(); 6];
+        let e = evaluate(&p, &d, &sender_entry(ME), &facts, now());
+        // Every draft-level kind that counts distinct addresses has a tip here.
+        for k in [
+            TipKind::RecipientsVisible,
+            TipKind::WholeAudience,
+            TipKind::ReadReceipt,
+        ] {
+            assert!(e.draft_tips.iter().any(|t| t.kind() == k), "{k:?}");
+        }
+        // As the service numbers them: by place in its lookup batch, after the sender.
+        let shifted: Vec<Option<usize>> = placed.iter().map(|p| p.map(|p| p + 1)).collect();
+        assert_eq!(
+            evaluate_placed(&p, &d, &sender_entry(ME), &facts, &shifted, now()),
+            e
+        );
+    }
+}
