@@ -2,7 +2,7 @@
 //! metrics from their cache, and hands the facts to the pure rules. Knows nothing of gRPC.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -10,7 +10,6 @@ use arc_swap::ArcSwap;
 
 use crate::directory::{Directory, DirectoryError, Lookup};
 use crate::domain::Policy;
-use crate::domain::address::Address;
 use crate::domain::authz::{self, Asker, Denial, Verdict};
 use crate::domain::rules::{self, RecipientFacts, SenderFacts};
 use crate::domain::{Draft, Entry, EntryId, EntryKind, Evaluation, TipKind};
@@ -88,27 +87,19 @@ impl<D: Directory> MailTips<D> {
         let policy = self.policy.load();
         // One batch: the sender plus every distinct well-formed recipient address, borrowed
         // from the draft. Each address's place in the batch is kept, so it is hashed once.
-        let mut index: HashMap<&Address, usize, foldhash::fast::RandomState> =
-            HashMap::with_capacity_and_hasher(draft.recipients.len() + 2, Default::default());
-        let mut batch: Vec<&Address> = Vec::with_capacity(draft.recipients.len() + 2);
-        let mut place = |a| {
-            *index.entry(a).or_insert_with(|| {
-                batch.push(a);
-                batch.len() - 1
-            })
-        };
-        let sender_at = place(&draft.sender);
+        let mut numbering = rules::Numbering::with_capacity(draft.recipients.len() + 2);
+        let sender_at = numbering.place(&draft.sender);
         let recipients_at: Vec<Option<usize>> = draft
             .recipients
             .iter()
-            .map(|r| r.address().ok().map(&mut place))
+            .map(|r| r.address().ok().map(|a| numbering.place(a)))
             .collect();
         let person_at = match asker {
-            Asker::Person(a) if *a != draft.sender => Some(place(a)),
+            Asker::Person(a) if *a != draft.sender => Some(numbering.place(a)),
             _ => None,
         };
-        // Not held across the lookup.
-        drop(index);
+        // The map is not held across the lookup.
+        let batch = numbering.into_order();
         // Per address: a cache may know some of the draft while the backend is down.
         let found = self.directory.lookup(&batch).await;
         // Borrowed: the draft's lookup outlives the evaluation. A backend that answered fewer
@@ -242,10 +233,12 @@ fn has_sender_lists(e: &Entry) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::Duration;
 
     use super::*;
+    use crate::domain::address::Address;
     use crate::domain::rules::fixtures::{draft, policy};
     use crate::domain::{Moderation, ReplyAll, Restrictions};
 

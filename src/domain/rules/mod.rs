@@ -45,7 +45,7 @@ use std::time::SystemTime;
 use compact_str::CompactString;
 
 pub use facts::{RecipientFacts, SenderFacts};
-pub use places::places;
+pub use places::{Numbering, places};
 
 /// The sets the draft-level rules count distinct recipients with: foldhash (seeded per
 /// process) instead of SipHash, as these are rebuilt for every draft.

@@ -9,18 +9,45 @@ use super::{Ctx, RecipientFacts};
 use crate::domain::address::Address;
 use crate::domain::{Draft, DraftRecipient};
 
+/// Numbers addresses in the order first given: equal addresses get the same place, each
+/// distinct one the next. The service numbers a draft's lookup batch with it, and [`places`]
+/// the draft's recipients.
+pub struct Numbering<'a> {
+    index: HashMap<&'a Address, usize, foldhash::fast::RandomState>,
+    order: Vec<&'a Address>,
+}
+
+impl<'a> Numbering<'a> {
+    /// Room for `n` distinct addresses without growing.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            index: HashMap::with_capacity_and_hasher(n, Default::default()),
+            order: Vec::with_capacity(n),
+        }
+    }
+
+    /// The place of `a`: its own when it is new.
+    pub fn place(&mut self, a: &'a Address) -> usize {
+        *self.index.entry(a).or_insert_with(|| {
+            self.order.push(a);
+            self.order.len() - 1
+        })
+    }
+
+    /// The distinct addresses, each at its place.
+    pub fn into_order(self) -> Vec<&'a Address> {
+        self.order
+    }
+}
+
 /// Each recipient's place among the draft's distinct addresses: the same for two recipients
 /// exactly when their addresses are equal, `None` for a malformed one.
 pub fn places(draft: &Draft) -> Vec<Option<usize>> {
-    let mut seen: HashMap<&Address, usize, foldhash::fast::RandomState> =
-        HashMap::with_capacity_and_hasher(draft.recipients.len(), Default::default());
+    let mut numbering = Numbering::with_capacity(draft.recipients.len());
     draft
         .recipients
         .iter()
-        .map(|r| {
-            let next = seen.len();
-            r.address().ok().map(|a| *seen.entry(a).or_insert(next))
-        })
+        .map(|r| r.address().ok().map(|a| numbering.place(a)))
         .collect()
 }
 
