@@ -226,8 +226,9 @@ pub enum Refusal {
 }
 
 fn has_sender_lists(e: &Entry) -> bool {
-    !e.restrictions.accept_only_from.is_empty()
-        || !e.restrictions.reject_from.is_empty()
+    let r = e.restrictions();
+    !r.accept_only_from.is_empty()
+        || !r.reject_from.is_empty()
         || e.moderation.as_ref().is_some_and(|m| m.enabled)
 }
 
@@ -268,7 +269,8 @@ mod tests {
             boss.restrictions = Restrictions {
                 accept_only_from: vec![EntryId::from(VIPS)],
                 ..Restrictions::default()
-            };
+            }
+            .boxed();
             let mut list = entry(LIST, EntryKind::Group);
             list.moderation = Some(Box::new(Moderation {
                 enabled: true,

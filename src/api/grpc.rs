@@ -195,8 +195,8 @@ pub(crate) fn tip_to_pb(t: Tip) -> pb::MailTip {
             window_end,
             external_reply,
         } => Some(Data::AutoReply(pb::AutoReplyData {
-            preview,
-            message,
+            preview: preview.to_string(),
+            message: message.to_string(),
             truncated,
             window_end: window_end.map(timestamp),
             external_reply,

@@ -3,6 +3,7 @@
 
 use std::time::SystemTime;
 
+use bytestring::ByteString;
 use compact_str::CompactString;
 
 use crate::domain::address::AddressError;
@@ -180,8 +181,9 @@ pub enum TipData {
         usage_bytes: u64,
     },
     AutoReply {
-        preview: String,
-        message: String,
+        /// Shared slices of the entry's plain text.
+        preview: ByteString,
+        message: ByteString,
         truncated: bool,
         window_end: Option<SystemTime>,
         external_reply: bool,

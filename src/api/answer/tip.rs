@@ -289,8 +289,8 @@ mod tests {
                 external_reply: false,
             },
             TipData::AutoReply {
-                preview: String::new(),
-                message: String::new(),
+                preview: bytestring::ByteString::new(),
+                message: bytestring::ByteString::new(),
                 truncated: false,
                 window_end: None,
                 external_reply: true,

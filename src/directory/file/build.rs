@@ -247,7 +247,8 @@ impl Builder<'_> {
             )?,
             reject_from: self.resolve_list(ids, &o, "reject_from", &r.reject_from)?,
             require_authenticated: r.require_authenticated_senders,
-        };
+        }
+        .boxed();
         entry.send_as = self.resolve_list(ids, &o, "send_as", &r.send_as)?;
         entry.send_on_behalf = self.resolve_list(ids, &o, "send_on_behalf", &r.send_on_behalf)?;
         if let Some(m) = &r.moderation {
@@ -346,13 +347,14 @@ impl Builder<'_> {
         r: &RawEntry,
         entry: &mut Entry,
     ) -> Result<(), DirectoryFileError> {
-        for s in &r.send_from {
-            let address = self.parse(&s.address).expect("checked in pass 1");
-            entry.send_from.push(SendFrom {
-                address,
+        entry.send_from = r
+            .send_from
+            .iter()
+            .map(|s| SendFrom {
+                address: self.parse(&s.address).expect("checked in pass 1"),
                 outbound_gateway: s.outbound_gateway,
-            });
-        }
+            })
+            .collect();
         if let Some(f) = &r.forwarding_address {
             let a = self.parse(f).map_err(|e| {
                 self.err(at.label(), Some("forwarding_address".into()), e.to_string())

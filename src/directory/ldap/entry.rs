@@ -169,7 +169,8 @@ impl Mapping {
             reject_from: dns(&self.reject_from),
             require_authenticated: boolean("require_authenticated", &self.require_authenticated)
                 .unwrap_or(false),
-        };
+        }
+        .boxed();
         // Asked for only with `group_membership = "member-of"`: the direct groups, which the
         // lookup completes with those above them. Absent: not known here.
         let groups = dns(&self.member_of);
@@ -204,15 +205,14 @@ impl Mapping {
                 .into_iter()
                 .filter_map(|raw| parse("send_from_gateway", raw))
                 .collect();
-            for raw in get(&self.send_from) {
-                if let Some(address) = parse("send_from", raw) {
-                    let outbound_gateway = gateways.contains(&address);
-                    e.send_from.push(SendFrom {
-                        address,
-                        outbound_gateway,
-                    });
-                }
-            }
+            e.send_from = get(&self.send_from)
+                .into_iter()
+                .filter_map(|raw| parse("send_from", raw))
+                .map(|address| SendFrom {
+                    outbound_gateway: gateways.contains(&address),
+                    address,
+                })
+                .collect();
             e.forwarding_address = first(&self.forwarding_address)
                 .and_then(|raw| parse("forwarding_address", raw))
                 .map(Box::new);
@@ -287,7 +287,7 @@ mod tests {
         assert_eq!(e.addresses.len(), 2);
         assert_eq!(e.max_receive_bytes, Some(10 << 20));
         assert_eq!(e.custom_tip.as_ref().unwrap().translations["ja"], "やあ");
-        assert_eq!(e.restrictions.accept_only_from.len(), 2);
+        assert_eq!(e.restrictions().accept_only_from.len(), 2);
         assert_eq!(&*e.moderation.unwrap().moderators[0], "cn=m,dc=x");
     }
 

@@ -308,15 +308,15 @@ fn write_entry(
             line(out, attr, &dns[id]);
         }
     };
-    dn_list(out, &m.accept_only_from, &e.restrictions.accept_only_from);
-    dn_list(out, &m.reject_from, &e.restrictions.reject_from);
+    dn_list(out, &m.accept_only_from, &e.restrictions().accept_only_from);
+    dn_list(out, &m.reject_from, &e.restrictions().reject_from);
     dn_list(out, &m.send_as[..m.send_as.len().min(1)], &e.send_as);
     dn_list(
         out,
         &m.send_on_behalf[..m.send_on_behalf.len().min(1)],
         &e.send_on_behalf,
     );
-    if e.restrictions.require_authenticated
+    if e.restrictions().require_authenticated
         && let Some(attr) = first(&m.require_authenticated)
     {
         line(out, &attr, "TRUE");

@@ -22,7 +22,7 @@ impl Ctx<'_> {
         let threshold = self.policy.large_audience_threshold;
         metrics.map(|m| {
             (m.total_members > threshold).then(|| Tip {
-                text: Texts::large_audience(self.lang, r.who, m.total_members),
+                text: Texts::large_audience(self.lang, &r.who(self.lang), m.total_members),
                 data: TipData::LargeAudience {
                     members: m.total_members,
                     threshold,
@@ -40,14 +40,22 @@ impl Ctx<'_> {
             return Fact::Known(None);
         }
         if !r.is_group() {
-            return Fact::Known(r.is_external().then(|| self.external_address(r.who)));
+            return Fact::Known(
+                r.is_external()
+                    .then(|| self.external_address(&r.who(self.lang))),
+            );
         }
         let Some(metrics) = self.group_metrics(r) else {
             return Fact::Known(None);
         };
         metrics.map(|m| {
             (m.external_members > 0).then(|| Tip {
-                text: Texts::external_group(self.lang, r.who, m.external_members, m.total_members),
+                text: Texts::external_group(
+                    self.lang,
+                    &r.who(self.lang),
+                    m.external_members,
+                    m.total_members,
+                ),
                 data: TipData::External {
                     is_group: true,
                     external_members: m.external_members,

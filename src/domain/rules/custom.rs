@@ -2,7 +2,6 @@
 //! translation exists.
 
 use super::{Ctx, Found};
-use crate::domain::text::{self, PREVIEW_CHARS};
 use crate::domain::{Fact, Tip, TipData};
 
 impl Ctx<'_> {
@@ -22,7 +21,7 @@ impl Ctx<'_> {
             return Fact::Known(None);
         }
         Fact::Known(Some(Tip {
-            text: text::cut_chars(plain, PREVIEW_CHARS).0.to_owned(),
+            text: plain.preview().0.to_string(),
             data: TipData::Custom {
                 language: language.to_owned(),
             },

@@ -15,7 +15,7 @@ impl Ctx<'_> {
                 .as_ref()
                 .is_some_and(|f| self.policy.scope_of(f.domain()) == Scope::External);
         Fact::Known(outside.then(|| Tip {
-            text: Texts::forwarded_externally(self.lang, r.who),
+            text: Texts::forwarded_externally(self.lang, &r.who(self.lang)),
             data: TipData::ForwardedExternally,
         }))
     }

@@ -4,7 +4,7 @@
 //! [`TipKind::is_mailbox_sourced`]: crate::domain::TipKind::is_mailbox_sourced
 
 use super::{Ctx, Found};
-use crate::domain::text::{self, MAX_TEXT_CHARS, PREVIEW_CHARS, Texts};
+use crate::domain::text::Texts;
 use crate::domain::{EntryKind, ExternalAudience, Fact, Tip, TipData};
 
 impl Ctx<'_> {
@@ -16,7 +16,7 @@ impl Ctx<'_> {
             .as_ref()
             .filter(|q| q.enforced && q.usage_bytes >= q.prohibit_receive_bytes);
         Fact::Known(full.map(|q| Tip {
-            text: Texts::mailbox_full(self.lang, r.who),
+            text: Texts::mailbox_full(self.lang, &r.who(self.lang)),
             data: TipData::MailboxFull {
                 quota_bytes: q.prohibit_receive_bytes,
                 usage_bytes: q.usage_bytes,
@@ -56,13 +56,14 @@ impl Ctx<'_> {
         if plain.is_empty() {
             return NO_TIP;
         }
-        let (preview, more) = text::cut_chars(plain, PREVIEW_CHARS);
-        let (message, truncated) = text::cut_chars(plain, MAX_TEXT_CHARS);
+        // Slices of the entry's plain text: no copy per tip.
+        let (preview, more) = plain.preview();
+        let (message, truncated) = plain.message();
         Fact::Known(Some(Tip {
-            text: Texts::auto_reply(self.lang, r.who, preview, more),
+            text: Texts::auto_reply(self.lang, &r.who(self.lang), &preview, more),
             data: TipData::AutoReply {
-                preview: preview.to_owned(),
-                message: message.to_owned(),
+                preview,
+                message,
                 truncated,
                 window_end: ar.end,
                 external_reply,
@@ -124,8 +125,8 @@ mod tests {
                 external_reply,
                 ..
             } => Some((
-                preview.clone(),
-                message.clone(),
+                preview.to_string(),
+                message.to_string(),
                 *truncated,
                 *external_reply,
             )),

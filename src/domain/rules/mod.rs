@@ -40,6 +40,7 @@ mod size;
 mod visible;
 mod whole_audience;
 
+use std::borrow::Cow;
 use std::time::SystemTime;
 
 use compact_str::CompactString;
@@ -149,8 +150,8 @@ struct Ctx<'a> {
 struct Found<'a> {
     entry: &'a Entry,
     scope: Scope,
-    /// What the texts call the recipient: its display name, or the address as given.
-    who: &'a str,
+    /// The address as given, which the texts use when the entry has no display name.
+    shown: &'a str,
     /// The group metrics resolved for it (see [`RecipientFacts::metrics`]).
     metrics: Option<GroupMetrics>,
 }
@@ -163,6 +164,20 @@ impl Found<'_> {
     /// A mail contact, or an object whose address is in an external domain.
     fn is_external(&self) -> bool {
         self.entry.kind == EntryKind::Contact || self.scope == Scope::External
+    }
+
+    /// What the texts call the recipient in `lang`: its display name, capped and in
+    /// Japanese followed by さん for a person (a mailbox that is not shared), or the address
+    /// as given when it has no name. Worked out only for a tip, which most recipients
+    /// do not have.
+    fn who(&self, lang: Lang) -> Cow<'_, str> {
+        let e = self.entry;
+        if e.display_name.is_empty() {
+            Cow::Borrowed(self.shown)
+        } else {
+            let person = e.kind == EntryKind::Mailbox && !e.shared;
+            text::name_in_text(lang, &e.display_name, person)
+        }
     }
 }
 
@@ -248,22 +263,10 @@ impl Ctx<'_> {
             Lookup::Found(entry) => {
                 resolved = Some(entry.kind);
                 display_name.clone_from(&entry.display_name);
-                // Names inside texts are capped, so no text grows past its limit; Japanese
-                // texts call a person by name with さん.
-                let named = text::name_in_text(
-                    self.lang,
-                    &entry.display_name,
-                    entry.kind == EntryKind::Mailbox && !entry.shared,
-                );
-                let who = if entry.display_name.is_empty() {
-                    shown
-                } else {
-                    named.as_ref()
-                };
                 let found = Found {
                     entry,
                     scope,
-                    who,
+                    shown,
                     metrics: facts.metrics,
                 };
                 self.found_tips(&found, &mut out);

@@ -18,7 +18,7 @@ impl Ctx<'_> {
             .or(self.sender.is_on(&m.bypass));
         exempt.map(|exempt| {
             (!exempt).then(|| Tip {
-                text: Texts::moderated(self.lang, r.who),
+                text: Texts::moderated(self.lang, &r.who(self.lang)),
                 data: TipData::Moderated {
                     moderators: m.moderator_addresses.clone(),
                 },

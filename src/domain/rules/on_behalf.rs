@@ -62,7 +62,8 @@ mod tests {
                 address: addr("me@gw.example"),
                 outbound_gateway: true,
             },
-        ];
+        ]
+        .into();
         let s = SenderFacts {
             entry: Some(Arc::new(me)),
             lookup_failed: false,

@@ -16,7 +16,7 @@ impl Ctx<'_> {
         if !self.policy.enabled.contains(TipKind::RestrictedRecipient) {
             return Fact::Known(None);
         }
-        let r = &entry.restrictions;
+        let r = entry.restrictions();
         if r.require_authenticated && !self.sender_internal {
             return Fact::Known(Some(RestrictionReason::RequiresAuthenticatedSender));
         }
@@ -39,7 +39,7 @@ impl Ctx<'_> {
     /// The restricted-recipient tip for a recipient that refuses the sender for `reason`.
     pub(super) fn restricted(&self, r: &Found<'_>, reason: RestrictionReason) -> Tip {
         Tip {
-            text: Texts::restricted(self.lang, r.who, reason),
+            text: Texts::restricted(self.lang, &r.who(self.lang), reason),
             data: TipData::Restricted {
                 reason,
                 recipient_external: r.is_external(),
@@ -68,7 +68,8 @@ mod tests {
         e.restrictions = Restrictions {
             accept_only_from: vec![Arc::from("vips@contoso.com")],
             ..Default::default()
-        };
+        }
+        .boxed();
         e.quota = Some(Quota {
             prohibit_receive_bytes: 1,
             usage_bytes: 1,
@@ -121,7 +122,7 @@ mod tests {
     #[test]
     fn reject_list_and_authenticated_senders() {
         let mut e = entry("g@contoso.com", EntryKind::Group);
-        e.restrictions.reject_from = vec![Arc::from(ME)];
+        e.restrictions.get_or_insert_default().reject_from = vec![Arc::from(ME)];
         let r = eval1(
             &draft(ME, &["g@contoso.com"]),
             &sender_entry(ME),
@@ -136,7 +137,7 @@ mod tests {
             }
         ));
         let mut e = entry("g@contoso.com", EntryKind::Group);
-        e.restrictions.require_authenticated = true;
+        e.restrictions.get_or_insert_default().require_authenticated = true;
         let inside = eval1(
             &draft(ME, &["g@contoso.com"]),
             &sender_entry(ME),

@@ -14,7 +14,10 @@ impl Ctx<'_> {
             .entry
             .max_receive_bytes
             .filter(|&limit| size > 0 && size > limit);
-        Fact::Known(biting.map(|limit| self.too_large(SizeLimitSource::Recipient, r.who, limit)))
+        Fact::Known(
+            biting
+                .map(|limit| self.too_large(SizeLimitSource::Recipient, &r.who(self.lang), limit)),
+        )
     }
 
     /// Message too large to send: larger than the sender may send or the organisation allows,
