@@ -4,11 +4,14 @@
 //! decodes from the message taken whole as one `Bytes`, and grows the send buffer once per
 //! message; both only save work (see [`RequestDecoder`] and [`MessageEncoder`]).
 
+use std::any::TypeId;
 use std::marker::PhantomData;
 
 use prost::bytes::Buf as _;
 use tonic::Status;
 use tonic::codec::{BufferSettings, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use crate::api::answer::Answer;
 
 /// `tonic_prost::ProstCodec`'s counterpart with caller-fault decode errors (named in
 /// `build.rs`).
@@ -46,7 +49,13 @@ where
 #[derive(Debug)]
 pub struct MessageEncoder<T>(PhantomData<T>);
 
-impl<T: prost::Message> Encoder for MessageEncoder<T> {
+/// The send buffer tonic allocates for a `GetMailTips` answer: room for an answer to some 300
+/// recipients, where tonic's 8 KiB default held one to 80 and a larger answer had it
+/// reallocated and copied once more. Only for the unary answer, which frees it once sent: a
+/// stream keeps its buffer while it is open, and watch streams stay at the default.
+const ANSWER_BUFFER_BYTES: usize = 32 * 1024;
+
+impl<T: prost::Message + 'static> Encoder for MessageEncoder<T> {
     type Item = T;
     type Error = Status;
 
@@ -57,7 +66,13 @@ impl<T: prost::Message> Encoder for MessageEncoder<T> {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::default()
+        if TypeId::of::<T>() == TypeId::of::<Answer>() {
+            // The second figure is when a stream yields: tonic's default, which it does not
+            // export (an answer is one message; it never yields).
+            BufferSettings::new(ANSWER_BUFFER_BYTES, 32 * 1024)
+        } else {
+            BufferSettings::default()
+        }
     }
 }
 
