@@ -283,7 +283,7 @@ pub(crate) fn tip_to_pb(t: Tip) -> pb::MailTip {
     };
     pb::MailTip {
         kind,
-        text: t.text,
+        text: t.text.to_string(),
         data,
     }
 }

@@ -3,6 +3,9 @@
 
 use std::fmt::{self, Write as _};
 
+use bytes::BytesMut;
+use bytestring::ByteString;
+
 use crate::domain::{Lang, RestrictionReason, SizeLimitSource};
 
 mod beyond_exchange;
@@ -76,31 +79,72 @@ macro_rules! text {
 }
 pub(crate) use text;
 
+/// `format!` for a recipient's tip text, written by [`write_text`]: a draft's recipients have
+/// dozens of tips, and each text was an allocation of its own, freed after the answer.
+macro_rules! tip_text {
+    ($($arg:tt)*) => {
+        $crate::domain::text::write_text(format_args!($($arg)*))
+    };
+}
+pub(crate) use tip_text;
+
+/// How much of the current buffer [`write_text`] leaves free before it takes a new one: room
+/// for any text but an automatic reply's longest (a text grows the buffer when it needs more,
+/// which copies only that text).
+const TEXT_ROOM: usize = 512;
+
+/// Writes a tip text into this thread's text buffer and splits it off as a shared slice: the
+/// texts of a draft (and of the drafts after it on the same thread) share a few 8 KiB
+/// buffers, each freed when the last text in it is dropped, instead of an allocation each.
+/// The texts of an answer are dropped with it, so a buffer lives about as long as a request.
+pub fn write_text(args: fmt::Arguments<'_>) -> ByteString {
+    const BUFFER: usize = 8 * 1024;
+    thread_local! {
+        static TEXTS: std::cell::RefCell<BytesMut> = std::cell::RefCell::new(BytesMut::new());
+    }
+    let text = TEXTS.with_borrow_mut(|buf| {
+        if buf.capacity() - buf.len() < TEXT_ROOM {
+            *buf = BytesMut::with_capacity(BUFFER);
+        }
+        fmt::Write::write_fmt(buf, args).expect("a BytesMut grows as it is written");
+        buf.split().freeze()
+    });
+    // SAFETY: what `split` takes is exactly what was written since the last split, and all
+    // of it came through `write_str`, as whole `&str`s: it is UTF-8. (Checking it again was
+    // a tenth of this function's cost.)
+    unsafe { ByteString::from_bytes_unchecked(text) }
+}
+
 /// Whether `c` is a wide (East Asian) character: kana, CJK ideographs, full-width forms and
 /// CJK punctuation such as 。 and 、.
 fn is_wide(c: char) -> bool {
     matches!(c, '\u{3000}'..='\u{30FF}' | '\u{3400}'..='\u{9FFF}' | '\u{F900}'..='\u{FAFF}' | '\u{FF00}'..='\u{FFEF}')
 }
 
-/// Folds line breaks into one line: removed after Japanese punctuation (no stray space after
-/// 。) and between two wide characters, a space otherwise.
-pub fn fold_breaks(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for (i, line) in s.split('\n').filter(|l| !l.trim().is_empty()).enumerate() {
-        let line = line.trim();
-        let after_punctuation = out.ends_with(|c| {
-            matches!(
-                c,
-                '\u{3000}'..='\u{303F}' | '！' | '？' | '）' | '：' | '，' | '．'
-            )
-        });
-        let between_wide = out.ends_with(is_wide) && line.starts_with(is_wide);
-        if i > 0 && !after_punctuation && !between_wide {
-            out.push(' ');
+/// A text with its line breaks folded into one line as it is written: removed after Japanese
+/// punctuation (no stray space after 。) and between two wide characters, a space otherwise.
+struct Folded<'a>(&'a str);
+
+impl fmt::Display for Folded<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The last character written: every line written is trimmed and not empty.
+        let mut last: Option<char> = None;
+        for line in self.0.split('\n').map(str::trim).filter(|l| !l.is_empty()) {
+            if let Some(c) = last {
+                let after_punctuation = matches!(
+                    c,
+                    '\u{3000}'..='\u{303F}' | '！' | '？' | '）' | '：' | '，' | '．'
+                );
+                let between_wide = is_wide(c) && line.starts_with(is_wide);
+                if !after_punctuation && !between_wide {
+                    f.write_str(" ")?;
+                }
+            }
+            f.write_str(line)?;
+            last = line.chars().last();
         }
-        out.push_str(line);
+        Ok(())
     }
-    out
 }
 
 /// Up to five names joined for a sentence, then how many more ("a, b and 3 more";
@@ -309,109 +353,113 @@ fn human_size(bytes: u64) -> String {
 pub struct Texts;
 
 impl Texts {
-    pub fn invalid(lang: Lang, who: &str, malformed: bool) -> String {
+    pub fn invalid(lang: Lang, who: &str, malformed: bool) -> ByteString {
         let who_ = JaSpaced(who);
         match (lang, malformed) {
-            (Lang::En, false) => text!(
+            (Lang::En, false) => tip_text!(
                 "{who} could not be found in the organisation's directory. The message may not be delivered."
             ),
-            (Lang::Ja, false) => text!(
+            (Lang::Ja, false) => tip_text!(
                 "{who_}は組織のディレクトリに見つかりません。メッセージは配信されない可能性があります。"
             ),
-            (Lang::En, true) => text!("{who} is not a valid email address."),
-            (Lang::Ja, true) => text!("{who_}は有効なメール アドレスではありません。"),
+            (Lang::En, true) => tip_text!("{who} is not a valid email address."),
+            (Lang::Ja, true) => tip_text!("{who_}は有効なメール アドレスではありません。"),
         }
     }
 
-    pub fn mailbox_full(lang: Lang, who: &str) -> String {
+    pub fn mailbox_full(lang: Lang, who: &str) -> ByteString {
         let who_ = JaSpaced(who);
         match lang {
-            Lang::En => text!("{who}'s mailbox is full. The message will not be delivered."),
+            Lang::En => tip_text!("{who}'s mailbox is full. The message will not be delivered."),
             Lang::Ja => {
-                text!("{who_}のメールボックスがいっぱいです。メッセージは配信されません。")
+                tip_text!("{who_}のメールボックスがいっぱいです。メッセージは配信されません。")
             }
         }
     }
 
     /// `more` adds an ellipsis when the preview was cut from a longer reply.
-    /// The preview's line breaks are folded into the one-line text ([`fold_breaks`]).
-    pub fn auto_reply(lang: Lang, who: &str, preview: &str, more: bool) -> String {
+    /// The preview's line breaks are folded into the one-line text ([`Folded`]).
+    pub fn auto_reply(lang: Lang, who: &str, preview: &str, more: bool) -> ByteString {
         let who_ = JaSpaced(who);
         let ellipsis = if more { "…" } else { "" };
-        let preview = fold_breaks(preview);
+        let preview = Folded(preview);
         match lang {
-            Lang::En => text!("{who} has automatic replies on: {preview}{ellipsis}"),
-            Lang::Ja => text!("{who_}は自動応答を設定しています：{preview}{ellipsis}"),
+            Lang::En => tip_text!("{who} has automatic replies on: {preview}{ellipsis}"),
+            Lang::Ja => tip_text!("{who_}は自動応答を設定しています：{preview}{ellipsis}"),
         }
     }
 
-    pub fn restricted(lang: Lang, who: &str, reason: RestrictionReason) -> String {
+    pub fn restricted(lang: Lang, who: &str, reason: RestrictionReason) -> ByteString {
         let who_ = JaSpaced(who);
         match (lang, reason) {
-            (Lang::En, RestrictionReason::RequiresAuthenticatedSender) => text!(
+            (Lang::En, RestrictionReason::RequiresAuthenticatedSender) => tip_text!(
                 "{who} accepts messages only from senders inside the organisation. Your message will not be delivered."
             ),
-            (Lang::Ja, RestrictionReason::RequiresAuthenticatedSender) => text!(
+            (Lang::Ja, RestrictionReason::RequiresAuthenticatedSender) => tip_text!(
                 "{who_}は組織内の送信者からのメッセージのみ受け付けます。メッセージは配信されません。"
             ),
-            (Lang::En, _) => text!(
+            (Lang::En, _) => tip_text!(
                 "You don't have permission to send to {who}. Your message will not be delivered."
             ),
             (Lang::Ja, _) => {
-                text!("{who_}に送信する権限がありません。メッセージは配信されません。")
+                tip_text!("{who_}に送信する権限がありません。メッセージは配信されません。")
             }
         }
     }
 
-    pub fn external(lang: Lang, who: &str) -> String {
+    pub fn external(lang: Lang, who: &str) -> ByteString {
         let who_ = JaSpaced(who);
         match lang {
-            Lang::En => text!("{who} is outside your organisation."),
-            Lang::Ja => text!("{who_}は組織外の受信者です。"),
+            Lang::En => tip_text!("{who} is outside your organisation."),
+            Lang::Ja => tip_text!("{who_}は組織外の受信者です。"),
         }
     }
 
-    pub fn external_group(lang: Lang, who: &str, external: u32, total: u32) -> String {
+    pub fn external_group(lang: Lang, who: &str, external: u32, total: u32) -> ByteString {
         let who_ = JaSpaced(who);
         match lang {
-            Lang::En => text!(
+            Lang::En => tip_text!(
                 "{who} contains {external} recipient(s) outside your organisation (of {total})."
             ),
             Lang::Ja => {
-                text!("{who_}のメンバー {total} 人のうち {external} 人が組織外の受信者です。")
+                tip_text!("{who_}のメンバー {total} 人のうち {external} 人が組織外の受信者です。")
             }
         }
     }
 
-    pub fn large_audience(lang: Lang, who: &str, members: u32) -> String {
+    pub fn large_audience(lang: Lang, who: &str, members: u32) -> ByteString {
         let who_ = JaSpaced(who);
         match lang {
-            Lang::En => text!(
+            Lang::En => tip_text!(
                 "{who} has {members} members. Are you sure you want to send to this many people?"
             ),
-            Lang::Ja => text!(
+            Lang::Ja => tip_text!(
                 "{who_}には {members} 人のメンバーがいます。本当にこれだけ多くの人に送信しますか？"
             ),
         }
     }
 
-    pub fn moderated(lang: Lang, who: &str) -> String {
+    pub fn moderated(lang: Lang, who: &str) -> ByteString {
         let who_ = JaSpaced(who);
         match lang {
-            Lang::En => text!(
+            Lang::En => tip_text!(
                 "{who} is moderated. Your message may be delayed until a moderator approves it."
             ),
-            Lang::Ja => text!(
+            Lang::Ja => tip_text!(
                 "{who_}はモデレートされています。モデレーターが承認するまでメッセージの配信が遅れる場合があります。"
             ),
         }
     }
 
-    pub fn reply_all_on_bcc(lang: Lang) -> String {
-        match lang {
-            Lang::En => "You were a Bcc recipient of the original message. Replying to all will reveal that you received it.".to_owned(),
-            Lang::Ja => "元のメッセージの BCC 受信者でした。全員に返信すると、受信したことが他の受信者に知られます。".to_owned(),
-        }
+    pub fn reply_all_on_bcc(lang: Lang) -> ByteString {
+        ByteString::from_static(match lang {
+            Lang::En => {
+                "You were a Bcc recipient of the original message. Replying to all will reveal that you received it."
+            }
+            Lang::Ja => {
+                "元のメッセージの BCC 受信者でした。全員に返信すると、受信したことが他の受信者に知られます。"
+            }
+        })
     }
 
     pub fn too_large(lang: Lang, source: SizeLimitSource, who: &str, limit: u64) -> String {
@@ -451,6 +499,23 @@ impl Texts {
 mod tests {
     use super::*;
 
+    fn folded(s: &str) -> String {
+        Folded(s).to_string()
+    }
+
+    #[test]
+    fn tip_texts_share_a_buffer_and_stay_apart() {
+        let a = write_text(format_args!("{}", "a".repeat(300)));
+        let b = write_text(format_args!("b{}", 1));
+        // Longer than a whole buffer: the buffer grows for it.
+        let long = write_text(format_args!("{}", "長".repeat(5000)));
+        let c = write_text(format_args!("{}さん", "佐藤"));
+        assert_eq!(a, "a".repeat(300));
+        assert_eq!(b, "b1");
+        assert_eq!(long, "長".repeat(5000));
+        assert_eq!(c, "佐藤さん");
+    }
+
     #[test]
     fn cuts_by_characters_not_bytes() {
         let s = "日本語のテキスト";
@@ -487,11 +552,11 @@ mod tests {
     #[test]
     fn line_breaks_fold_without_stray_spaces_after_japanese() {
         assert_eq!(
-            fold_breaks("お疲れ様です。佐藤です。\n12月1日から\n\nI am away\nuntil Monday."),
+            folded("お疲れ様です。佐藤です。\n12月1日から\n\nI am away\nuntil Monday."),
             "お疲れ様です。佐藤です。12月1日から I am away until Monday."
         );
-        assert_eq!(fold_breaks("大阪\n出張"), "大阪出張");
-        assert_eq!(fold_breaks("one"), "one");
+        assert_eq!(folded("大阪\n出張"), "大阪出張");
+        assert_eq!(folded("one"), "one");
     }
 
     #[test]

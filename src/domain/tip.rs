@@ -252,7 +252,9 @@ pub enum TipData {
 /// One mail tip: its human text and its structured data, which decides its kind.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tip {
-    pub text: String,
+    /// Recipients' tip texts are slices of a buffer their thread writes them into
+    /// ([`crate::domain::text::write_text`]).
+    pub text: ByteString,
     pub data: TipData,
 }
 

@@ -21,7 +21,7 @@ impl Ctx<'_> {
             return Fact::Known(None);
         }
         Fact::Known(Some(Tip {
-            text: plain.preview().0.to_string(),
+            text: plain.preview().0,
             data: TipData::Custom {
                 language: language.to_owned(),
             },

@@ -32,7 +32,7 @@ impl Ctx<'_> {
         let on_behalf_of = entry.primary.as_str();
         let shown_as = Texts::shown_on_behalf(self.lang, send_as, on_behalf_of);
         Fact::Known(Some(Tip {
-            text: Texts::sent_on_behalf(self.lang, &shown_as),
+            text: Texts::sent_on_behalf(self.lang, &shown_as).into(),
             data: TipData::SentOnBehalf {
                 send_as: send_as.to_owned(),
                 on_behalf_of: on_behalf_of.to_owned(),

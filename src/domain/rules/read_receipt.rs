@@ -18,7 +18,7 @@ impl Ctx<'_> {
         let policy = self.policy.read_receipts;
         if policy == ReceiptPolicy::None {
             return Fact::Known(Some(Tip {
-                text: Texts::read_receipt_ignored(self.lang),
+                text: Texts::read_receipt_ignored(self.lang).into(),
                 data: TipData::ReadReceipt {
                     policy,
                     ignored: true,
@@ -61,7 +61,7 @@ impl Ctx<'_> {
             }
         }
         Fact::Known(Some(Tip {
-            text: Texts::read_receipt(self.lang, &names),
+            text: Texts::read_receipt(self.lang, &names).into(),
             data: TipData::ReadReceipt {
                 policy,
                 ignored: false,

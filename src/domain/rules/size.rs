@@ -45,7 +45,7 @@ impl Ctx<'_> {
 
     fn too_large(&self, source: SizeLimitSource, who: &str, limit: u64) -> Tip {
         Tip {
-            text: Texts::too_large(self.lang, source, who, limit),
+            text: Texts::too_large(self.lang, source, who, limit).into(),
             data: TipData::TooLarge {
                 source,
                 limit_bytes: limit,

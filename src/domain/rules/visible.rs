@@ -34,7 +34,7 @@ impl Ctx<'_> {
         let shown = count >= threshold || domains.len() >= 2;
         let outside_domains: Vec<String> = domains.into_iter().map(str::to_owned).collect();
         Fact::Known(shown.then(|| Tip {
-            text: Texts::recipients_visible(self.lang, count, &outside_domains),
+            text: Texts::recipients_visible(self.lang, count, &outside_domains).into(),
             data: TipData::RecipientsVisible {
                 visible: count,
                 threshold,

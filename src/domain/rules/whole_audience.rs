@@ -57,7 +57,7 @@ impl Ctx<'_> {
         let individuals = people - from_groups;
         let upper_bound = groups > 1 || (groups == 1 && individuals > 0);
         Fact::Known((people > threshold).then(|| Tip {
-            text: Texts::whole_audience(self.lang, people, from_groups, upper_bound),
+            text: Texts::whole_audience(self.lang, people, from_groups, upper_bound).into(),
             data: TipData::WholeAudience {
                 people,
                 from_groups,

@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use super::{JaSpaced, Texts, name_list, text};
+use bytestring::ByteString;
+
+use super::{JaSpaced, Texts, name_list, text, tip_text};
 use crate::domain::Lang;
 
 impl Texts {
@@ -107,11 +109,11 @@ impl Texts {
         }
     }
 
-    pub fn forwarded_externally(lang: Lang, who: &str) -> String {
+    pub fn forwarded_externally(lang: Lang, who: &str) -> ByteString {
         let who_ = JaSpaced(who);
         match lang {
-            Lang::En => text!("Mail to {who} is forwarded outside your organisation."),
-            Lang::Ja => text!("{who_}宛てのメールは組織外に転送されます。"),
+            Lang::En => tip_text!("Mail to {who} is forwarded outside your organisation."),
+            Lang::Ja => tip_text!("{who_}宛てのメールは組織外に転送されます。"),
         }
     }
 }
