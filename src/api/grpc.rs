@@ -176,7 +176,7 @@ pub(crate) fn tip_to_pb(t: Tip) -> pb::MailTip {
                 InvalidReason::Malformed(e) => (pb::InvalidReason::MalformedAddress, e.to_string()),
             };
             Some(Data::InvalidRecipient(pb::InvalidRecipientData {
-                address,
+                address: address.to_string(),
                 reason: reason as i32,
                 detail,
             }))

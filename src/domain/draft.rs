@@ -116,6 +116,17 @@ impl DraftRecipient {
         }
     }
 
+    /// A part of [`Self::raw`] (`part` is a slice of it), sharing its storage.
+    ///
+    /// # Panics
+    /// When `part` is not a slice of [`Self::raw`].
+    pub fn raw_part(&self, part: &str) -> ByteString {
+        match &self.given {
+            Given::Normal(address) => address.text().slice_ref(part),
+            Given::Other { raw, .. } => raw.slice_ref(part),
+        }
+    }
+
     /// [`Self::raw`], owned: moved out, not copied.
     pub fn into_raw(self) -> ByteString {
         match self.given {

@@ -173,7 +173,8 @@ pub enum ReceiptPolicy {
 #[derive(Debug, Clone, PartialEq)]
 pub enum TipData {
     Invalid {
-        address: String,
+        /// The address as given (trimmed, capped), sharing the request's storage.
+        address: ByteString,
         reason: InvalidReason,
     },
     MailboxFull {

@@ -270,7 +270,7 @@ mod tests {
                 reason: InvalidReason::NotFound,
             },
             TipData::Invalid {
-                address: String::new(),
+                address: bytestring::ByteString::new(),
                 reason: InvalidReason::Malformed(AddressError::MissingAt),
             },
             TipData::Invalid {

@@ -211,6 +211,11 @@ impl Address {
         self.key
     }
 
+    /// The normalised `local@domain` in the address's own storage.
+    pub fn text(&self) -> &ByteString {
+        &self.key
+    }
+
     /// The normalised `local@domain`.
     pub fn as_str(&self) -> &str {
         &self.key

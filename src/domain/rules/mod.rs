@@ -52,12 +52,12 @@ pub use places::{Numbering, places};
 /// process) instead of SipHash, as these are rebuilt for every draft.
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
-use crate::domain::address::{Address, AddressError, MAX_ADDRESS_BYTES};
+use crate::domain::address::MAX_ADDRESS_BYTES;
 use crate::domain::policy::Policy;
 use crate::domain::text::{self, Texts};
 use crate::domain::{
-    Draft, Entry, EntryKind, Evaluation, Fact, GroupMetrics, InvalidReason, Lang, Lookup,
-    RecipientResult, Scope, Tip, TipData, TipKind, TipSet, Tips,
+    Draft, DraftRecipient, Entry, EntryKind, Evaluation, Fact, GroupMetrics, InvalidReason, Lang,
+    Lookup, RecipientResult, Scope, Tip, TipData, TipKind, TipSet, Tips,
 };
 
 /// Evaluates every tip for `draft` at time `now`.
@@ -114,7 +114,7 @@ pub fn evaluate_placed(
         .recipients
         .iter()
         .zip(recipients)
-        .map(|(r, facts)| ctx.recipient(r.raw(), r.address(), facts))
+        .map(|(r, facts)| ctx.recipient(r, facts))
         .collect();
     let draft_level = ctx.draft_tips();
     Evaluation {
@@ -226,20 +226,15 @@ impl Ctx<'_> {
     }
 
     /// One recipient's tips, in display order, and its pending kinds.
-    fn recipient(
-        &self,
-        raw: &str,
-        address: Result<&Address, &AddressError>,
-        facts: &RecipientFacts<'_>,
-    ) -> RecipientResult {
+    fn recipient(&self, given: &DraftRecipient, facts: &RecipientFacts<'_>) -> RecipientResult {
         let mut out = Out::default();
         // The address as given, for texts and data.
-        let shown: &str = text::cut_chars(raw.trim(), MAX_ADDRESS_BYTES).0;
-        let address = match address {
+        let shown: &str = text::cut_chars(given.raw().trim(), MAX_ADDRESS_BYTES).0;
+        let address = match given.address() {
             Ok(a) => a,
             Err(e) => {
                 if self.on(TipKind::InvalidInternalRecipient) {
-                    out.push(self.invalid(shown, InvalidReason::Malformed(e.clone())));
+                    out.push(self.invalid(given, shown, InvalidReason::Malformed(e.clone())));
                 }
                 return RecipientResult {
                     scope: Scope::Unknown,
@@ -255,10 +250,10 @@ impl Ctx<'_> {
         let mut display_name = CompactString::default();
         match &*facts.resolution {
             Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
-            Lookup::NotFound => self.not_found_tips(scope, shown, &mut out),
+            Lookup::NotFound => self.not_found_tips(given, scope, shown, &mut out),
             // Found only by a send-from address: the object never receives there.
             Lookup::Found(entry) if entry.only_sends_from(address) => {
-                self.not_found_tips(scope, shown, &mut out);
+                self.not_found_tips(given, scope, shown, &mut out);
             }
             Lookup::Found(entry) => {
                 resolved = Some(entry.kind);
@@ -306,10 +301,10 @@ impl Ctx<'_> {
 
     /// No directory object has the address: invalid in an internal domain, external in an
     /// external one.
-    fn not_found_tips(&self, scope: Scope, shown: &str, out: &mut Out) {
+    fn not_found_tips(&self, given: &DraftRecipient, scope: Scope, shown: &str, out: &mut Out) {
         match scope {
             Scope::Internal if self.on(TipKind::InvalidInternalRecipient) => {
-                out.push(self.invalid(shown, InvalidReason::NotFound));
+                out.push(self.invalid(given, shown, InvalidReason::NotFound));
             }
             Scope::External if self.on(TipKind::ExternalRecipient) => {
                 out.push(self.external_address(shown));
@@ -319,13 +314,13 @@ impl Ctx<'_> {
     }
 
     /// Invalid internal recipient: a malformed address, or an internal one no directory object
-    /// has.
-    fn invalid(&self, shown: &str, reason: InvalidReason) -> Tip {
+    /// has. `shown` is a part of the address `given`, which the tip's data shares.
+    fn invalid(&self, given: &DraftRecipient, shown: &str, reason: InvalidReason) -> Tip {
         let malformed = matches!(reason, InvalidReason::Malformed(_));
         Tip {
             text: Texts::invalid(self.lang, shown, malformed),
             data: TipData::Invalid {
-                address: shown.to_owned(),
+                address: given.raw_part(shown),
                 reason,
             },
         }
@@ -477,7 +472,7 @@ mod tests {
         };
         let mut d = draft(ME, &["a@contoso.com", "x@gmail.example"]);
         d.reply_all = Some(ReplyAll {
-            original: vec![Address::parse("other@contoso.com").unwrap()],
+            original: vec![crate::domain::address::Address::parse("other@contoso.com").unwrap()],
         });
         let down = RecipientFacts {
             resolution: std::borrow::Cow::Owned(Lookup::Unknown),
