@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwapOption;
 
 use crate::directory::GroupSource;
-use crate::domain::{EntryId, GroupMetrics};
+use crate::domain::{Entry, EntryId, GroupMetrics, id_hash};
 
 /// The metrics cache requests read. Empty (`None`) until the first computation finishes.
 #[derive(Debug, Default)]
@@ -17,16 +17,65 @@ pub struct MetricsStore {
     current: ArcSwapOption<Counts>,
 }
 
-/// Read for every group recipient of every draft: foldhash rather than SipHash.
-type Counts = HashMap<EntryId, GroupMetrics, foldhash::fast::RandomState>;
+/// Every group's counts, read for every group recipient of every draft: found by the hash
+/// of the group's id ([`id_hash`]), which a directory entry carries ([`Entry::id_hash`]), so
+/// a lookup does not read the id's text to hash it (a cache miss of its own); the ids compare
+/// by pointer first, as an entry and the group graph share them where the backend does.
+#[derive(Debug, Default)]
+struct Counts(hashbrown::HashTable<(EntryId, GroupMetrics)>);
+
+impl Counts {
+    fn with_capacity(n: usize) -> Self {
+        Self(hashbrown::HashTable::with_capacity(n))
+    }
+
+    fn get(&self, id: &EntryId, hash: u64) -> Option<GroupMetrics> {
+        self.0
+            .find(hash, |(k, _)| Arc::ptr_eq(k, id) || k == id)
+            .map(|(_, m)| *m)
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl Extend<(EntryId, GroupMetrics)> for Counts {
+    /// A group given twice keeps its last counts.
+    fn extend<I: IntoIterator<Item = (EntryId, GroupMetrics)>>(&mut self, iter: I) {
+        for (id, m) in iter {
+            let hash = id_hash(&id);
+            match self.0.entry(hash, |(k, _)| *k == id, |(k, _)| id_hash(k)) {
+                hashbrown::hash_table::Entry::Occupied(mut e) => e.get_mut().1 = m,
+                hashbrown::hash_table::Entry::Vacant(e) => {
+                    e.insert((id, m));
+                }
+            }
+        }
+    }
+}
+
+impl FromIterator<(EntryId, GroupMetrics)> for Counts {
+    fn from_iter<I: IntoIterator<Item = (EntryId, GroupMetrics)>>(iter: I) -> Self {
+        let mut counts = Self::default();
+        counts.extend(iter);
+        counts
+    }
+}
 
 impl MetricsStore {
     /// A group's metrics, or `None` when not computed (yet).
     pub fn get(&self, id: &EntryId) -> Option<GroupMetrics> {
-        self.current
-            .load()
-            .as_ref()
-            .and_then(|m| m.get(id).copied())
+        self.get_hashed(id, id_hash(id))
+    }
+
+    /// The metrics of the group `entry`, found by the id hash it carries.
+    pub fn get_for(&self, entry: &Entry) -> Option<GroupMetrics> {
+        self.get_hashed(&entry.id, entry.id_hash())
+    }
+
+    fn get_hashed(&self, id: &EntryId, hash: u64) -> Option<GroupMetrics> {
+        self.current.load().as_ref().and_then(|m| m.get(id, hash))
     }
 
     /// True once a computation has finished.
@@ -62,7 +111,7 @@ impl MetricsStore {
         // Expanded on the request workers a slice at a time, yielding to the requests queued
         // behind each slice: a thread of its own, even at idle priority, cost request p99
         // half again while it ran (BENCHMARKS.md).
-        let mut metrics = Counts::with_capacity_and_hasher(graph.groups.len(), Default::default());
+        let mut metrics = Counts::with_capacity(graph.groups.len());
         let mut expansion = crate::domain::Expansion::new(&graph);
         // The first computation (nothing to serve yet) runs through; a recomputation rests
         // after each burst of slices, so that it takes a small share of the workers.

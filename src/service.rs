@@ -121,7 +121,7 @@ impl<D: Directory> MailTips<D> {
             .map(|&at| {
                 let resolution = at.map_or(Cow::Owned(Lookup::NotFound), answer);
                 let metrics = match &*resolution {
-                    Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get(&e.id),
+                    Lookup::Found(e) if e.kind == EntryKind::Group => self.metrics.get_for(e),
                     _ => None,
                 };
                 RecipientFacts {

@@ -33,7 +33,7 @@ pub use draft::{Draft, DraftRecipient, Field, Lang, Locale, ReplyAll};
 pub(crate) use entry::prefetch;
 pub use entry::{
     AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, GroupMetrics, Lookup,
-    Moderation, Quota, Restrictions, SendFrom,
+    Moderation, Quota, Restrictions, SendFrom, id_hash,
 };
 pub use fact::Fact;
 pub use groups::{Expansion, GroupGraph, Member};
