@@ -4,14 +4,11 @@
 //! decodes from the message taken whole as one `Bytes`, and grows the send buffer once per
 //! message; both only save work (see [`RequestDecoder`] and [`MessageEncoder`]).
 
-use std::any::TypeId;
 use std::marker::PhantomData;
 
 use prost::bytes::Buf as _;
 use tonic::Status;
 use tonic::codec::{BufferSettings, DecodeBuf, Decoder, EncodeBuf, Encoder};
-
-use crate::api::answer::Answer;
 
 /// `tonic_prost::ProstCodec`'s counterpart with caller-fault decode errors (named in
 /// `build.rs`).
@@ -49,13 +46,14 @@ where
 #[derive(Debug)]
 pub struct MessageEncoder<T>(PhantomData<T>);
 
-/// The send buffer tonic allocates for a `GetMailTips` answer: room for an answer to some 300
-/// recipients, where tonic's 8 KiB default held one to 80 and a larger answer had it
-/// reallocated and copied once more. Only for the unary answer, which frees it once sent: a
-/// stream keeps its buffer while it is open, and watch streams stay at the default.
-const ANSWER_BUFFER_BYTES: usize = 32 * 1024;
+/// The send buffer tonic allocates for each response before its first message: small, as
+/// [`MessageEncoder::encode`] grows it to the message's length at once. With tonic's 8 KiB, a
+/// larger message (a 200-recipient answer is about 20 kB) had those 8 KiB copied when the buffer
+/// grew, and a smaller one kept them: a watch stream holds its buffer while it is open, and a
+/// message held for a client that does not read holds its buffer.
+const SEND_BUFFER_START_BYTES: usize = 64;
 
-impl<T: prost::Message + 'static> Encoder for MessageEncoder<T> {
+impl<T: prost::Message> Encoder for MessageEncoder<T> {
     type Item = T;
     type Error = Status;
 
@@ -66,13 +64,9 @@ impl<T: prost::Message + 'static> Encoder for MessageEncoder<T> {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        if TypeId::of::<T>() == TypeId::of::<Answer>() {
-            // The second figure is when a stream yields: tonic's default, which it does not
-            // export (an answer is one message; it never yields).
-            BufferSettings::new(ANSWER_BUFFER_BYTES, 32 * 1024)
-        } else {
-            BufferSettings::default()
-        }
+        // The second figure is how much a stream buffers before it yields: tonic's default,
+        // which it does not export.
+        BufferSettings::new(SEND_BUFFER_START_BYTES, 32 * 1024)
     }
 }
 

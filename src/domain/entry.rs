@@ -45,11 +45,11 @@ pub struct Entry {
     pub max_receive_bytes: Option<u64>,
     /// Delivery restrictions; `None` for the many objects that have none (boxed: a few
     /// objects restrict, and the entry's per-recipient part stays shorter). Read through
-    /// [`Entry::restrictions`].
+    /// [`Entry::restrictions()`].
     pub restrictions: Option<Box<Restrictions>>,
     /// Extra addresses in other domains this mailbox may send as (never received at). A
     /// boxed slice: set once, and 8 bytes shorter than a `Vec`, which keeps the fields read
-    /// for every recipient within four cache lines for most entries.
+    /// for every recipient within four cache lines (asserted below).
     pub send_from: Box<[SendFrom]>,
     /// Where the mailbox forwards its mail, when it does (boxed: few mailboxes forward, and
     /// the entry's per-recipient part stays shorter).
@@ -61,7 +61,7 @@ pub struct Entry {
     /// A shared, room or equipment mailbox rather than a person's: Japanese texts call it by
     /// name without さん.
     pub shared: bool,
-    /// [`id_hash`] of `id`, worked out by [`Entry::new`] (read through [`Entry::id_hash`]).
+    /// [`id_hash()`] of `id`, worked out by [`Entry::new`] (read through [`Entry::id_hash()`]).
     /// Read for groups only, so after the fields read for every recipient: in the last of
     /// their cache lines for three entries in four.
     id_hash: u64,
@@ -131,7 +131,7 @@ impl Entry {
         self.id_hash
     }
 
-    /// The delivery restrictions: none when [`Entry::restrictions`] is `None`.
+    /// The delivery restrictions: none when the field of that name is `None`.
     pub fn restrictions(&self) -> &Restrictions {
         static NONE: Restrictions = Restrictions {
             accept_only_from: Vec::new(),
@@ -264,11 +264,7 @@ impl Plain {
         }
     }
 
-    /// The whole plain text.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
+    /// Whether there is no text at all.
     pub fn is_empty(&self) -> bool {
         self.text.is_empty()
     }
