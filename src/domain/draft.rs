@@ -110,10 +110,7 @@ impl DraftRecipient {
 
     /// The address exactly as given, echoed in the response.
     pub fn raw(&self) -> &str {
-        match &self.given {
-            Given::Normal(address) => address.as_str(),
-            Given::Other { raw, .. } => raw,
-        }
+        self.raw_text()
     }
 
     /// A part of [`Self::raw`] (`part` is a slice of it), sharing its storage.
@@ -121,9 +118,14 @@ impl DraftRecipient {
     /// # Panics
     /// When `part` is not a slice of [`Self::raw`].
     pub fn raw_part(&self, part: &str) -> ByteString {
+        self.raw_text().slice_ref(part)
+    }
+
+    /// [`Self::raw`] in its own storage.
+    fn raw_text(&self) -> &ByteString {
         match &self.given {
-            Given::Normal(address) => address.text().slice_ref(part),
-            Given::Other { raw, .. } => raw.slice_ref(part),
+            Given::Normal(address) => address.text(),
+            Given::Other { raw, .. } => raw,
         }
     }
 
