@@ -3,7 +3,8 @@
 
 use bytestring::ByteString;
 
-use crate::domain::address::{Address, AddressError, AddressRules};
+use crate::domain::address::{Address, AddressError, AddressRules, MAX_ADDRESS_BYTES};
+use crate::domain::text;
 use crate::domain::tip::TipSet;
 
 /// The languages with human texts.
@@ -111,6 +112,16 @@ impl DraftRecipient {
     /// The address exactly as given, echoed in the response.
     pub fn raw(&self) -> &str {
         self.raw_text()
+    }
+
+    /// The address as texts and tip data show it: [`Self::raw`] trimmed and cut to
+    /// [`MAX_ADDRESS_BYTES`] characters.
+    pub fn shown(&self) -> &str {
+        match &self.given {
+            // A normal form is trimmed, and no longer than an address, already.
+            Given::Normal(address) => address.as_str(),
+            Given::Other { raw, .. } => text::cut_chars(raw.trim(), MAX_ADDRESS_BYTES).0,
+        }
     }
 
     /// A part of [`Self::raw`] (`part` is a slice of it), sharing its storage.

@@ -52,7 +52,6 @@ pub use places::{Numbering, places};
 /// process) instead of SipHash, as these are rebuilt for every draft.
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
-use crate::domain::address::MAX_ADDRESS_BYTES;
 use crate::domain::policy::Policy;
 use crate::domain::text::{self, Texts};
 use crate::domain::{
@@ -114,7 +113,15 @@ pub fn evaluate_placed(
         .recipients
         .iter()
         .zip(recipients)
-        .map(|(r, facts)| ctx.recipient(r, facts))
+        .enumerate()
+        .map(|(i, (r, facts))| {
+            // The lookup asked for every entry at once; by now they have left the nearest
+            // cache. Asking again a few recipients ahead has each back by its turn.
+            if let Some(Lookup::Found(ahead)) = recipients.get(i + AHEAD).map(|f| &*f.resolution) {
+                Entry::prefetch(ahead);
+            }
+            ctx.recipient(r, facts)
+        })
         .collect();
     let draft_level = ctx.draft_tips();
     Evaluation {
@@ -126,6 +133,9 @@ pub fn evaluate_placed(
         refresh_after: now + policy.refresh_interval,
     }
 }
+
+/// How many recipients ahead [`evaluate_placed`] asks for an entry.
+const AHEAD: usize = 4;
 
 /// What every rule reads: the organisation, the draft, the sender and the kinds to evaluate.
 struct Ctx<'a> {
@@ -229,7 +239,7 @@ impl Ctx<'_> {
     fn recipient(&self, given: &DraftRecipient, facts: &RecipientFacts<'_>) -> RecipientResult {
         let mut out = Out::default();
         // The address as given, for texts and data.
-        let shown: &str = text::cut_chars(given.raw().trim(), MAX_ADDRESS_BYTES).0;
+        let shown: &str = given.shown();
         let address = match given.address() {
             Ok(a) => a,
             Err(e) => {

@@ -4,7 +4,6 @@
 //! sender is neither), adding that a receipt is no proof of delivery.
 
 use super::Ctx;
-use crate::domain::address::MAX_ADDRESS_BYTES;
 use crate::domain::text::{self, Texts};
 use crate::domain::{EntryKind, Fact, Lookup, ReceiptPolicy, Scope, Tip, TipData};
 
@@ -49,7 +48,7 @@ impl Ctx<'_> {
                 _ => false,
             };
             if never {
-                let shown = text::cut_chars(r.raw().trim(), MAX_ADDRESS_BYTES).0;
+                let shown = r.shown();
                 no_receipt_from.push(shown.to_owned());
                 names.push(match &*facts.resolution {
                     Lookup::Found(e) if !e.display_name.is_empty() => {
