@@ -10,6 +10,10 @@ use std::sync::LazyLock;
 
 use bytestring::ByteString;
 
+mod plain;
+
+use plain::{ASCII_CLASS, ATEXT, Plain};
+
 /// The longest address accepted, in bytes: a 64-byte local part, `@` and a 255-byte domain
 /// (RFC 3696, section 3).
 pub const MAX_ADDRESS_BYTES: usize = 320;
@@ -267,76 +271,6 @@ impl AddressRules {
     }
 }
 
-/// What one scan of a plain ASCII address (a dot-atom local part, letters, digits and hyphens
-/// in the domain) found: where its `@` is, and which parts have upper-case letters.
-struct Plain {
-    at: usize,
-    upper_local: bool,
-    upper_domain: bool,
-}
-
-impl Plain {
-    /// Scans `s`; `None` when it is not a valid plain ASCII address (non-ASCII, quoted, or
-    /// invalid). Each part is one loop without a branch per byte: every byte's class is
-    /// looked up in [`ASCII_CLASS`] and folded into what the part needs (every byte allowed,
-    /// no two neighbours that may not meet), and decided once at the part's end. Addresses
-    /// differ in length and shape, so a branch per byte was mispredicted at every exit.
-    fn scan(s: &str) -> Option<Self> {
-        let b = s.as_bytes();
-        if b.len() > MAX_ADDRESS_BYTES {
-            return None;
-        }
-        let at = memchr::memrchr(b'@', b)?;
-        let (local, domain) = (&b[..at], &b[at + 1..]);
-        if local.is_empty()
-            || local.len() > MAX_LOCAL_BYTES
-            || domain.is_empty()
-            || domain.len() > MAX_DOMAIN_BYTES
-        {
-            return None;
-        }
-        // Dot-atom: atext segments, none empty (so no dot first, last, or after a dot).
-        let (mut all, mut any, mut bad, mut prev) = (u8::MAX, 0, false, DOT);
-        for &c in local {
-            let k = ASCII_CLASS[usize::from(c)];
-            (all, any) = (all & k, any | k);
-            bad |= prev & k & DOT != 0;
-            prev = k;
-        }
-        if all & IN_LOCAL == 0 || bad || prev & DOT != 0 {
-            return None;
-        }
-        let upper_local = any & UPPER != 0;
-        // Labels of letters, digits and hyphens, none empty, no hyphen at either end of one
-        // (so no dot or hyphen first or after a dot, no dot after a hyphen, nor either last);
-        // at least one dot.
-        let (mut all, mut any, mut bad, mut prev) = (u8::MAX, 0, false, DOT);
-        for &c in domain {
-            let k = ASCII_CLASS[usize::from(c)];
-            (all, any) = (all & k, any | k);
-            bad |= (prev & DOT != 0) & (k & (DOT | HYPHEN) != 0)
-                | (prev & HYPHEN != 0) & (k & DOT != 0);
-            prev = k;
-        }
-        if all & IN_DOMAIN == 0 || bad || prev & (DOT | HYPHEN) != 0 || any & DOT == 0 {
-            return None;
-        }
-        // Only a domain longer than a label can hold one too long.
-        if domain.len() > MAX_LABEL_BYTES
-            && domain
-                .split(|&c| c == b'.')
-                .any(|label| label.len() > MAX_LABEL_BYTES)
-        {
-            return None;
-        }
-        Some(Self {
-            at,
-            upper_local,
-            upper_domain: any & UPPER != 0,
-        })
-    }
-}
-
 impl fmt::Debug for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Address({})", self.key)
@@ -420,67 +354,6 @@ fn owned(key: String) -> ByteString {
 /// only the domain when local parts are case-sensitive.
 fn folded(at: usize, case_sensitive_local: bool) -> std::ops::RangeFrom<usize> {
     if case_sensitive_local { at + 1.. } else { 0.. }
-}
-
-/// What a byte is to the plain-ASCII parse, looked up in [`ASCII_CLASS`]: `atext`; allowed in a
-/// dot-atom local part (`atext` and the dot); allowed in a domain (a label's letters, digits
-/// and hyphen, and the dot); the dot; the hyphen; an upper-case letter. Non-ASCII bytes are
-/// none of these.
-const ATEXT: u8 = 1;
-const IN_LOCAL: u8 = 2;
-const IN_DOMAIN: u8 = 4;
-const DOT: u8 = 8;
-const HYPHEN: u8 = 16;
-const UPPER: u8 = 32;
-const ASCII_CLASS: [u8; 256] = {
-    let mut class = [0; 256];
-    let mut c = 0;
-    while c < 128 {
-        let b = c as u8;
-        if is_ascii_atext(b) {
-            class[c] |= ATEXT | IN_LOCAL;
-        }
-        if b.is_ascii_alphanumeric() || b == b'-' {
-            class[c] |= IN_DOMAIN;
-        }
-        if b == b'.' {
-            class[c] |= DOT | IN_LOCAL | IN_DOMAIN;
-        }
-        if b == b'-' {
-            class[c] |= HYPHEN;
-        }
-        if b.is_ascii_uppercase() {
-            class[c] |= UPPER;
-        }
-        c += 1;
-    }
-    class
-};
-
-/// RFC 5322 `atext`, ASCII only.
-const fn is_ascii_atext(b: u8) -> bool {
-    b.is_ascii_alphanumeric()
-        || matches!(
-            b,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'/'
-                | b'='
-                | b'?'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'{'
-                | b'|'
-                | b'}'
-                | b'~'
-        )
 }
 
 /// RFC 5322 `atext`, extended with non-ASCII characters (RFC 6531) other than controls and

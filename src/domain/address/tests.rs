@@ -44,6 +44,32 @@ proptest::proptest! {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4_000))]
+
+    /// The scan sixteen bytes at a time answers as the byte loop whenever it answers, and it
+    /// answers for every valid address of its shape.
+    #[test]
+    fn the_wide_scan_agrees_with_the_byte_loop(
+        raw in r#"[a-z.+]{0,3}@[a-z0-9.-]{0,12}|[a-zA-Z0-9._+@-]{0,70}|[a-zA-Z0-9._+-]{1,30}@[a-zA-Z0-9.-]{1,40}|[a-z0-9.!#_+-]{1,20}@[a-zA-Z0-9.é_-]{1,50}|[ -~é]{0,40}"#,
+    ) {
+        let bytes = Plain::scan_bytes(&raw);
+        match Plain::scan_common(raw.as_bytes()) {
+            Some(common) => proptest::prop_assert_eq!(Some(common), bytes),
+            None => {
+                let its_shape = raw.len() <= plain::COMMON_BYTES
+                    && raw.matches('@').count() == 1
+                    && raw
+                        .split('@')
+                        .next()
+                        .is_some_and(|l| l.bytes().all(|b| b.is_ascii_alphanumeric() || b"._+-".contains(&b)));
+                proptest::prop_assert!(!(its_shape && bytes.is_some()), "missed {raw:?}");
+            }
+        }
+    }
+}
+
 #[test]
 fn equal_addresses_hash_alike_and_unequal_ones_compare_by_key() {
     use std::hash::BuildHasher;
