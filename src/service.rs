@@ -2,7 +2,6 @@
 //! metrics from their cache, and hands the facts to the pure rules. Knows nothing of gRPC.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -12,7 +11,7 @@ use crate::directory::{Directory, DirectoryError, Lookup};
 use crate::domain::Policy;
 use crate::domain::authz::{self, Asker, Denial, Verdict};
 use crate::domain::rules::{self, RecipientFacts, SenderFacts};
-use crate::domain::{Draft, Entry, EntryId, EntryKind, Evaluation, TipKind};
+use crate::domain::{Draft, Entry, EntryKind, Evaluation, IdSet, TipKind};
 use crate::metrics::MetricsStore;
 
 /// A source of the current time, injectable for tests.
@@ -176,7 +175,7 @@ impl<D: Directory> MailTips<D> {
 
     /// Every group holding `entry`: as the lookup returned them with it when it did (no
     /// directory call), else from [`Directory::member_of`].
-    async fn groups_of(&self, entry: &Entry) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
+    async fn groups_of(&self, entry: &Entry) -> Result<Arc<IdSet>, DirectoryError> {
         match &entry.groups {
             Some(groups) => Ok(groups.clone()),
             None => self.directory.member_of(&entry.id).await,
@@ -234,14 +233,14 @@ fn has_sender_lists(e: &Entry) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::{HashMap, HashSet};
     use std::sync::Mutex;
     use std::time::Duration;
 
     use super::*;
     use crate::domain::address::Address;
     use crate::domain::rules::fixtures::{draft, policy};
-    use crate::domain::{Moderation, ReplyAll, Restrictions};
+    use crate::domain::{EntryId, Moderation, ReplyAll, Restrictions};
 
     const TARO: &str = "taro@contoso.com";
     const KENJI: &str = "kenji@contoso.com";
@@ -257,7 +256,7 @@ mod tests {
         /// Addresses answered `Unknown`.
         unknown: HashSet<&'static str>,
         /// The sender's groups; `None`: `member_of` fails.
-        groups: Option<HashSet<EntryId>>,
+        groups: Option<IdSet>,
         lookups: Mutex<Vec<Vec<String>>>,
         member_of: Mutex<Vec<EntryId>>,
     }
@@ -290,7 +289,7 @@ mod tests {
                     .map(|e| (e.primary.as_str().to_owned(), Arc::new(e)))
                     .collect(),
                 unknown: HashSet::new(),
-                groups: Some(HashSet::from([EntryId::from(VIPS)])),
+                groups: Some(IdSet::from_iter([EntryId::from(VIPS)])),
                 lookups: Mutex::default(),
                 member_of: Mutex::default(),
             }
@@ -321,7 +320,7 @@ mod tests {
                 .collect()
         }
 
-        async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
+        async fn member_of(&self, id: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
             self.member_of.lock().unwrap().push(id.clone());
             self.groups
                 .clone()
@@ -440,7 +439,7 @@ mod tests {
         // No member_of answer: only the groups on the entry can let the mail through.
         fake.groups = None;
         let mut taro = (*fake.entries[TARO]).clone();
-        taro.groups = Some(Arc::new(HashSet::from([EntryId::from(VIPS)])));
+        taro.groups = Some(Arc::new(IdSet::from_iter([EntryId::from(VIPS)])));
         fake.entries.insert(TARO.to_owned(), Arc::new(taro));
         let t = tips(fake);
         let e = t.evaluate(&draft(TARO, &[BOSS, LIST])).await;

@@ -6,10 +6,8 @@
 //! service may ask as any sender in its domains. Without authentication anyone may ask as
 //! anyone. The service layer does the lookups; this module only decides.
 
-use std::collections::HashSet;
-
 use crate::domain::address::{Address, domain_matches};
-use crate::domain::{Entry, EntryId, Lookup};
+use crate::domain::{Entry, EntryId, IdSet, Lookup};
 
 /// Who asks, as far as sender authorization is concerned.
 #[derive(Debug, Clone, Copy)]
@@ -65,7 +63,7 @@ pub fn authorize(
     sender: &Address,
     sender_entry: &Lookup,
     caller: &Lookup,
-    caller_groups: Option<&HashSet<EntryId>>,
+    caller_groups: Option<&IdSet>,
 ) -> Verdict {
     let person = match asker {
         Asker::Anyone => return Verdict::Allowed,
@@ -172,7 +170,7 @@ mod tests {
         let assistant = mailbox("assistant@contoso.com", &[]);
         let mut boss = mailbox("boss@contoso.com", &[]);
         let p = Asker::Person(&me);
-        let ask = |boss: &Entry, groups: Option<&HashSet<EntryId>>| {
+        let ask = |boss: &Entry, groups: Option<&IdSet>| {
             authorize(
                 p,
                 &a("boss@contoso.com"),
@@ -187,10 +185,10 @@ mod tests {
         boss.send_on_behalf = vec![];
         boss.send_as = vec![EntryId::from("office@contoso.com")];
         assert_eq!(ask(&boss, None), Verdict::NeedsGroups);
-        let groups = HashSet::from([EntryId::from("office@contoso.com")]);
+        let groups = IdSet::from_iter([EntryId::from("office@contoso.com")]);
         assert_eq!(ask(&boss, Some(&groups)), Verdict::Allowed);
         assert_eq!(
-            ask(&boss, Some(&HashSet::new())),
+            ask(&boss, Some(&IdSet::default())),
             Verdict::Denied(Denial::NotDelegated)
         );
     }

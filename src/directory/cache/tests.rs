@@ -1,5 +1,6 @@
 //! Unit tests of the cache, over a scripted backend and a clock the tests move.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::*;
@@ -95,7 +96,7 @@ impl Directory for Scripted {
         }
     }
 
-    async fn member_of(&self, _: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
+    async fn member_of(&self, _: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
         Ok(Arc::default())
     }
 }
