@@ -215,12 +215,12 @@ impl AddressTable {
     }
 
     /// Asks Linux to back the 2 MiB regions of the heap that hold this table's entries (and
-    /// its few keys too long for a slot) with huge pages ([`advise_huge_pages`]), and to
-    /// collapse them into huge pages now ([`collapse_huge_pages`]): those pages are in use
-    /// already, and left to the kernel's background thread (khugepaged) they were collapsed
-    /// only in the minute or more after start-up, a few megabytes every ten seconds, while
-    /// every draft's random reads of entries missed the TLB as well as the cache. Collapsing
-    /// the 100,000-mailbox directory's entries costs the build a few tens of milliseconds.
+    /// its few keys too long for a slot) with huge pages ([`advise_huge_pages`]), and, from a
+    /// thread of its own, to collapse them into huge pages at once ([`collapse_huge_pages`]):
+    /// those pages are in use already, and left to the kernel's background thread
+    /// (khugepaged) they were collapsed only in the minute or more after start-up, a few
+    /// megabytes every ten seconds, while every draft's random reads of entries missed the
+    /// TLB as well as the cache.
     pub(super) fn advise_items_huge_pages(&self) {
         let mut regions: Vec<usize> = self
             .slots
@@ -234,10 +234,18 @@ impl AddressTable {
             .collect();
         regions.sort_unstable();
         regions.dedup();
-        for start in regions {
+        for &start in &regions {
             advise_huge_pages(start, HUGE);
-            collapse_huge_pages(start, HUGE);
         }
+        // Apart from the build: a collapse may wait for the kernel to free huge pages, and the
+        // server is ready meanwhile. (If no thread can be had, khugepaged does it later.)
+        let _ = std::thread::Builder::new()
+            .name("mailtips-huge-pages".into())
+            .spawn(move || {
+                for start in regions {
+                    collapse_huge_pages(start, HUGE);
+                }
+            });
     }
 
     /// Every address with its entry, in no particular order.
