@@ -2,6 +2,7 @@
 //! metrics from their cache, and hands the facts to the pure rules. Knows nothing of gRPC.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -11,7 +12,7 @@ use crate::directory::{Directory, DirectoryError, Lookup};
 use crate::domain::Policy;
 use crate::domain::authz::{self, Asker, Denial, Verdict};
 use crate::domain::rules::{self, RecipientFacts, SenderFacts};
-use crate::domain::{Draft, Entry, EntryKind, Evaluation, IdSet, TipKind};
+use crate::domain::{Draft, Entry, EntryId, EntryKind, Evaluation, TipKind};
 use crate::metrics::MetricsStore;
 
 /// A source of the current time, injectable for tests.
@@ -175,7 +176,7 @@ impl<D: Directory> MailTips<D> {
 
     /// Every group holding `entry`: as the lookup returned them with it when it did (no
     /// directory call), else from [`Directory::member_of`].
-    async fn groups_of(&self, entry: &Entry) -> Result<Arc<IdSet>, DirectoryError> {
+    async fn groups_of(&self, entry: &Entry) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         match &entry.groups {
             Some(groups) => Ok(groups.clone()),
             None => self.directory.member_of(&entry.id).await,
@@ -233,14 +234,14 @@ fn has_sender_lists(e: &Entry) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::{HashMap, HashSet};
+    use std::collections::HashMap;
     use std::sync::Mutex;
     use std::time::Duration;
 
     use super::*;
     use crate::domain::address::Address;
     use crate::domain::rules::fixtures::{draft, policy};
-    use crate::domain::{EntryId, Moderation, ReplyAll, Restrictions};
+    use crate::domain::{Moderation, ReplyAll, Restrictions};
 
     const TARO: &str = "taro@contoso.com";
     const KENJI: &str = "kenji@contoso.com";
@@ -256,7 +257,7 @@ mod tests {
         /// Addresses answered `Unknown`.
         unknown: HashSet<&'static str>,
         /// The sender's groups; `None`: `member_of` fails.
-        groups: Option<IdSet>,
+        groups: Option<HashSet<EntryId>>,
         lookups: Mutex<Vec<Vec<String>>>,
         member_of: Mutex<Vec<EntryId>>,
     }
@@ -289,7 +290,7 @@ mod tests {
                     .map(|e| (e.primary.as_str().to_owned(), Arc::new(e)))
                     .collect(),
                 unknown: HashSet::new(),
-                groups: Some(IdSet::from_iter([EntryId::from(VIPS)])),
+                groups: Some(HashSet::from([EntryId::from(VIPS)])),
                 lookups: Mutex::default(),
                 member_of: Mutex::default(),
             }
@@ -320,7 +321,7 @@ mod tests {
                 .collect()
         }
 
-        async fn member_of(&self, id: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
+        async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
             self.member_of.lock().unwrap().push(id.clone());
             self.groups
                 .clone()
@@ -439,7 +440,7 @@ mod tests {
         // No member_of answer: only the groups on the entry can let the mail through.
         fake.groups = None;
         let mut taro = (*fake.entries[TARO]).clone();
-        taro.groups = Some(Arc::new(IdSet::from_iter([EntryId::from(VIPS)])));
+        taro.groups = Some(Arc::new(HashSet::from([EntryId::from(VIPS)])));
         fake.entries.insert(TARO.to_owned(), Arc::new(taro));
         let t = tips(fake);
         let e = t.evaluate(&draft(TARO, &[BOSS, LIST])).await;

@@ -10,12 +10,12 @@
 //! Domain types only: no backend types cross either trait. Backends: [`file`] (embedded TOML)
 //! and [`ldap`]; [`cache`] sits above either and implements both traits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use crate::domain::address::Address;
-use crate::domain::{EntryId, GroupGraph, GroupMetrics, IdSet};
+use crate::domain::{EntryId, GroupGraph, GroupMetrics};
 
 pub mod cache;
 pub mod file;
@@ -52,7 +52,7 @@ pub trait Directory: Send + Sync + 'static {
     fn member_of(
         &self,
         id: &EntryId,
-    ) -> impl Future<Output = Result<Arc<IdSet>, DirectoryError>> + Send;
+    ) -> impl Future<Output = Result<Arc<HashSet<EntryId>>, DirectoryError>> + Send;
 }
 
 /// What the background group metrics job asks of a directory.
@@ -94,7 +94,7 @@ impl<D: Directory> Directory for Arc<D> {
     fn member_of(
         &self,
         id: &EntryId,
-    ) -> impl Future<Output = Result<Arc<IdSet>, DirectoryError>> + Send {
+    ) -> impl Future<Output = Result<Arc<HashSet<EntryId>>, DirectoryError>> + Send {
         (**self).member_of(id)
     }
 }

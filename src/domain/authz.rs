@@ -6,8 +6,10 @@
 //! service may ask as any sender in its domains. Without authentication anyone may ask as
 //! anyone. The service layer does the lookups; this module only decides.
 
+use std::collections::HashSet;
+
 use crate::domain::address::{Address, domain_matches};
-use crate::domain::{Entry, EntryId, IdSet, Lookup};
+use crate::domain::{Entry, EntryId, Lookup};
 
 /// Who asks, as far as sender authorization is concerned.
 #[derive(Debug, Clone, Copy)]
@@ -63,7 +65,7 @@ pub fn authorize(
     sender: &Address,
     sender_entry: &Lookup,
     caller: &Lookup,
-    caller_groups: Option<&IdSet>,
+    caller_groups: Option<&HashSet<EntryId>>,
 ) -> Verdict {
     let person = match asker {
         Asker::Anyone => return Verdict::Allowed,
@@ -170,7 +172,7 @@ mod tests {
         let assistant = mailbox("assistant@contoso.com", &[]);
         let mut boss = mailbox("boss@contoso.com", &[]);
         let p = Asker::Person(&me);
-        let ask = |boss: &Entry, groups: Option<&IdSet>| {
+        let ask = |boss: &Entry, groups: Option<&HashSet<EntryId>>| {
             authorize(
                 p,
                 &a("boss@contoso.com"),
@@ -185,10 +187,10 @@ mod tests {
         boss.send_on_behalf = vec![];
         boss.send_as = vec![EntryId::from("office@contoso.com")];
         assert_eq!(ask(&boss, None), Verdict::NeedsGroups);
-        let groups = IdSet::from_iter([EntryId::from("office@contoso.com")]);
+        let groups = HashSet::from([EntryId::from("office@contoso.com")]);
         assert_eq!(ask(&boss, Some(&groups)), Verdict::Allowed);
         assert_eq!(
-            ask(&boss, Some(&IdSet::default())),
+            ask(&boss, Some(&HashSet::new())),
             Verdict::Denied(Denial::NotDelegated)
         );
     }

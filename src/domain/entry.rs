@@ -14,11 +14,6 @@ use crate::domain::text::{MAX_TEXT_CHARS, PREVIEW_CHARS, cut_chars, html_to_text
 /// DN for LDAP. Restriction and moderation lists refer to objects by it.
 pub type EntryId = Arc<str>;
 
-/// A set of entry ids, such as the groups that hold an object. Hashed with foldhash rather
-/// than SipHash: the ids are the directory's, not a caller's, and the rules ask a sender's
-/// groups about every restricted or moderated recipient of a draft.
-pub type IdSet = HashSet<EntryId, foldhash::fast::RandomState>;
-
 /// What kind of directory object an entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EntryKind {
@@ -82,7 +77,7 @@ pub struct Entry {
     /// Every group that holds this object, nested groups included, when the directory
     /// returned them with the object (LDAP `memberOf` with the nesting above it); `None`: not
     /// returned, the request path asks the directory for them when it needs them.
-    pub groups: Option<Arc<IdSet>>,
+    pub groups: Option<Arc<HashSet<EntryId>>>,
 }
 
 /// An address in another domain a mailbox may send as.

@@ -32,7 +32,7 @@ pub mod units;
 pub use draft::{Draft, DraftRecipient, Field, Lang, Locale, ReplyAll};
 pub(crate) use entry::prefetch;
 pub use entry::{
-    AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, GroupMetrics, IdSet, Lookup,
+    AutoReply, CustomTip, Entry, EntryId, EntryKind, ExternalAudience, GroupMetrics, Lookup,
     Moderation, Quota, Restrictions, SendFrom, id_hash,
 };
 pub use fact::Fact;

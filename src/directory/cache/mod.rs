@@ -12,7 +12,7 @@
 //! the request path turns into pending tips. Freshness is judged by an injectable clock so
 //! tests need no sleeps. The metrics job's [`GroupSource`] calls go straight to the backend.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::{Directory, DirectoryError, GroupSource, Lookup};
 use crate::domain::address::Address;
-use crate::domain::{Entry, EntryId, GroupGraph, GroupMetrics, IdSet};
+use crate::domain::{Entry, EntryId, GroupGraph, GroupMetrics};
 
 /// The `[directory.cache]` section.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -120,7 +120,7 @@ struct Inner<D> {
     /// When each address was last answered "not found": its own bound, so that a flood of
     /// unknown addresses cannot evict found entries.
     missing: moka::sync::Cache<Address, Instant>,
-    groups: moka::sync::Cache<EntryId, Stamped<Arc<IdSet>>>,
+    groups: moka::sync::Cache<EntryId, Stamped<Arc<HashSet<EntryId>>>>,
     clock: MonoClock,
 }
 
@@ -297,7 +297,7 @@ impl<D: Directory> Directory for CachedDirectory<D> {
         out
     }
 
-    async fn member_of(&self, id: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
+    async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         let cached = self.inner.groups.get(id);
         if let Some(s) = &cached
             && self.age(s.at) < self.inner.config.positive_ttl

@@ -1,6 +1,5 @@
 //! Unit tests of the cache, over a scripted backend and a clock the tests move.
 
-use std::collections::HashSet;
 use std::sync::Mutex;
 
 use super::*;
@@ -96,7 +95,7 @@ impl Directory for Scripted {
         }
     }
 
-    async fn member_of(&self, _: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
+    async fn member_of(&self, _: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         Ok(Arc::default())
     }
 }

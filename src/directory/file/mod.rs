@@ -7,7 +7,7 @@ mod build;
 mod format;
 mod table;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use self::format::parse_toml;
 use self::table::AddressTable;
 use super::{Directory, DirectoryError, GroupSource, Lookup};
 use crate::domain::address::{Address, AddressRules};
-use crate::domain::{Entry, EntryId, GroupGraph, IdSet};
+use crate::domain::{Entry, EntryId, GroupGraph};
 
 /// The demo organisation shipped inside the binary.
 pub(crate) const DEMO_DIRECTORY: &str = include_str!("../../../examples/demo-directory.toml");
@@ -119,14 +119,14 @@ impl Snapshot {
 
     /// Every group holding `id`, nested groups included: computed on the first ask, then
     /// kept with the snapshot (a reload starts afresh).
-    fn groups_of(&self, id: &EntryId) -> Arc<IdSet> {
+    fn groups_of(&self, id: &EntryId) -> Arc<HashSet<EntryId>> {
         self.groups_of
             .0
             .get_with_by_ref(id, || Arc::new(self.member_of(id)))
     }
 
-    fn member_of(&self, id: &EntryId) -> IdSet {
-        let mut seen = IdSet::default();
+    fn member_of(&self, id: &EntryId) -> HashSet<EntryId> {
+        let mut seen = HashSet::new();
         let mut stack: Vec<&EntryId> = vec![id];
         while let Some(cur) = stack.pop() {
             for parent in self.parents.get(cur).into_iter().flatten() {
@@ -140,7 +140,7 @@ impl Snapshot {
 }
 
 /// The groups of the objects asked for, bounded by the number of group ids held.
-struct GroupsOf(moka::sync::Cache<EntryId, Arc<IdSet>>);
+struct GroupsOf(moka::sync::Cache<EntryId, Arc<HashSet<EntryId>>>);
 
 /// At most this many group ids are kept (an object counts its groups, plus one).
 const GROUPS_OF_CAPACITY: u64 = 1 << 20;
@@ -150,7 +150,7 @@ impl Default for GroupsOf {
         Self(
             moka::sync::Cache::builder()
                 .max_capacity(GROUPS_OF_CAPACITY)
-                .weigher(|_, groups: &Arc<IdSet>| {
+                .weigher(|_, groups: &Arc<HashSet<EntryId>>| {
                     u32::try_from(groups.len())
                         .unwrap_or(u32::MAX)
                         .saturating_add(1)
@@ -266,7 +266,7 @@ impl Directory for FileDirectory {
         found
     }
 
-    async fn member_of(&self, id: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
+    async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         Ok(self.snapshot.load().groups_of(id))
     }
 }

@@ -13,7 +13,7 @@ use super::config::Membership;
 use super::mapping::{Mapping, normalize_dn};
 use super::unavailable;
 use crate::directory::DirectoryError;
-use crate::domain::{EntryId, EntryKind, GroupGraph, GroupMetrics, IdSet, Member};
+use crate::domain::{EntryId, EntryKind, GroupGraph, GroupMetrics, Member};
 
 /// What `mailtips metrics` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -74,16 +74,16 @@ impl LdapDirectory {
         let groups = self
             .paged_search(&Mapping::class_filter(&m.group_class), &attrs)
             .await?;
-        let contacts: IdSet = if with_members {
+        let contacts: HashSet<EntryId> = if with_members {
             self.paged_search(&Mapping::class_filter(&m.contact_class), &["1.1"])
                 .await?
                 .into_iter()
                 .map(|e| normalize_dn(&e.dn))
                 .collect()
         } else {
-            IdSet::default()
+            HashSet::new()
         };
-        let group_ids: IdSet = groups.iter().map(|g| normalize_dn(&g.dn)).collect();
+        let group_ids: HashSet<EntryId> = groups.iter().map(|g| normalize_dn(&g.dn)).collect();
         let get = |e: &SearchEntry, names: &[String]| -> Vec<String> {
             e.attrs
                 .iter()
@@ -237,7 +237,10 @@ impl LdapDirectory {
     /// search with AD's in-chain rule. Otherwise (`walk`, and `member-of` for an entry that
     /// came without its groups) one search per `addresses_per_search` DNs of each nesting
     /// level, at most [`MAX_NESTING`] levels.
-    pub(super) async fn groups_of(&self, id: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
+    pub(super) async fn groups_of(
+        &self,
+        id: &EntryId,
+    ) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         let m = &self.inner.mapping;
         let base = self.inner.config.base_dn.clone();
         if self.inner.config.group_membership == Membership::InChain {
@@ -249,7 +252,7 @@ impl LdapDirectory {
             ));
         }
         let class = Mapping::class_filter(&m.group_class);
-        let mut seen = IdSet::default();
+        let mut seen: HashSet<EntryId> = HashSet::new();
         let mut frontier: Vec<EntryId> = vec![id.clone()];
         for _ in 0..MAX_NESTING {
             if frontier.is_empty() {

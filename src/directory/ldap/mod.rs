@@ -31,7 +31,7 @@ mod nesting;
 mod search;
 mod time;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -43,7 +43,7 @@ use self::conn::{ConnState, tls_config};
 use self::mapping::{Mapping, MappingError};
 use super::{Directory, DirectoryError, GroupSource, Lookup};
 use crate::domain::address::{Address, AddressRules};
-use crate::domain::{EntryId, GroupGraph, GroupMetrics, IdSet};
+use crate::domain::{EntryId, GroupGraph, GroupMetrics};
 
 pub use self::groups::WriteBack;
 
@@ -185,7 +185,7 @@ impl Directory for LdapDirectory {
     }
 
     #[tracing::instrument(skip_all)]
-    async fn member_of(&self, id: &EntryId) -> Result<Arc<IdSet>, DirectoryError> {
+    async fn member_of(&self, id: &EntryId) -> Result<Arc<HashSet<EntryId>>, DirectoryError> {
         self.groups_of(id).await
     }
 }

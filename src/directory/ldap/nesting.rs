@@ -4,7 +4,7 @@
 //! own `memberOf`, read with one paged search and kept at most `group_nesting_refresh` old
 //! (refreshed in the background from half that age, so requests do not wait for it).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -12,7 +12,7 @@ use std::time::Instant;
 use super::LdapDirectory;
 use super::mapping::{Mapping, normalize_dn};
 use crate::directory::DirectoryError;
-use crate::domain::{EntryId, IdSet};
+use crate::domain::EntryId;
 
 /// Every nested group's direct parents, as read at `at`.
 #[derive(Debug)]
@@ -28,8 +28,8 @@ impl Nesting {
 
     /// `direct` and every group above them, loops cut. The ids are the index's own where it
     /// has them (shared, not copied per entry: cached entries hold these sets).
-    pub(super) fn closure(&self, direct: &IdSet) -> IdSet {
-        let mut out: IdSet = direct
+    pub(super) fn closure(&self, direct: &HashSet<EntryId>) -> HashSet<EntryId> {
+        let mut out: HashSet<EntryId> = direct
             .iter()
             .map(|d| match self.parents.get_key_value(d) {
                 Some((own, _)) => own.clone(),
@@ -112,7 +112,7 @@ impl LdapDirectory {
         let entries = self.paged_search(&filter, &attrs).await?;
         let mut parents = HashMap::with_capacity(entries.len());
         // One shared id per group, however many groups it holds.
-        let mut ids = IdSet::with_capacity_and_hasher(entries.len(), Default::default());
+        let mut ids: HashSet<EntryId> = HashSet::with_capacity(entries.len());
         let mut intern = |dn: &str| {
             let dn = normalize_dn(dn);
             match ids.get(&dn) {
@@ -155,8 +155,8 @@ mod tests {
         .map(|(k, v)| (id(k), v.into_iter().map(id).collect()))
         .collect();
         let n = Nesting::new(parents, Instant::now());
-        let got = n.closure(&IdSet::from_iter([id("c"), id("d")]));
-        let want: IdSet = ["a", "b", "c", "d", "x"].into_iter().map(id).collect();
+        let got = n.closure(&HashSet::from([id("c"), id("d")]));
+        let want: HashSet<EntryId> = ["a", "b", "c", "d", "x"].into_iter().map(id).collect();
         assert_eq!(got, want);
     }
 }

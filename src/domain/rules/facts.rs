@@ -2,9 +2,10 @@
 //! each recipient and about the sender, and whether the sender is on a list of senders.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::Arc;
 
-use crate::domain::{Entry, EntryId, Fact, GroupMetrics, IdSet, Lookup};
+use crate::domain::{Entry, EntryId, Fact, GroupMetrics, Lookup};
 
 /// The facts resolved for one recipient, in request order.
 #[derive(Debug, Clone)]
@@ -25,7 +26,7 @@ pub struct SenderFacts {
     pub lookup_failed: bool,
     /// Every group that holds the sender, nested groups expanded; `None` when unknown (not
     /// looked up because no recipient needs it, or the directory failed).
-    pub groups: Option<Arc<IdSet>>,
+    pub groups: Option<Arc<HashSet<EntryId>>>,
 }
 
 impl SenderFacts {

@@ -29,9 +29,8 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
     use std::sync::Arc;
-
-    use crate::domain::IdSet;
 
     use super::super::fixtures::*;
     use crate::domain::{EntryKind, Moderation, TipData};
@@ -63,9 +62,7 @@ mod tests {
             .is_empty()
         );
         let mut s = sender_entry(ME);
-        s.groups = Some(Arc::new(IdSet::from_iter([Arc::from(
-            "trusted@contoso.com",
-        )])));
+        s.groups = Some(Arc::new(HashSet::from([Arc::from("trusted@contoso.com")])));
         assert!(eval1(&d, &s, group(e, 3, 0)).tips.is_empty());
     }
 }

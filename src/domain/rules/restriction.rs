@@ -53,9 +53,8 @@ impl Ctx<'_> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
     use std::sync::Arc;
-
-    use crate::domain::IdSet;
 
     use super::super::fixtures::*;
     use crate::domain::rules::SenderFacts;
@@ -105,7 +104,7 @@ mod tests {
         ));
         // Through a nested group the sender is accepted, and the other tips come back.
         let mut s = sender_entry(ME);
-        s.groups = Some(Arc::new(IdSet::from_iter([Arc::from("vips@contoso.com")])));
+        s.groups = Some(Arc::new(HashSet::from([Arc::from("vips@contoso.com")])));
         let r = eval1(&d, &s, found(restricted_box()));
         assert_eq!(
             kinds(&r),
