@@ -2,6 +2,8 @@
 //! people of several outside organisations, suggest Bcc (as Thunderbird and FlexConfirmMail
 //! warn in the client).
 
+use std::collections::BTreeSet;
+
 use super::Ctx;
 use crate::domain::text::Texts;
 use crate::domain::{EntryKind, Fact, Field, Lookup, Scope, Tip, TipData};
@@ -12,8 +14,7 @@ impl Ctx<'_> {
     /// pending: the address tells the domain, and only a found contact or group changes it.
     pub(super) fn recipients_visible(&self) -> Fact<Option<Tip>> {
         let (mut seen, mut visible) = (self.unseen(), 0usize);
-        // Gathered, then sorted and deduplicated once: most drafts have a few.
-        let mut domains = Vec::new();
+        let mut domains = BTreeSet::new();
         for (r, address, facts, place) in self.placed() {
             if r.field == Field::Bcc || std::mem::replace(&mut seen[place], true) {
                 continue;
@@ -28,8 +29,6 @@ impl Ctx<'_> {
             };
             domains.extend(domain);
         }
-        domains.sort_unstable();
-        domains.dedup();
         let count = u32::try_from(visible).unwrap_or(u32::MAX);
         let threshold = self.policy.visible_recipients_threshold;
         let shown = count >= threshold || domains.len() >= 2;
