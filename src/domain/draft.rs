@@ -247,7 +247,16 @@ mod tests {
             assert!(matches!(&r.given, Given::Other { raw: given, .. } if given == raw));
             assert_eq!(r.raw(), raw);
             assert_eq!(r.address(), rules.parse(raw).as_ref());
+            // Shown trimmed; a normal form is shown as it is.
+            assert_eq!(r.shown(), raw.trim());
         }
+        assert_eq!(
+            recipient("taro@contoso.com", AddressRules::default()).shown(),
+            "taro@contoso.com"
+        );
+        let long = format!("  {}  ", "x".repeat(MAX_ADDRESS_BYTES + 10));
+        let shown = recipient(&long, AddressRules::default()).shown().to_owned();
+        assert_eq!(shown, "x".repeat(MAX_ADDRESS_BYTES), "trimmed, then cut");
         // The case the rules keep is the normal form already.
         assert!(matches!(
             recipient("Taro@contoso.com", sensitive).given,
