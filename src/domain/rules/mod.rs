@@ -244,7 +244,7 @@ impl Ctx<'_> {
             Ok(a) => a,
             Err(e) => {
                 if self.on(TipKind::InvalidInternalRecipient) {
-                    out.push(self.invalid(given, shown, InvalidReason::Malformed(e.clone())));
+                    out.push(self.invalid(given, InvalidReason::Malformed(e.clone())));
                 }
                 return RecipientResult {
                     scope: Scope::Unknown,
@@ -260,10 +260,10 @@ impl Ctx<'_> {
         let mut display_name = CompactString::default();
         match &*facts.resolution {
             Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
-            Lookup::NotFound => self.not_found_tips(given, scope, shown, &mut out),
+            Lookup::NotFound => self.not_found_tips(given, scope, &mut out),
             // Found only by a send-from address: the object never receives there.
             Lookup::Found(entry) if entry.only_sends_from(address) => {
-                self.not_found_tips(given, scope, shown, &mut out);
+                self.not_found_tips(given, scope, &mut out);
             }
             Lookup::Found(entry) => {
                 resolved = Some(entry.kind);
@@ -311,22 +311,23 @@ impl Ctx<'_> {
 
     /// No directory object has the address: invalid in an internal domain, external in an
     /// external one.
-    fn not_found_tips(&self, given: &DraftRecipient, scope: Scope, shown: &str, out: &mut Out) {
+    fn not_found_tips(&self, given: &DraftRecipient, scope: Scope, out: &mut Out) {
         match scope {
             Scope::Internal if self.on(TipKind::InvalidInternalRecipient) => {
-                out.push(self.invalid(given, shown, InvalidReason::NotFound));
+                out.push(self.invalid(given, InvalidReason::NotFound));
             }
             Scope::External if self.on(TipKind::ExternalRecipient) => {
-                out.push(self.external_address(shown));
+                out.push(self.external_address(given.shown()));
             }
             _ => {}
         }
     }
 
     /// Invalid internal recipient: a malformed address, or an internal one no directory object
-    /// has. `shown` is a part of the address `given`, which the tip's data shares.
-    fn invalid(&self, given: &DraftRecipient, shown: &str, reason: InvalidReason) -> Tip {
+    /// has. The tip's data shares the address as shown with the address `given`.
+    fn invalid(&self, given: &DraftRecipient, reason: InvalidReason) -> Tip {
         let malformed = matches!(reason, InvalidReason::Malformed(_));
+        let shown = given.shown();
         Tip {
             text: Texts::invalid(self.lang, shown, malformed),
             data: TipData::Invalid {
