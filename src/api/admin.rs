@@ -18,6 +18,8 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use tokio::net::TcpListener;
 
+use crate::telemetry::GRPC_CODES;
+
 /// Whether the server is ready for traffic.
 pub(crate) type Ready = Arc<dyn Fn() -> bool + Send + Sync>;
 
@@ -136,7 +138,7 @@ where
             let response = call.await;
             let code = match &response {
                 Ok(r) => code_name(r),
-                Err(_) => "UNKNOWN",
+                Err(_) => UNKNOWN,
             };
             crate::telemetry::get().request(method, code, started.elapsed());
             response
@@ -144,73 +146,69 @@ where
     }
 }
 
-/// The method label: the name of a method the server knows, else "other" (a client cannot
-/// add label values).
-fn method_name(path: &str) -> &'static str {
+/// The number of the gRPC code `UNKNOWN`.
+const UNKNOWN: usize = 2;
+
+/// The method label, as an index into `telemetry::METHODS`: a method the server knows, else
+/// "other" (a client cannot add label values).
+fn method_name(path: &str) -> usize {
     match path {
-        "/mailtips.v1.MailTipsService/GetMailTips" => "GetMailTips",
-        "/mailtips.v1.MailTipsService/WatchMailTips" => "WatchMailTips",
-        "/mailtips.v1.MailTipsService/GetServiceConfiguration" => "GetServiceConfiguration",
-        "/grpc.health.v1.Health/Check" => "health.Check",
-        "/grpc.health.v1.Health/Watch" => "health.Watch",
-        p if p.starts_with("/grpc.reflection.") => "reflection",
-        _ => "other",
+        "/mailtips.v1.MailTipsService/GetMailTips" => 0,
+        "/mailtips.v1.MailTipsService/WatchMailTips" => 1,
+        "/mailtips.v1.MailTipsService/GetServiceConfiguration" => 2,
+        "/grpc.health.v1.Health/Check" => 3,
+        "/grpc.health.v1.Health/Watch" => 4,
+        p if p.starts_with("/grpc.reflection.") => 5,
+        _ => 6,
     }
 }
 
-/// The gRPC status code name of a response's headers (trailers-only errors carry it there);
-/// none: the call went on (OK), unless the HTTP status says otherwise.
-fn code_name<R>(response: &Response<R>) -> &'static str {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
+/// The gRPC status code of a response's headers (trailers-only errors carry it there), as its
+/// number (`telemetry::GRPC_CODES` names it); none: the call went on (OK), unless the HTTP
+/// status says otherwise. Unreadable or out of range: UNKNOWN.
+fn code_name<R>(response: &Response<R>) -> usize {
+    const OK: usize = 0;
     match response.headers().get("grpc-status") {
         Some(v) => v
             .to_str()
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
-            .and_then(|n| NAMES.get(n).copied())
-            .unwrap_or("UNKNOWN"),
-        None if response.status().is_success() => "OK",
-        None => "UNKNOWN",
+            .filter(|&n| n < GRPC_CODES.len())
+            .unwrap_or(UNKNOWN),
+        None if response.status().is_success() => OK,
+        None => UNKNOWN,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::telemetry::METHODS;
 
     #[test]
     fn labels_come_from_fixed_sets() {
+        let method = |path| METHODS[method_name(path)];
         assert_eq!(
-            method_name("/mailtips.v1.MailTipsService/GetMailTips"),
+            method("/mailtips.v1.MailTipsService/GetMailTips"),
             "GetMailTips"
         );
-        assert_eq!(method_name("/x.Y/anything-a-client-sends"), "other");
+        assert_eq!(method("/grpc.health.v1.Health/Watch"), "health.Watch");
+        assert_eq!(
+            method("/grpc.reflection.v1.ServerReflection/X"),
+            "reflection"
+        );
+        assert_eq!(method("/x.Y/anything-a-client-sends"), "other");
         let r = |code: &str| {
             Response::builder()
                 .header("grpc-status", code)
                 .body(())
                 .unwrap()
         };
-        assert_eq!(code_name(&r("3")), "INVALID_ARGUMENT");
-        assert_eq!(code_name(&r("99")), "UNKNOWN");
-        assert_eq!(code_name(&Response::new(())), "OK");
+        let code = |r: &Response<()>| GRPC_CODES[code_name(r)];
+        assert_eq!(code(&r("3")), "INVALID_ARGUMENT");
+        assert_eq!(code(&r("16")), "UNAUTHENTICATED");
+        assert_eq!(code(&r("99")), "UNKNOWN");
+        assert_eq!(code(&r("x")), "UNKNOWN");
+        assert_eq!(code(&Response::new(())), "OK");
     }
 }

@@ -8,7 +8,7 @@
 
 pub mod logs;
 
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use prometheus_client::metrics::counter::Counter;
@@ -16,6 +16,42 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::{Registry, Unit};
+
+/// The method label of a gRPC call: the methods the server knows, then `other` for any path a
+/// client may send. [`Telemetry::request`] takes an index into this list.
+pub const METHODS: [&str; 7] = [
+    "GetMailTips",
+    "WatchMailTips",
+    "GetServiceConfiguration",
+    "health.Check",
+    "health.Watch",
+    "reflection",
+    "other",
+];
+
+/// The code label of a gRPC call: the status code names, indexed by the code's number.
+pub const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The number of the `UNKNOWN` code, where a code is out of range.
+const UNKNOWN: usize = 2;
 
 type Labels1 = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
@@ -26,6 +62,9 @@ pub struct Telemetry {
     registry: Registry,
     requests: Family<Labels2, Counter>,
     request_duration: Histograms<Labels1>,
+    /// Each method's series of the two families above, taken from them on first use: a
+    /// family's `get_or_create` hashes the labels under a lock, and every call records here.
+    by_method: [MethodSeries; METHODS.len()],
     recipients: Histogram,
     lookup_duration: Histograms<Labels1>,
     lookup_errors: Family<Labels1, Counter>,
@@ -36,6 +75,13 @@ pub struct Telemetry {
     group_metrics_failures: Counter,
     watch_streams: Gauge,
     refused: Family<Labels1, Counter>,
+}
+
+/// One method's handles into the request families (clones share the family's series).
+#[derive(Default)]
+struct MethodSeries {
+    duration: OnceLock<Histogram>,
+    calls: [OnceLock<Counter>; GRPC_CODES.len()],
 }
 
 /// Latency buckets from 250 µs to about 8 s.
@@ -54,6 +100,7 @@ impl Telemetry {
         let t = Self {
             requests: Family::default(),
             request_duration: Family::new_with_constructor(latency),
+            by_method: Default::default(),
             recipients: Histogram::new([
                 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
             ]),
@@ -142,13 +189,28 @@ impl Telemetry {
         self.refused.get_or_create(&[("reason", reason)]).inc();
     }
 
-    /// A gRPC call answered with `code` (a gRPC code name) after `elapsed`.
-    pub fn request(&self, method: &'static str, code: &'static str, elapsed: Duration) {
-        self.requests
-            .get_or_create(&[("method", method), ("code", code)])
+    /// A gRPC call to [`METHODS`]`[method]` answered with the gRPC code numbered `code` after
+    /// `elapsed`. An index out of range counts as `other` or `UNKNOWN`.
+    pub fn request(&self, method: usize, code: usize, elapsed: Duration) {
+        let method = method.min(METHODS.len() - 1);
+        let code = if code < GRPC_CODES.len() {
+            code
+        } else {
+            UNKNOWN
+        };
+        let series = &self.by_method[method];
+        series.calls[code]
+            .get_or_init(|| {
+                let labels = [("method", METHODS[method]), ("code", GRPC_CODES[code])];
+                self.requests.get_or_create(&labels).clone()
+            })
             .inc();
-        self.request_duration
-            .get_or_create(&[("method", method)])
+        series
+            .duration
+            .get_or_init(|| {
+                let labels = [("method", METHODS[method])];
+                self.request_duration.get_or_create(&labels).clone()
+            })
             .observe(elapsed.as_secs_f64());
     }
 
@@ -243,12 +305,19 @@ mod tests {
 
     #[test]
     fn names_follow_prometheus_conventions() {
-        get().request("GetMailTips", "OK", Duration::from_millis(2));
+        get().request(0, 0, Duration::from_millis(2));
+        get().request(0, 0, Duration::from_millis(3));
+        get().request(99, 99, Duration::from_millis(2));
         get().cache("hit", 3);
         get().refused("throttled");
         let text = encode();
         assert!(
             text.contains("mailtips_grpc_requests_total{method=\"GetMailTips\",code=\"OK\"}"),
+            "{text}"
+        );
+        // Out of range: the last method and UNKNOWN, never a new label value.
+        assert!(
+            text.contains("mailtips_grpc_requests_total{method=\"other\",code=\"UNKNOWN\"} 1"),
             "{text}"
         );
         assert!(text.contains("mailtips_grpc_request_duration_seconds_bucket"));
