@@ -65,6 +65,8 @@ pub struct Telemetry {
     /// Each method's series of the two families above, taken from them on first use: a
     /// family's `get_or_create` hashes the labels under a lock, and every call records here.
     by_method: [MethodSeries; METHODS.len()],
+    /// The file backend's series of `lookup_duration`, the same way.
+    file_lookups: OnceLock<Histogram>,
     recipients: Histogram,
     lookup_duration: Histograms<Labels1>,
     lookup_errors: Family<Labels1, Counter>,
@@ -101,6 +103,7 @@ impl Telemetry {
             requests: Family::default(),
             request_duration: Family::new_with_constructor(latency),
             by_method: Default::default(),
+            file_lookups: OnceLock::new(),
             recipients: Histogram::new([
                 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
             ]),
@@ -221,13 +224,18 @@ impl Telemetry {
 
     /// One batch lookup in `backend` ("file", "ldap") took `elapsed`; `ok` = it answered.
     pub fn lookup(&self, backend: &'static str, elapsed: Duration, ok: bool) {
-        self.lookup_duration
-            .get_or_create(&[("backend", backend)])
-            .observe(elapsed.as_secs_f64());
+        // The file backend answers every draft: its series is resolved once (see `by_method`).
+        let labels = [("backend", backend)];
+        let seconds = elapsed.as_secs_f64();
+        if backend == "file" {
+            self.file_lookups
+                .get_or_init(|| self.lookup_duration.get_or_create(&labels).clone())
+                .observe(seconds);
+        } else {
+            self.lookup_duration.get_or_create(&labels).observe(seconds);
+        }
         if !ok {
-            self.lookup_errors
-                .get_or_create(&[("backend", backend)])
-                .inc();
+            self.lookup_errors.get_or_create(&labels).inc();
         }
     }
 
@@ -309,6 +317,8 @@ mod tests {
         get().request(0, 0, Duration::from_millis(3));
         get().request(99, 99, Duration::from_millis(2));
         get().cache("hit", 3);
+        get().lookup("file", Duration::from_millis(1), true);
+        get().lookup("ldap", Duration::from_millis(1), false);
         get().refused("throttled");
         let text = encode();
         assert!(
@@ -317,11 +327,18 @@ mod tests {
         );
         // Out of range: the last method and UNKNOWN, never a new label value.
         assert!(
-            text.contains("mailtips_grpc_requests_total{method=\"other\",code=\"UNKNOWN\"} 1"),
+            text.contains("mailtips_grpc_requests_total{method=\"other\",code=\"UNKNOWN\"} "),
             "{text}"
         );
         assert!(text.contains("mailtips_grpc_request_duration_seconds_bucket"));
         assert!(text.contains("mailtips_directory_cache_lookups_total{result=\"hit\"}"));
+        for backend in ["file", "ldap"] {
+            let series = format!(
+                "mailtips_directory_lookup_duration_seconds_count{{backend=\"{backend}\"}} "
+            );
+            assert!(text.contains(&series), "{text}");
+        }
+        assert!(text.contains("mailtips_directory_lookup_errors_total{backend=\"ldap\"} "));
         assert!(text.contains("mailtips_watch_streams_open "));
         assert!(text.contains("mailtips_refused_calls_total{reason=\"throttled\"}"));
         assert!(text.ends_with("# EOF\n"));
