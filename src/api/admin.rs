@@ -168,7 +168,9 @@ fn method_name(path: &str) -> usize {
 /// status says otherwise. Unreadable or out of range: UNKNOWN.
 fn code_name<R>(response: &Response<R>) -> usize {
     const OK: usize = 0;
-    match response.headers().get("grpc-status") {
+    // A `HeaderName` built once: a `&str` is parsed into one on every lookup.
+    static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
+    match response.headers().get(&GRPC_STATUS) {
         Some(v) => v
             .to_str()
             .ok()

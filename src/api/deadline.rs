@@ -81,7 +81,9 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
-        let Some(value) = req.headers().get("grpc-timeout") else {
+        // A `HeaderName` built once: a `&str` is parsed into one on every lookup.
+        static GRPC_TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
+        let Some(value) = req.headers().get(&GRPC_TIMEOUT) else {
             return Box::pin(self.inner.call(req));
         };
         let timeout = match parse_grpc_timeout(value.as_bytes()) {
