@@ -131,13 +131,13 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let method = method_name(req.uri().path());
+        let method = method_of(req.uri().path());
         let started = Instant::now();
         let call = self.0.call(req);
         Box::pin(async move {
             let response = call.await;
             let code = match &response {
-                Ok(r) => code_name(r),
+                Ok(r) => code_of(r),
                 Err(_) => UNKNOWN,
             };
             crate::telemetry::get().request(method, code, started.elapsed());
@@ -151,7 +151,7 @@ const UNKNOWN: usize = 2;
 
 /// The method label, as an index into `telemetry::METHODS`: a method the server knows, else
 /// "other" (a client cannot add label values).
-fn method_name(path: &str) -> usize {
+fn method_of(path: &str) -> usize {
     match path {
         "/mailtips.v1.MailTipsService/GetMailTips" => 0,
         "/mailtips.v1.MailTipsService/WatchMailTips" => 1,
@@ -166,7 +166,7 @@ fn method_name(path: &str) -> usize {
 /// The gRPC status code of a response's headers (trailers-only errors carry it there), as its
 /// number (`telemetry::GRPC_CODES` names it); none: the call went on (OK), unless the HTTP
 /// status says otherwise. Unreadable or out of range: UNKNOWN.
-fn code_name<R>(response: &Response<R>) -> usize {
+fn code_of<R>(response: &Response<R>) -> usize {
     const OK: usize = 0;
     // A `HeaderName` built once: a `&str` is parsed into one on every lookup.
     static GRPC_STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
@@ -189,11 +189,20 @@ mod tests {
 
     #[test]
     fn labels_come_from_fixed_sets() {
-        let method = |path| METHODS[method_name(path)];
+        let method = |path| METHODS[method_of(path)];
         assert_eq!(
             method("/mailtips.v1.MailTipsService/GetMailTips"),
             "GetMailTips"
         );
+        assert_eq!(
+            method("/mailtips.v1.MailTipsService/WatchMailTips"),
+            "WatchMailTips"
+        );
+        assert_eq!(
+            method("/mailtips.v1.MailTipsService/GetServiceConfiguration"),
+            "GetServiceConfiguration"
+        );
+        assert_eq!(method("/grpc.health.v1.Health/Check"), "health.Check");
         assert_eq!(method("/grpc.health.v1.Health/Watch"), "health.Watch");
         assert_eq!(
             method("/grpc.reflection.v1.ServerReflection/X"),
@@ -206,7 +215,7 @@ mod tests {
                 .body(())
                 .unwrap()
         };
-        let code = |r: &Response<()>| GRPC_CODES[code_name(r)];
+        let code = |r: &Response<()>| GRPC_CODES[code_of(r)];
         assert_eq!(code(&r("3")), "INVALID_ARGUMENT");
         assert_eq!(code(&r("16")), "UNAUTHENTICATED");
         assert_eq!(code(&r("99")), "UNKNOWN");
