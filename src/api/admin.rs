@@ -18,7 +18,7 @@ use http_body_util::Full;
 use hyper::body::Bytes;
 use tokio::net::TcpListener;
 
-use crate::telemetry::GRPC_CODES;
+use crate::telemetry::{GRPC_CODES, UNKNOWN_CODE};
 
 /// Whether the server is ready for traffic.
 pub(crate) type Ready = Arc<dyn Fn() -> bool + Send + Sync>;
@@ -138,16 +138,13 @@ where
             let response = call.await;
             let code = match &response {
                 Ok(r) => code_of(r),
-                Err(_) => UNKNOWN,
+                Err(_) => UNKNOWN_CODE,
             };
             crate::telemetry::get().request(method, code, started.elapsed());
             response
         })
     }
 }
-
-/// The number of the gRPC code `UNKNOWN`.
-const UNKNOWN: usize = 2;
 
 /// The method label, as an index into `telemetry::METHODS`: a method the server knows, else
 /// "other" (a client cannot add label values).
@@ -176,9 +173,9 @@ fn code_of<R>(response: &Response<R>) -> usize {
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .filter(|&n| n < GRPC_CODES.len())
-            .unwrap_or(UNKNOWN),
+            .unwrap_or(UNKNOWN_CODE),
         None if response.status().is_success() => OK,
-        None => UNKNOWN,
+        None => UNKNOWN_CODE,
     }
 }
 

@@ -50,8 +50,8 @@ pub const GRPC_CODES: [&str; 17] = [
     "UNAUTHENTICATED",
 ];
 
-/// The number of the `UNKNOWN` code, where a code is out of range.
-const UNKNOWN: usize = 2;
+/// The number of the `UNKNOWN` code, which a code out of range counts as.
+pub const UNKNOWN_CODE: usize = 2;
 
 type Labels1 = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
@@ -199,7 +199,7 @@ impl Telemetry {
         let code = if code < GRPC_CODES.len() {
             code
         } else {
-            UNKNOWN
+            UNKNOWN_CODE
         };
         let series = &self.by_method[method];
         series.calls[code]

@@ -265,14 +265,7 @@ impl AddressTable {
 /// elsewhere it does nothing.
 fn advise_huge_pages(start: usize, len: usize) {
     #[cfg(target_os = "linux")]
-    {
-        let (from, to) = (start.next_multiple_of(HUGE), (start + len) / HUGE * HUGE);
-        if to > from {
-            // SAFETY: `MADV_HUGEPAGE` changes only how memory is backed, never its contents,
-            // whatever the range holds; on an unmapped range it fails (ignored: it is a hint).
-            unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_HUGEPAGE) };
-        }
-    }
+    madvise_whole_huge_pages(start, len, libc::MADV_HUGEPAGE);
     #[cfg(not(target_os = "linux"))]
     let _ = (start, len);
 }
@@ -284,17 +277,21 @@ fn advise_huge_pages(start: usize, len: usize) {
 /// the kernel's background thread collapses them; elsewhere it does nothing.
 fn collapse_huge_pages(start: usize, len: usize) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let (from, to) = (start.next_multiple_of(HUGE), (start + len) / HUGE * HUGE);
-        if to > from {
-            // SAFETY: `MADV_COLLAPSE` moves the range's contents into huge pages, never
-            // changing them, whatever the range holds; on an unmapped range it fails (ignored:
-            // it is a hint).
-            unsafe { libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_COLLAPSE) };
-        }
-    }
+    madvise_whole_huge_pages(start, len, libc::MADV_COLLAPSE);
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     let _ = (start, len);
+}
+
+/// `madvise(advice)` on the whole 2 MiB pages within the `len` bytes at address `start`, if
+/// any; a failure is ignored, as both advices are hints.
+#[cfg(target_os = "linux")]
+fn madvise_whole_huge_pages(start: usize, len: usize, advice: libc::c_int) {
+    let (from, to) = (start.next_multiple_of(HUGE), (start + len) / HUGE * HUGE);
+    if to > from {
+        // SAFETY: `MADV_HUGEPAGE` and `MADV_COLLAPSE` change only how memory is backed, never
+        // its contents, whatever the range holds; on an unmapped range they fail (ignored).
+        unsafe { libc::madvise(from as *mut libc::c_void, to - from, advice) };
+    }
 }
 
 #[cfg(test)]
