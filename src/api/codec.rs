@@ -1,8 +1,9 @@
 //! The protobuf codec of the generated service and client code: prost's, except that a
 //! request body that is not a valid message is the caller's fault and is answered
 //! `INVALID_ARGUMENT` (prost's codec says `INTERNAL`, as if the server had failed). It also
-//! decodes from the message taken whole as one `Bytes`, and grows the send buffer once per
-//! message; both only save work (see [`RequestDecoder`] and [`MessageEncoder`]).
+//! decodes from the message taken whole as one `Bytes`, receives a request into a buffer large
+//! enough not to be copied, and grows the send buffer once per message; these only save work
+//! (see [`RequestDecoder`] and [`MessageEncoder`]).
 
 use std::marker::PhantomData;
 
@@ -53,6 +54,9 @@ pub struct MessageEncoder<T>(PhantomData<T>);
 /// message held for a client that does not read holds its buffer.
 const SEND_BUFFER_START_BYTES: usize = 64;
 
+/// How much a stream buffers before it yields: tonic's default, which it does not export.
+const YIELD_THRESHOLD_BYTES: usize = 32 * 1024;
+
 impl<T: prost::Message> Encoder for MessageEncoder<T> {
     type Item = T;
     type Error = Status;
@@ -64,9 +68,7 @@ impl<T: prost::Message> Encoder for MessageEncoder<T> {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        // The second figure is how much a stream buffers before it yields: tonic's default,
-        // which it does not export.
-        BufferSettings::new(SEND_BUFFER_START_BYTES, 32 * 1024)
+        BufferSettings::new(SEND_BUFFER_START_BYTES, YIELD_THRESHOLD_BYTES)
     }
 }
 
@@ -74,6 +76,14 @@ impl<T: prost::Message> Encoder for MessageEncoder<T> {
 /// request message becomes `INVALID_ARGUMENT`.
 #[derive(Debug)]
 pub struct RequestDecoder<U>(PhantomData<U>);
+
+/// The receive buffer tonic allocates for each request body. Once the first frame of a message
+/// is in, tonic reserves the message's whole length again on top of what it holds, so a buffer
+/// smaller than twice the message is reallocated and copied for every call: with tonic's
+/// 8 KiB, every request over 4 kB (a 200-recipient draft is some 6.5 kB). 16 KiB takes drafts
+/// of up to about 250 recipients without a copy. The buffer lives only as long as the call: a
+/// watch keeps its draft detached from it ([`crate::domain::Draft::detached`]).
+const RECEIVE_BUFFER_START_BYTES: usize = 16 * 1024;
 
 /// Whether `U` is a request (decoded by the server) rather than a response (decoded by a
 /// client, where a bad message is the server's fault and stays `INTERNAL`). Every request
@@ -104,7 +114,11 @@ impl<U: prost::Message + Default> Decoder for RequestDecoder<U> {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        BufferSettings::default()
+        if is_request::<U>() {
+            BufferSettings::new(RECEIVE_BUFFER_START_BYTES, YIELD_THRESHOLD_BYTES)
+        } else {
+            BufferSettings::default()
+        }
     }
 }
 
@@ -119,6 +133,12 @@ mod tests {
         assert!(is_request::<pb::GetServiceConfigurationRequest>());
         assert!(!is_request::<pb::GetMailTipsResponse>());
         assert!(!is_request::<pb::ServiceConfiguration>());
+        // A request body gets the larger receive buffer; a client decoding an answer, tonic's.
+        let size = |settings: BufferSettings| format!("{settings:?}");
+        let request = RequestDecoder::<pb::GetMailTipsRequest>(PhantomData).buffer_settings();
+        let response = RequestDecoder::<pb::GetMailTipsResponse>(PhantomData).buffer_settings();
+        assert!(size(request).contains(&format!("buffer_size: {RECEIVE_BUFFER_START_BYTES},")));
+        assert_eq!(size(response), size(BufferSettings::default()));
         // Every method's input is a `…Request`, so every server-side decode is covered.
         let set = <prost_types::FileDescriptorSet as prost::Message>::decode(
             crate::api::server::FILE_DESCRIPTOR_SET,
