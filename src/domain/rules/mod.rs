@@ -56,7 +56,7 @@ use crate::domain::policy::Policy;
 use crate::domain::text::{self, Texts};
 use crate::domain::{
     Draft, DraftRecipient, Entry, EntryKind, Evaluation, Fact, GroupMetrics, InvalidReason, Lang,
-    Lookup, RecipientResult, Scope, Tip, TipData, TipKind, TipSet, Tips,
+    Lookup, RecipientResult, RestrictionReason, Scope, Tip, TipData, TipKind, TipSet, Tips,
 };
 
 /// Evaluates every tip for `draft` at time `now`.
@@ -191,11 +191,8 @@ impl Found<'_> {
     }
 }
 
-/// The rule for one tip kind about a recipient the directory found: the tip, no tip, or unknown
-/// (the kind is pending) when a fact it needs is not known yet.
-type FoundRule<'a> = fn(&Ctx<'a>, &Found<'_>) -> Fact<Option<Tip>>;
-
-/// The rule for one draft-level tip kind, answering like a [`FoundRule`].
+/// The rule for one draft-level tip kind: the tip, no tip, or unknown (the kind is pending)
+/// when a fact it needs is not known yet. The rules about a recipient answer alike.
 type DraftRule<'a> = fn(&Ctx<'a>) -> Fact<Option<Tip>>;
 
 /// Collects tips in display order and the kinds pending.
@@ -217,6 +214,7 @@ impl Out {
     }
 
     /// Records a rule's answer for `kind`: its tip, nothing, or `kind` pending.
+    #[inline]
     fn add(&mut self, kind: TipKind, answer: Fact<Option<Tip>>) {
         match answer {
             Fact::Known(Some(tip)) => {
@@ -346,27 +344,49 @@ impl Ctx<'_> {
             let tip = restriction.map(|reason| reason.map(|reason| self.restricted(r, reason)));
             out.add(TipKind::RestrictedRecipient, tip);
         }
-        let rules: [(TipKind, FoundRule<'_>); 8] = [
-            (TipKind::MailboxFull, Self::mailbox_full),
-            (TipKind::MessageTooLarge, Self::too_large_for_recipient),
-            (TipKind::AutoReply, Self::auto_reply),
-            (TipKind::ModeratedRecipient, Self::moderated),
-            (TipKind::LargeAudience, Self::large_audience),
-            (TipKind::ExternalRecipient, Self::external_recipient),
-            (TipKind::ForwardedExternally, Self::forwarded_externally),
-            (TipKind::Custom, Self::custom),
-        ];
-        for (kind, rule) in rules {
-            if !self.on(kind) {
-                continue;
-            }
-            let answer = match restriction {
-                Fact::Known(Some(_)) if kind.hidden_by_restriction() => Fact::Known(None),
-                Fact::Unknown if kind.hidden_by_restriction() => Fact::Unknown,
-                _ => rule(self, r),
-            };
-            out.add(kind, answer);
+        // In display order. Called directly, not through a table of function pointers, so
+        // that each rule can be inlined and its answer need not be returned through memory.
+        self.found_rule(out, &restriction, TipKind::MailboxFull, || {
+            self.mailbox_full(r)
+        });
+        self.found_rule(out, &restriction, TipKind::MessageTooLarge, || {
+            self.too_large_for_recipient(r)
+        });
+        self.found_rule(out, &restriction, TipKind::AutoReply, || self.auto_reply(r));
+        self.found_rule(out, &restriction, TipKind::ModeratedRecipient, || {
+            self.moderated(r)
+        });
+        self.found_rule(out, &restriction, TipKind::LargeAudience, || {
+            self.large_audience(r)
+        });
+        self.found_rule(out, &restriction, TipKind::ExternalRecipient, || {
+            self.external_recipient(r)
+        });
+        self.found_rule(out, &restriction, TipKind::ForwardedExternally, || {
+            self.forwarded_externally(r)
+        });
+        self.found_rule(out, &restriction, TipKind::Custom, || self.custom(r));
+    }
+
+    /// Records `rule`'s answer for `kind` when `kind` is evaluated. A kind a restriction hides
+    /// is not evaluated while the restriction refuses the sender, and is pending with it.
+    #[inline(always)]
+    fn found_rule(
+        &self,
+        out: &mut Out,
+        restriction: &Fact<Option<RestrictionReason>>,
+        kind: TipKind,
+        rule: impl FnOnce() -> Fact<Option<Tip>>,
+    ) {
+        if !self.on(kind) {
+            return;
         }
+        let answer = match restriction {
+            Fact::Known(Some(_)) if kind.hidden_by_restriction() => Fact::Known(None),
+            Fact::Unknown if kind.hidden_by_restriction() => Fact::Unknown,
+            _ => rule(),
+        };
+        out.add(kind, answer);
     }
 
     /// The draft-level tips, in display order, and the draft-level kinds pending.
