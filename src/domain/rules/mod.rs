@@ -97,11 +97,21 @@ pub fn evaluate_placed(
     for k in skipped.iter() {
         active.remove(k);
     }
+    // Each recipient's scope, told once for its own rules and the draft-level ones.
+    let scopes: Vec<Scope> = draft
+        .recipients
+        .iter()
+        .map(|r| {
+            r.address()
+                .map_or(Scope::Unknown, |a| policy.scope_of(a.domain()))
+        })
+        .collect();
     let ctx = Ctx {
         policy,
         draft,
         recipients,
         places,
+        scopes: &scopes,
         distinct: places.iter().flatten().max().map_or(0, |p| p + 1),
         sender,
         sender_internal: policy.scope_of(draft.sender.domain()).is_internal(),
@@ -120,7 +130,7 @@ pub fn evaluate_placed(
             if let Some(Lookup::Found(ahead)) = recipients.get(i + AHEAD).map(|f| &*f.resolution) {
                 Entry::prefetch(ahead);
             }
-            ctx.recipient(r, facts)
+            ctx.recipient(r, facts, scopes[i])
         })
         .collect();
     let draft_level = ctx.draft_tips();
@@ -145,6 +155,9 @@ struct Ctx<'a> {
     recipients: &'a [RecipientFacts<'a>],
     /// Every draft recipient's place among its distinct addresses (see [`evaluate_placed`]).
     places: &'a [Option<usize>],
+    /// Every draft recipient's scope, in request order ([`Scope::Unknown`] for a malformed
+    /// address).
+    scopes: &'a [Scope],
     /// One more than the highest place.
     distinct: usize,
     sender: &'a SenderFacts,
@@ -234,7 +247,12 @@ impl Ctx<'_> {
     }
 
     /// One recipient's tips, in display order, and its pending kinds.
-    fn recipient(&self, given: &DraftRecipient, facts: &RecipientFacts<'_>) -> RecipientResult {
+    fn recipient(
+        &self,
+        given: &DraftRecipient,
+        facts: &RecipientFacts<'_>,
+        scope: Scope,
+    ) -> RecipientResult {
         let mut out = Out::default();
         // The address as given, for texts and data.
         let shown: &str = given.shown();
@@ -253,7 +271,6 @@ impl Ctx<'_> {
                 };
             }
         };
-        let scope = self.policy.scope_of(address.domain());
         let mut resolved = None;
         let mut display_name = CompactString::default();
         match &*facts.resolution {

@@ -7,7 +7,17 @@ use std::collections::HashMap;
 
 use super::{Ctx, RecipientFacts};
 use crate::domain::address::Address;
-use crate::domain::{Draft, DraftRecipient};
+use crate::domain::{Draft, DraftRecipient, Scope};
+
+/// A well-formed recipient as the draft-level rules read it.
+pub(super) struct Placed<'c> {
+    pub(super) given: &'c DraftRecipient,
+    pub(super) address: &'c Address,
+    pub(super) scope: Scope,
+    pub(super) facts: &'c RecipientFacts<'c>,
+    /// Its place among the draft's distinct addresses.
+    pub(super) place: usize,
+}
 
 /// Numbers addresses in the order first given: equal addresses get the same place, each
 /// distinct one the next. The service numbers a draft's lookup batch with it, and [`places`]
@@ -58,16 +68,23 @@ impl Ctx<'_> {
         vec![false; self.distinct]
     }
 
-    /// Every well-formed recipient with its address, facts and place.
-    pub(super) fn placed(
-        &self,
-    ) -> impl Iterator<Item = (&DraftRecipient, &Address, &RecipientFacts<'_>, usize)> {
+    /// Every well-formed recipient with its address, scope, facts and place.
+    pub(super) fn placed(&self) -> impl Iterator<Item = Placed<'_>> {
         self.draft
             .recipients
             .iter()
             .zip(self.recipients)
             .zip(self.places)
-            .filter_map(|((r, f), p)| Some((r, r.address().ok()?, f, (*p)?)))
+            .zip(self.scopes)
+            .filter_map(|(((given, facts), place), &scope)| {
+                Some(Placed {
+                    given,
+                    address: given.address().ok()?,
+                    scope,
+                    facts,
+                    place: (*place)?,
+                })
+            })
     }
 }
 

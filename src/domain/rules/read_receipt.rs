@@ -4,6 +4,7 @@
 //! sender is neither), adding that a receipt is no proof of delivery.
 
 use super::Ctx;
+use super::places::Placed;
 use crate::domain::text::{self, Texts};
 use crate::domain::{EntryKind, Fact, Lookup, ReceiptPolicy, Scope, Tip, TipData};
 
@@ -31,11 +32,17 @@ impl Ctx<'_> {
         let mut seen = self.unseen();
         let mut no_receipt_from = Vec::new();
         let mut names = Vec::new();
-        for (r, address, facts, place) in self.placed() {
+        for Placed {
+            given: r,
+            address,
+            scope,
+            facts,
+            place,
+        } in self.placed()
+        {
             if std::mem::replace(&mut seen[place], true) {
                 continue;
             }
-            let scope = self.policy.scope_of(address.domain());
             let never = match &*facts.resolution {
                 Lookup::Unknown if scope == Scope::Internal => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {

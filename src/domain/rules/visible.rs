@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 
 use super::Ctx;
+use super::places::Placed;
 use crate::domain::text::Texts;
 use crate::domain::{EntryKind, Fact, Field, Lookup, Scope, Tip, TipData};
 
@@ -15,7 +16,14 @@ impl Ctx<'_> {
     pub(super) fn recipients_visible(&self) -> Fact<Option<Tip>> {
         let (mut seen, mut visible) = (self.unseen(), 0usize);
         let mut domains = BTreeSet::new();
-        for (r, address, facts, place) in self.placed() {
+        for Placed {
+            given: r,
+            address,
+            scope,
+            facts,
+            place,
+        } in self.placed()
+        {
             if r.field == Field::Bcc || std::mem::replace(&mut seen[place], true) {
                 continue;
             }
@@ -24,8 +32,7 @@ impl Ctx<'_> {
                 // A contact's own address is its outside delivery address.
                 Lookup::Found(e) if e.kind == EntryKind::Contact => Some(e.primary.domain()),
                 Lookup::Found(e) if e.kind == EntryKind::Group => None,
-                _ => (self.policy.scope_of(address.domain()) == Scope::External)
-                    .then(|| address.domain()),
+                _ => (scope == Scope::External).then(|| address.domain()),
             };
             domains.extend(domain);
         }

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use super::places::Placed;
 use super::{Ctx, FastSet};
 use crate::domain::address::Address;
 use crate::domain::text::Texts;
@@ -22,7 +23,14 @@ impl Ctx<'_> {
             HashSet::with_capacity_and_hasher(n, Default::default());
         let mut addresses = self.unseen();
         let (mut people, mut from_groups, mut groups) = (0u32, 0u32, 0u32);
-        for (_, address, facts, place) in self.placed() {
+        for Placed {
+            address,
+            scope,
+            facts,
+            place,
+            ..
+        } in self.placed()
+        {
             match &*facts.resolution {
                 Lookup::Unknown => return Fact::Unknown,
                 Lookup::Found(e) if !e.only_sends_from(address) => {
@@ -45,9 +53,7 @@ impl Ctx<'_> {
                 // Unknown to the directory: nobody inside reaches it, but outside (and in a
                 // remote domain) someone does.
                 _ => {
-                    if self.policy.scope_of(address.domain()) != Scope::Internal
-                        && !std::mem::replace(&mut addresses[place], true)
-                    {
+                    if scope != Scope::Internal && !std::mem::replace(&mut addresses[place], true) {
                         people += 1;
                     }
                 }
