@@ -119,25 +119,31 @@ pub fn evaluate_placed(
         lang: draft.locale.lang,
         now,
     };
-    let results = draft
-        .recipients
-        .iter()
-        .zip(recipients)
-        .enumerate()
-        .map(|(i, (r, facts))| {
-            // The lookup asked for every entry at once; by now they have left the nearest
-            // cache. Asking again a few recipients ahead has each back by its turn.
-            if let Some(Lookup::Found(ahead)) = recipients.get(i + AHEAD).map(|f| &*f.resolution) {
-                Entry::prefetch(ahead);
-            }
-            ctx.recipient(r, facts, scopes[i])
-        })
-        .collect();
-    let draft_level = ctx.draft_tips();
+    // Each result is written where it stays, in the vector: built apart and moved in, its
+    // tip (some hundred bytes) was copied twice.
+    let mut results = Vec::with_capacity(draft.recipients.len());
+    for (i, (r, facts)) in draft.recipients.iter().zip(recipients).enumerate() {
+        // The lookup asked for every entry at once; by now they have left the nearest
+        // cache. Asking again a few recipients ahead has each back by its turn.
+        if let Some(Lookup::Found(ahead)) = recipients.get(i + AHEAD).map(|f| &*f.resolution) {
+            Entry::prefetch(ahead);
+        }
+        results.push(RecipientResult {
+            scope: Scope::Unknown,
+            resolved: None,
+            display_name: CompactString::default(),
+            tips: Tips::new(),
+            pending: TipSet::EMPTY,
+        });
+        if let Some(result) = results.last_mut() {
+            ctx.recipient(r, facts, scopes[i], result);
+        }
+    }
+    let (draft_tips, draft_pending) = ctx.draft_tips();
     Evaluation {
         recipients: results,
-        draft_tips: draft_level.tips.into_vec(),
-        draft_pending: draft_level.pending,
+        draft_tips: draft_tips.into_vec(),
+        draft_pending,
         skipped,
         evaluated_at: now,
         refresh_after: now + policy.refresh_interval,
@@ -208,16 +214,16 @@ impl Found<'_> {
 /// when a fact it needs is not known yet. The rules about a recipient answer alike.
 type DraftRule<'a> = fn(&Ctx<'a>) -> Fact<Option<Tip>>;
 
-/// Collects tips in display order and the kinds pending.
-#[derive(Default)]
-struct Out {
+/// Collects tips in display order and the kinds pending, into a recipient's result or the
+/// draft's own.
+struct Out<'o> {
     /// The first tip inline: most recipients have one at most, and a draft's recipients
     /// then cost no allocation each for their tips.
-    tips: Tips,
-    pending: TipSet,
+    tips: &'o mut Tips,
+    pending: &'o mut TipSet,
 }
 
-impl Out {
+impl Out<'_> {
     fn push(&mut self, tip: Tip) {
         self.tips.push(tip);
     }
@@ -246,14 +252,19 @@ impl Ctx<'_> {
         self.active.contains(k)
     }
 
-    /// One recipient's tips, in display order, and its pending kinds.
+    /// One recipient's tips, in display order, and its pending kinds, into `result` (blank:
+    /// unknown scope, nothing resolved, no tips).
     fn recipient(
         &self,
         given: &DraftRecipient,
         facts: &RecipientFacts<'_>,
         scope: Scope,
-    ) -> RecipientResult {
-        let mut out = Out::default();
+        result: &mut RecipientResult,
+    ) {
+        let mut out = Out {
+            tips: &mut result.tips,
+            pending: &mut result.pending,
+        };
         // The address as given, for texts and data.
         let shown: &str = given.shown();
         let address = match given.address() {
@@ -262,17 +273,10 @@ impl Ctx<'_> {
                 if self.on(TipKind::InvalidInternalRecipient) {
                     out.push(self.invalid(given, InvalidReason::Malformed(e.clone())));
                 }
-                return RecipientResult {
-                    scope: Scope::Unknown,
-                    resolved: None,
-                    display_name: CompactString::default(),
-                    tips: out.tips,
-                    pending: TipSet::EMPTY,
-                };
+                return;
             }
         };
-        let mut resolved = None;
-        let mut display_name = CompactString::default();
+        result.scope = scope;
         match &*facts.resolution {
             Lookup::Unknown => self.unknown_tips(scope, shown, &mut out),
             Lookup::NotFound => self.not_found_tips(given, scope, &mut out),
@@ -281,8 +285,8 @@ impl Ctx<'_> {
                 self.not_found_tips(given, scope, &mut out);
             }
             Lookup::Found(entry) => {
-                resolved = Some(entry.kind);
-                display_name.clone_from(&entry.display_name);
+                result.resolved = Some(entry.kind);
+                result.display_name.clone_from(&entry.display_name);
                 let found = Found {
                     entry,
                     scope,
@@ -292,18 +296,11 @@ impl Ctx<'_> {
                 self.found_tips(&found, &mut out);
             }
         }
-        RecipientResult {
-            scope,
-            resolved,
-            display_name,
-            tips: out.tips,
-            pending: out.pending,
-        }
     }
 
     /// The directory could not answer for the address now: only what the address alone tells
     /// is known, and every kind that needs the directory is pending.
-    fn unknown_tips(&self, scope: Scope, shown: &str, out: &mut Out) {
+    fn unknown_tips(&self, scope: Scope, shown: &str, out: &mut Out<'_>) {
         if scope == Scope::External && self.on(TipKind::ExternalRecipient) {
             out.push(self.external_address(shown));
         }
@@ -326,7 +323,7 @@ impl Ctx<'_> {
 
     /// No directory object has the address: invalid in an internal domain, external in an
     /// external one.
-    fn not_found_tips(&self, given: &DraftRecipient, scope: Scope, out: &mut Out) {
+    fn not_found_tips(&self, given: &DraftRecipient, scope: Scope, out: &mut Out<'_>) {
         match scope {
             Scope::Internal if self.on(TipKind::InvalidInternalRecipient) => {
                 out.push(self.invalid(given, InvalidReason::NotFound));
@@ -353,7 +350,7 @@ impl Ctx<'_> {
     }
 
     /// The tips of a recipient the directory found, in display order.
-    fn found_tips(&self, r: &Found<'_>, out: &mut Out) {
+    fn found_tips(&self, r: &Found<'_>, out: &mut Out<'_>) {
         // Restriction first. A recipient that refuses the sender shows none of the kinds a
         // restriction hides; while that cannot be told, they are pending with it.
         let restriction = self.restriction(r.entry);
@@ -390,7 +387,7 @@ impl Ctx<'_> {
     #[inline(always)]
     fn found_rule(
         &self,
-        out: &mut Out,
+        out: &mut Out<'_>,
         restriction: &Fact<Option<RestrictionReason>>,
         kind: TipKind,
         rule: impl FnOnce() -> Fact<Option<Tip>>,
@@ -407,8 +404,12 @@ impl Ctx<'_> {
     }
 
     /// The draft-level tips, in display order, and the draft-level kinds pending.
-    fn draft_tips(&self) -> Out {
-        let mut out = Out::default();
+    fn draft_tips(&self) -> (Tips, TipSet) {
+        let (mut tips, mut pending) = (Tips::new(), TipSet::EMPTY);
+        let mut out = Out {
+            tips: &mut tips,
+            pending: &mut pending,
+        };
         let rules: [(TipKind, DraftRule<'_>); 6] = [
             (TipKind::ReplyAllOnBcc, Self::reply_all_on_bcc),
             (TipKind::MessageTooLarge, Self::too_large_for_draft),
@@ -422,7 +423,7 @@ impl Ctx<'_> {
                 out.add(kind, rule(self));
             }
         }
-        out
+        (tips, pending)
     }
 }
 
