@@ -11,7 +11,7 @@
 
 use bytestring::ByteString;
 use prost::bytes::{Buf, BufMut};
-use prost::encoding::{self, DecodeContext, WireType, encode_key, encode_varint};
+use prost::encoding::{self, DecodeContext, WireType, encode_varint};
 
 use crate::api::grpc::{kinds, resolved_to_pb, scope_to_pb, tip_to_pb};
 use crate::api::pb;
@@ -51,6 +51,30 @@ mod tag {
     /// `MailTip.kind` and `MailTip.text`.
     pub const KIND: u32 = 1;
     pub const TEXT: u32 = 2;
+}
+
+/// A varint as prost writes it, with its one-byte case (every key here, and most lengths and
+/// values) inline: prost's `encode_varint` is a loop behind a call, some six calls a row.
+#[inline(always)]
+pub(super) fn put_varint(value: u64, buf: &mut impl BufMut) {
+    match u8::try_from(value) {
+        Ok(byte) if byte < 0x80 => buf.put_u8(byte),
+        _ => encode_varint(value, buf),
+    }
+}
+
+/// A field's key, as prost's `encode_key` writes it.
+#[inline(always)]
+pub(super) fn put_key(tag: u32, wire_type: WireType, buf: &mut impl BufMut) {
+    put_varint(u64::from(tag << 3 | wire_type as u32), buf);
+}
+
+/// An `int32` field, as prost's `encoding::int32::encode` writes it (a negative value takes
+/// ten bytes).
+#[inline(always)]
+fn put_int32(tag: u32, value: i32, buf: &mut impl BufMut) {
+    put_key(tag, WireType::Varint, buf);
+    put_varint(value as u64, buf);
 }
 
 /// A tip set as the packed `repeated TipKind` it is on the wire.
@@ -174,11 +198,11 @@ fn encode_row(
 ) {
     let mut head = Small::new();
     head.put(|b| {
-        encode_key(tag::RECIPIENTS, WireType::LengthDelimited, b);
-        encode_varint(len as u64, b);
+        put_key(tag::RECIPIENTS, WireType::LengthDelimited, b);
+        put_varint(len as u64, b);
         if !address.is_empty() {
-            encode_key(tag::ADDRESS, WireType::LengthDelimited, b);
-            encode_varint(address.len() as u64, b);
+            put_key(tag::ADDRESS, WireType::LengthDelimited, b);
+            put_varint(address.len() as u64, b);
         }
     });
     buf.put_slice(head.as_slice());
@@ -194,14 +218,14 @@ fn encode_row(
             encoding::int32::encode_packed(tag::PENDING, &pending[..n], b);
         }
         if scope != 0 {
-            encoding::int32::encode(tag::SCOPE, &scope, b);
+            put_int32(tag::SCOPE, scope, b);
         }
         if resolved_as != 0 {
-            encoding::int32::encode(tag::RESOLVED_AS, &resolved_as, b);
+            put_int32(tag::RESOLVED_AS, resolved_as, b);
         }
         if !r.display_name.is_empty() {
-            encode_key(tag::DISPLAY_NAME, WireType::LengthDelimited, b);
-            encode_varint(r.display_name.len() as u64, b);
+            put_key(tag::DISPLAY_NAME, WireType::LengthDelimited, b);
+            put_varint(r.display_name.len() as u64, b);
         }
     });
     buf.put_slice(tail.as_slice());

@@ -4,9 +4,9 @@
 //! two equal for every shape.
 
 use prost::bytes::BufMut;
-use prost::encoding::{self, WireType, encode_key, encode_varint, encoded_len_varint, key_len};
+use prost::encoding::{self, WireType, encoded_len_varint, key_len};
 
-use super::tag;
+use super::{put_key, put_varint, tag};
 use crate::api::grpc::{receipt_policy, restriction_reason, size_limit_source, timestamp};
 use crate::api::pb;
 use crate::domain::{InvalidReason, Tip, TipData};
@@ -17,8 +17,8 @@ pub(super) fn delimited_len(tag: u32, len: usize) -> usize {
 }
 
 fn put_delimited(tag: u32, bytes: &[u8], buf: &mut impl BufMut) {
-    encode_key(tag, WireType::LengthDelimited, buf);
-    encode_varint(bytes.len() as u64, buf);
+    put_key(tag, WireType::LengthDelimited, buf);
+    put_varint(bytes.len() as u64, buf);
     buf.put_slice(bytes);
 }
 
@@ -51,8 +51,8 @@ impl Field<'_> {
             Self::Text(tag, s) | Self::Each(tag, s) => put_delimited(*tag, s.as_bytes(), buf),
             Self::Varint(_, 0) => {}
             Self::Varint(tag, v) => {
-                encode_key(*tag, WireType::Varint, buf);
-                encode_varint(*v, buf);
+                put_key(*tag, WireType::Varint, buf);
+                put_varint(*v, buf);
             }
             Self::Time(tag, t) => encoding::message::encode(*tag, t, buf),
         }
@@ -233,16 +233,16 @@ impl TipLens {
 
 /// `tip` as `RecipientTips.tips` holds it.
 pub(super) fn encode_tip(tip: &Tip, lens: TipLens, buf: &mut impl BufMut) {
-    encode_key(tag::TIPS, WireType::LengthDelimited, buf);
-    encode_varint(lens.len as u64, buf);
-    encode_key(tag::KIND, WireType::Varint, buf);
-    encode_varint(tip.kind() as u64, buf);
+    put_key(tag::TIPS, WireType::LengthDelimited, buf);
+    put_varint(lens.len as u64, buf);
+    put_key(tag::KIND, WireType::Varint, buf);
+    put_varint(tip.kind() as u64, buf);
     if !tip.text.is_empty() {
         put_delimited(tag::TEXT, tip.text.as_bytes(), buf);
     }
     if let Some((t, len)) = lens.data {
-        encode_key(t, WireType::LengthDelimited, buf);
-        encode_varint(len as u64, buf);
+        put_key(t, WireType::LengthDelimited, buf);
+        put_varint(len as u64, buf);
         data_fields(&tip.data, &mut |f| f.encode(buf));
     }
 }
