@@ -260,10 +260,16 @@ impl From<pb::GetMailTipsRequest> for GetMailTipsRequest {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use prost::Message as _;
 
     use super::*;
+
+    /// Whether prost refused a body for an address that is not UTF-8.
+    pub(crate) fn is_address_utf8_error(e: &DecodeError) -> bool {
+        let e = e.to_string();
+        e.contains("Recipient.address: ") && e.ends_with("data is not UTF-8 encoded")
+    }
 
     /// Ours and prost's generated decoder agree on `body`: the same request, or both refuse it.
     fn agree(body: &[u8]) {
@@ -335,5 +341,13 @@ mod tests {
         ] {
             agree(body);
         }
+        // The one meant difference: an address's UTF-8 is checked after decoding, where the
+        // error names the recipient, so prost refuses a body that ours reads. Here the bad
+        // address is replaced by a later one, and validation never sees it.
+        let body = b"\x12\x06\x0a\x01\xff\x0a\x01a";
+        let ours = GetMailTipsRequest::decode(&body[..]).unwrap();
+        assert_eq!(&ours.recipients[0].address[..], b"a");
+        let prosts = pb::GetMailTipsRequest::decode(&body[..]).unwrap_err();
+        assert!(is_address_utf8_error(&prosts), "{prosts}");
     }
 }
