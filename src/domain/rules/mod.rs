@@ -40,11 +40,11 @@ mod size;
 mod visible;
 mod whole_audience;
 
-use std::borrow::Cow;
 use std::time::SystemTime;
 
 use compact_str::CompactString;
 
+use facts::Found;
 pub use facts::{RecipientFacts, SenderFacts};
 pub use places::{Numbering, places};
 
@@ -53,10 +53,10 @@ pub use places::{Numbering, places};
 type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 use crate::domain::policy::Policy;
-use crate::domain::text::{self, Texts};
+use crate::domain::text::Texts;
 use crate::domain::{
-    Draft, DraftRecipient, Entry, EntryKind, Evaluation, Fact, GroupMetrics, InvalidReason, Lang,
-    Lookup, RecipientResult, RestrictionReason, Scope, Tip, TipData, TipKind, TipSet, Tips,
+    Draft, DraftRecipient, Entry, Evaluation, Fact, InvalidReason, Lang, Lookup, RecipientResult,
+    RestrictionReason, Scope, Tip, TipData, TipKind, TipSet, Tips,
 };
 
 /// Evaluates every tip for `draft` at time `now`.
@@ -173,41 +173,6 @@ struct Ctx<'a> {
     active: TipSet,
     lang: Lang,
     now: SystemTime,
-}
-
-/// A recipient the directory found, as the rules about it read it.
-struct Found<'a> {
-    entry: &'a Entry,
-    scope: Scope,
-    /// The address as given, which the texts use when the entry has no display name.
-    shown: &'a str,
-    /// The group metrics resolved for it (see [`RecipientFacts::metrics`]).
-    metrics: Option<GroupMetrics>,
-}
-
-impl Found<'_> {
-    fn is_group(&self) -> bool {
-        self.entry.kind == EntryKind::Group
-    }
-
-    /// A mail contact, or an object whose address is in an external domain.
-    fn is_external(&self) -> bool {
-        self.entry.kind == EntryKind::Contact || self.scope == Scope::External
-    }
-
-    /// What the texts call the recipient in `lang`: its display name, capped and in
-    /// Japanese followed by さん for a person (a mailbox that is not shared), or the address
-    /// as given when it has no name. Worked out only for a tip, which most recipients
-    /// do not have.
-    fn who(&self, lang: Lang) -> Cow<'_, str> {
-        let e = self.entry;
-        if e.display_name.is_empty() {
-            Cow::Borrowed(self.shown)
-        } else {
-            let person = e.kind == EntryKind::Mailbox && !e.shared;
-            text::name_in_text(lang, &e.display_name, person)
-        }
-    }
 }
 
 /// The rule for one draft-level tip kind: the tip, no tip, or unknown (the kind is pending)
@@ -433,7 +398,7 @@ mod tests {
 
     use super::fixtures::*;
     use super::*;
-    use crate::domain::{CustomTip, ExternalAudience, Locale, Quota, ReplyAll};
+    use crate::domain::{CustomTip, EntryKind, ExternalAudience, Locale, Quota, ReplyAll};
 
     #[test]
     fn invalid_only_for_internal_domains() {
