@@ -5,7 +5,6 @@
 use std::collections::BTreeSet;
 
 use super::Ctx;
-use super::places::Placed;
 use crate::domain::text::Texts;
 use crate::domain::{EntryKind, Fact, Field, Lookup, Scope, Tip, TipData};
 
@@ -16,23 +15,16 @@ impl Ctx<'_> {
     pub(super) fn recipients_visible(&self) -> Fact<Option<Tip>> {
         let (mut seen, mut visible) = (self.unseen(), 0usize);
         let mut domains = BTreeSet::new();
-        for Placed {
-            given: r,
-            address,
-            scope,
-            facts,
-            place,
-        } in self.placed()
-        {
-            if r.field == Field::Bcc || std::mem::replace(&mut seen[place], true) {
+        for p in self.placed() {
+            if p.given.field == Field::Bcc || std::mem::replace(&mut seen[p.place], true) {
                 continue;
             }
             visible += 1;
-            let domain = match &*facts.resolution {
+            let domain = match &*p.facts.resolution {
                 // A contact's own address is its outside delivery address.
                 Lookup::Found(e) if e.kind == EntryKind::Contact => Some(e.primary.domain()),
                 Lookup::Found(e) if e.kind == EntryKind::Group => None,
-                _ => (scope == Scope::External).then(|| address.domain()),
+                _ => (p.scope == Scope::External).then(|| p.address.domain()),
             };
             domains.extend(domain);
         }
