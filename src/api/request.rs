@@ -2,7 +2,8 @@
 //! recipient's address is a slice of the received body ([`Bytes`]) instead of a `String` of
 //! its own, and the recipients' vector is sized once from the body's length. A 200-recipient
 //! draft so costs no allocation and no copy per address: the address moves on into the draft
-//! and, as given, into the answer.
+//! and, as given, into the answer. A recipient of the shape clients give it is read straight
+//! from the bytes ([`Recipient`]'s `take_usual`); prost's decoding reads any other.
 //!
 //! build.rs names [`GetMailTipsRequest`] for `.mailtips.v1.GetMailTipsRequest` in the server's
 //! pass; clients and tools keep prost's `pb::GetMailTipsRequest`. The wire format is the same,
