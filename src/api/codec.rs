@@ -1,15 +1,18 @@
 //! The protobuf codec of the generated service and client code: prost's, except that a
 //! request body that is not a valid message is the caller's fault and is answered
 //! `INVALID_ARGUMENT` (prost's codec says `INTERNAL`, as if the server had failed). It also
-//! decodes from the message taken whole as one `Bytes`, receives a request into a buffer large
+//! decodes from the message taken whole as one `Bytes`, receives a draft into a buffer large
 //! enough not to be copied, and grows the send buffer once per message; these only save work
 //! (see [`RequestDecoder`] and [`MessageEncoder`]).
 
+use std::any::TypeId;
 use std::marker::PhantomData;
 
 use prost::bytes::Buf as _;
 use tonic::Status;
 use tonic::codec::{BufferSettings, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+use crate::api::request::GetMailTipsRequest;
 
 /// `tonic_prost::ProstCodec`'s counterpart with caller-fault decode errors (named in
 /// `build.rs`).
@@ -77,12 +80,14 @@ impl<T: prost::Message> Encoder for MessageEncoder<T> {
 #[derive(Debug)]
 pub struct RequestDecoder<U>(PhantomData<U>);
 
-/// The receive buffer tonic allocates for each request body. Once the first frame of a message
-/// is in, tonic reserves the message's whole length again on top of what it holds, so a buffer
-/// smaller than twice the message is reallocated and copied for every call: with tonic's
-/// 8 KiB, every request over 4 kB (a 200-recipient draft is some 6.5 kB). 16 KiB takes drafts
-/// of up to about 250 recipients without a copy. The buffer lives only as long as the call: a
-/// watch keeps its draft detached from it ([`crate::domain::Draft::detached`]).
+/// The receive buffer tonic allocates for each draft's body (`GetMailTips`, `WatchMailTips`).
+/// Once the first frame of a message is in, tonic reserves the message's whole length again on
+/// top of what it holds, so a buffer smaller than twice the message is reallocated and copied
+/// for every call: with tonic's 8 KiB, every draft over 4 kB (200 recipients are some 6.5 kB).
+/// 16 KiB takes drafts of up to about 250 recipients without a copy. A draft's decoder exists
+/// only once admission has weighed and admitted the call (`api::admit`), and its buffer lives
+/// only as long as the call: a watch keeps its draft detached from it
+/// ([`crate::domain::Draft::detached`]). Every other message keeps tonic's buffer.
 const RECEIVE_BUFFER_START_BYTES: usize = 16 * 1024;
 
 /// Whether `U` is a request (decoded by the server) rather than a response (decoded by a
@@ -92,7 +97,7 @@ fn is_request<U>() -> bool {
     std::any::type_name::<U>().ends_with("Request")
 }
 
-impl<U: prost::Message + Default> Decoder for RequestDecoder<U> {
+impl<U: prost::Message + Default + 'static> Decoder for RequestDecoder<U> {
     type Item = U;
     type Error = Status;
 
@@ -114,7 +119,7 @@ impl<U: prost::Message + Default> Decoder for RequestDecoder<U> {
     }
 
     fn buffer_settings(&self) -> BufferSettings {
-        if is_request::<U>() {
+        if TypeId::of::<U>() == TypeId::of::<GetMailTipsRequest>() {
             BufferSettings::new(RECEIVE_BUFFER_START_BYTES, YIELD_THRESHOLD_BYTES)
         } else {
             BufferSettings::default()
@@ -133,12 +138,16 @@ mod tests {
         assert!(is_request::<pb::GetServiceConfigurationRequest>());
         assert!(!is_request::<pb::GetMailTipsResponse>());
         assert!(!is_request::<pb::ServiceConfiguration>());
-        // A request body gets the larger receive buffer; a client decoding an answer, tonic's.
+        // The server's draft gets the larger receive buffer; every other message tonic's.
         let size = |settings: BufferSettings| format!("{settings:?}");
-        let request = RequestDecoder::<pb::GetMailTipsRequest>(PhantomData).buffer_settings();
-        let response = RequestDecoder::<pb::GetMailTipsResponse>(PhantomData).buffer_settings();
-        assert!(size(request).contains(&format!("buffer_size: {RECEIVE_BUFFER_START_BYTES},")));
-        assert_eq!(size(response), size(BufferSettings::default()));
+        let draft = RequestDecoder::<GetMailTipsRequest>(PhantomData).buffer_settings();
+        assert!(size(draft).contains(&format!("buffer_size: {RECEIVE_BUFFER_START_BYTES},")));
+        for other in [
+            RequestDecoder::<pb::GetServiceConfigurationRequest>(PhantomData).buffer_settings(),
+            RequestDecoder::<pb::GetMailTipsResponse>(PhantomData).buffer_settings(),
+        ] {
+            assert_eq!(size(other), size(BufferSettings::default()));
+        }
         // Every method's input is a `…Request`, so every server-side decode is covered.
         let set = <prost_types::FileDescriptorSet as prost::Message>::decode(
             crate::api::server::FILE_DESCRIPTOR_SET,
