@@ -53,6 +53,9 @@ pub const GRPC_CODES: [&str; 17] = [
 /// The number of the `UNKNOWN` code, which a code out of range counts as.
 pub const UNKNOWN_CODE: usize = 2;
 
+/// The directory backends whose lookup series are resolved once ([`Telemetry::lookup`]).
+const BACKENDS: [&str; 2] = ["file", "ldap"];
+
 type Labels1 = [(&'static str, &'static str); 1];
 type Labels2 = [(&'static str, &'static str); 2];
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
@@ -65,8 +68,8 @@ pub struct Telemetry {
     /// Each method's series of the two families above, taken from them on first use: a
     /// family's `get_or_create` hashes the labels under a lock, and every call records here.
     by_method: [MethodSeries; METHODS.len()],
-    /// The file backend's series of `lookup_duration`, the same way.
-    file_lookups: OnceLock<Histogram>,
+    /// Each backend's series of `lookup_duration` ([`BACKENDS`]), the same way.
+    lookups_by_backend: [OnceLock<Histogram>; BACKENDS.len()],
     recipients: Histogram,
     lookup_duration: Histograms<Labels1>,
     lookup_errors: Family<Labels1, Counter>,
@@ -103,7 +106,7 @@ impl Telemetry {
             requests: Family::default(),
             request_duration: Family::new_with_constructor(latency),
             by_method: Default::default(),
-            file_lookups: OnceLock::new(),
+            lookups_by_backend: Default::default(),
             recipients: Histogram::new([
                 1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
             ]),
@@ -224,15 +227,14 @@ impl Telemetry {
 
     /// One batch lookup in `backend` ("file", "ldap") took `elapsed`; `ok` = it answered.
     pub fn lookup(&self, backend: &'static str, elapsed: Duration, ok: bool) {
-        // The file backend answers every draft: its series is resolved once (see `by_method`).
+        // A backend answers every draft: its series is resolved once (see `by_method`).
         let labels = [("backend", backend)];
         let seconds = elapsed.as_secs_f64();
-        if backend == "file" {
-            self.file_lookups
+        match BACKENDS.iter().position(|b| *b == backend) {
+            Some(i) => self.lookups_by_backend[i]
                 .get_or_init(|| self.lookup_duration.get_or_create(&labels).clone())
-                .observe(seconds);
-        } else {
-            self.lookup_duration.get_or_create(&labels).observe(seconds);
+                .observe(seconds),
+            None => self.lookup_duration.get_or_create(&labels).observe(seconds),
         }
         if !ok {
             self.lookup_errors.get_or_create(&labels).inc();
